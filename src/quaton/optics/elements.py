@@ -1,0 +1,132 @@
+"""Optical elements as modules: free space, phase masks, amplitude apertures."""
+
+from __future__ import annotations
+
+import math
+import torch
+from torch import nn
+
+from quaton.optics.propagation import complex_dtype_for, kernel_propagate, padded_shape, transfer_function
+
+TWO_PI = 2.0 * math.pi
+
+
+def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
+    """Phase wrapped to [0, 2π) (radians); gradient 1 everywhere but on the cut."""
+    return torch.remainder(phase, TWO_PI)
+
+
+class FreeSpace(nn.Module):
+    """Propagation over a fixed ``distance`` (m); see :func:`quaton.optics.propagate`.
+
+    The transfer function is built once per (grid, dtype, device) and reused on every forward
+    pass; pitch, wavelength, distance and method are fixed at construction, so they key the
+    module itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        wavelength: float,
+        pitch: float,
+        distance: float,
+        method: str = "asm",
+        pad_factor: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.wavelength = float(wavelength)
+        self.pitch = float(pitch)
+        self.distance = float(distance)
+        self.method = method
+        self.pad_factor = float(pad_factor)
+        self._kernels: dict[tuple, torch.Tensor] = {}
+
+    def kernel(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Cached transfer function [P, Q] for a grid ``shape`` (H, W)."""
+        key = (tuple(shape), dtype, device)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = transfer_function(
+                padded_shape(tuple(shape), self.pad_factor),
+                wavelength=self.wavelength,
+                pitch=self.pitch,
+                distance=self.distance,
+                method=self.method,
+                dtype=dtype,
+                device=device,
+            )
+            self._kernels[key] = kernel
+        return kernel
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        """field: complex [..., H, W] -> complex [..., H, W]."""
+        field = field.to(complex_dtype_for(field))
+        return kernel_propagate(field, self.kernel(tuple(field.shape[-2:]), field.dtype, field.device))
+
+    def extra_repr(self) -> str:
+        return f"distance={self.distance:.4g} m, wavelength={self.wavelength:.4g} m, pitch={self.pitch:.4g} m, method={self.method}"
+
+
+class PhaseMask(nn.Module):
+    """A learnable phase-only mask: t(x, y) = exp(i·φ(x, y)), φ in [0, 2π).
+
+    ``raw`` [H, W] holds unconstrained parameters (radians). ``quantizer`` (optional) maps raw
+    parameters to the phases the device would have; it decides what happens in training and in
+    evaluation (see ``quaton.quant``). Without one, the phase is the wrapped raw value.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        *,
+        init: str = "uniform",
+        quantizer: nn.Module | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if init == "uniform":
+            raw = torch.rand(shape, generator=generator) * TWO_PI
+        elif init == "zeros":
+            raw = torch.zeros(shape)
+        else:
+            raise ValueError(f"unknown phase init {init!r}; choose 'uniform' or 'zeros'")
+        self.raw = nn.Parameter(raw)
+        self.quantizer = quantizer
+
+    def phase(self) -> torch.Tensor:
+        """Phase of the mask in [0, 2π), float [H, W]; hard-quantized in eval mode."""
+        if self.quantizer is None:
+            return wrap_phase(self.raw)
+        return wrap_phase(self.quantizer(self.raw))
+
+    def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+        """exp(i·φ), complex [H, W]."""
+        phase = self.phase()
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        phase = phase.to(real)
+        return torch.polar(torch.ones_like(phase), phase)
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        """field: complex [..., H, W] -> complex [..., H, W]."""
+        return field * self.transmission(field.dtype)
+
+
+class Aperture(nn.Module):
+    """A fixed amplitude transmission ``amplitude`` [H, W] (no parameters, a buffer)."""
+
+    def __init__(self, amplitude: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("amplitude", amplitude.to(torch.float32))
+
+    @classmethod
+    def rectangle(cls, shape: tuple[int, int], size: tuple[int, int]) -> "Aperture":
+        """A centred open rectangle of ``size`` (rows, cols) pixels in an opaque ``shape`` grid."""
+        amplitude = torch.zeros(shape)
+        r0 = (shape[0] - size[0]) // 2
+        c0 = (shape[1] - size[1]) // 2
+        amplitude[r0 : r0 + size[0], c0 : c0 + size[1]] = 1.0
+        return cls(amplitude)
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        return field * self.amplitude.to(field.device)
+

@@ -1,0 +1,147 @@
+"""Scalar free-space propagation: band-limited angular spectrum and Fresnel transfer functions.
+
+Every method is three small steps, as in chromatix: choose the padded window
+(:func:`padded_shape`), build the transfer function (:func:`transfer_function`, a pure
+function of grid, pitch, wavelength and distance), and apply it (:func:`kernel_propagate`,
+shared by all methods). Building apart from applying is what lets :class:`FreeSpace` cache
+the kernel.
+
+All lengths are in metres, frequencies in cycles per metre.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from scipy.fft import next_fast_len
+
+Method = Literal["asm", "fresnel"]
+METHODS: tuple[str, ...] = ("asm", "fresnel")
+
+
+def padded_shape(shape: tuple[int, int], pad_factor: float) -> tuple[int, int]:
+    """Padded FFT window for a grid ``shape`` = (H, W).
+
+    Each side is at least ``ceil(side * pad_factor)`` and is rounded up to the next length
+    that the FFT handles fast (a product of 2, 3, 5, 7 and 11, ``scipy.fft.next_fast_len``).
+    It is never smaller than asked. A pad factor of 2 makes the circular convolution of the
+    FFT equal to the linear convolution over the grid (no wrap-around between opposite edges).
+    """
+    if pad_factor < 1.0:
+        raise ValueError(f"pad_factor must be >= 1, got {pad_factor}")
+    return tuple(int(next_fast_len(math.ceil(side * pad_factor - 1e-9))) for side in shape)  # type: ignore[return-value]
+
+
+def _frequencies(n: int, pitch: float) -> torch.Tensor:
+    """FFT-ordered spatial frequencies [n] (float64, cycles/m) of a window of n samples."""
+    return torch.fft.fftfreq(n, d=pitch, dtype=torch.float64)
+
+
+def bandlimit(window: float, wavelength: float, distance: float, method: str) -> float:
+    """Largest spatial frequency (cycles/m) along one axis whose transfer-function phase is sampled
+    without aliasing in a padded window of width ``window`` (m).
+
+    ASM: Matsushima & Shimobaba, Opt. Express 17, 19662 (2009), eq. (13):
+    u_limit = 1 / (λ·sqrt((2·Δu·z)² + 1)), Δu = 1/window.
+    Fresnel: the local frequency of exp(-iπλz·u²) is λ·z·u, which must stay below 1/(2Δu):
+    u_limit = window / (2·λ·|z|), capped at 1/λ (no propagating wave beyond it).
+    """
+    du = 1.0 / window
+    z = abs(distance)
+    if method == "asm":
+        return 1.0 / (wavelength * math.sqrt((2.0 * du * z) ** 2 + 1.0))
+    if method == "fresnel":
+        if z == 0.0:
+            return 1.0 / wavelength
+        return min(window / (2.0 * wavelength * z), 1.0 / wavelength)
+    raise ValueError(f"unknown propagation method {method!r}; choose one of {METHODS}")
+
+
+def transfer_function(
+    padded: tuple[int, int],
+    *,
+    wavelength: float,
+    pitch: float,
+    distance: float,
+    method: str = "asm",
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Band-limited transfer function H(fy, fx), complex ``dtype`` [P, Q], FFT-ordered.
+
+    ``asm``: H = exp(i·2π·z·sqrt(1/λ² − fx² − fy²)), evanescent waves set to 0.
+    ``fresnel``: H = exp(i·k·z)·exp(−iπ·λ·z·(fx² + fy²)).
+    Both are zero outside the rectangular band limit of :func:`bandlimit` for the padded
+    window, so that the kernel's chirp never aliases. The phase is computed in float64 and
+    then cast, so float32 fields lose no accuracy to the large k·z.
+    """
+    p, q = padded
+    fy = _frequencies(p, pitch)[:, None]
+    fx = _frequencies(q, pitch)[None, :]
+    limit_y = bandlimit(p * pitch, wavelength, distance, method)
+    limit_x = bandlimit(q * pitch, wavelength, distance, method)
+    inside = (fy.abs() <= limit_y) & (fx.abs() <= limit_x)
+    f2 = fx**2 + fy**2
+    if method == "asm":
+        arg = (1.0 / wavelength**2) - f2
+        inside = inside & (arg > 0)
+        phase = 2.0 * math.pi * distance * torch.sqrt(arg.clamp_min(0.0))
+    elif method == "fresnel":
+        phase = 2.0 * math.pi * distance / wavelength - math.pi * wavelength * distance * f2
+    else:
+        raise ValueError(f"unknown propagation method {method!r}; choose one of {METHODS}")
+    kernel = torch.polar(inside.to(torch.float64), phase)
+    return kernel.to(dtype=dtype, device=device)
+
+
+def kernel_propagate(field: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Apply a transfer function ``kernel`` [P, Q] to ``field`` [..., H, W] (H ≤ P, W ≤ Q).
+
+    The field is zero-padded at the end of each axis by the FFT itself (``s=``) and the result
+    cropped back to [..., H, W]. Placing the field in a corner instead of the centre gives the
+    same linear convolution: input and output windows shift together, so the differences
+    between their coordinates, which are all the kernel sees, are unchanged.
+    """
+    h, w = field.shape[-2:]
+    spectrum = torch.fft.fft2(field, s=tuple(kernel.shape))
+    return torch.fft.ifft2(spectrum.mul_(kernel))[..., :h, :w]
+
+
+def complex_dtype_for(field: torch.Tensor) -> torch.dtype:
+    """complex128 for double-precision fields, complex64 otherwise."""
+    return torch.complex128 if field.dtype in (torch.float64, torch.complex128) else torch.complex64
+
+
+def propagate(
+    field: torch.Tensor,
+    *,
+    wavelength: float,
+    pitch: float,
+    distance: float,
+    method: str = "asm",
+    pad_factor: float = 2.0,
+) -> torch.Tensor:
+    """Propagate a scalar ``field`` [..., H, W] over ``distance`` (m) in a homogeneous medium.
+
+    ``wavelength`` is the wavelength in the medium (m), ``pitch`` the sample spacing (m).
+    ``method`` is ``"asm"`` (band-limited angular spectrum, exact for scalar waves) or
+    ``"fresnel"`` (paraxial Fresnel transfer function, band-limited the same way).
+    Returns the field on the same grid: same shape, complex dtype (complex64 by default,
+    complex128 for double inputs) and device.
+    """
+    if field.ndim < 2:
+        raise ValueError(f"field must have shape [..., H, W], got {tuple(field.shape)}")
+    dtype = complex_dtype_for(field)
+    field = field.to(dtype)
+    kernel = transfer_function(
+        padded_shape(tuple(field.shape[-2:]), pad_factor),
+        wavelength=wavelength,
+        pitch=pitch,
+        distance=distance,
+        method=method,
+        dtype=dtype,
+        device=field.device,
+    )
+    return kernel_propagate(field, kernel)
