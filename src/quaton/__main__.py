@@ -1,0 +1,3 @@
+from quaton.cli import main
+
+main()

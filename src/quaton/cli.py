@@ -1,0 +1,70 @@
+"""The command line: thin, it parses and calls. Errors quaton raises on purpose print without a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from quaton.errors import QuatonError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world.")
+
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: dotted.key=value (repeatable).")
+]
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _default_run_dir(config_path: Path, name: str) -> Path:
+    return Path("runs") / (name if name != "run" else config_path.stem)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOption = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
+) -> None:
+    """Train a network from CONFIG and write a run directory."""
+    from quaton.config import load_config
+    from quaton.train.loop import train as run_training
+
+    try:
+        resolved = load_config(config, set_ or [])
+        target = run_dir or _default_run_dir(config, resolved.name)
+        typer.echo(f"training {resolved.model.kind} on {resolved.data.dataset} into {target}")
+        metrics = run_training(resolved, target)
+    except QuatonError as error:
+        _fail(error)
+    typer.echo(f"test accuracy: {metrics['test_accuracy']:.4f} ({metrics['test_size']} test images)")
+    typer.echo(f"run directory: {target}")
+
+
+@app.command("eval")
+def evaluate(run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")]) -> None:
+    """Re-evaluate a trained run on its test set and print the metrics as JSON."""
+    from quaton.train.evaluate import evaluate_run
+
+    try:
+        metrics = evaluate_run(run_dir)
+    except QuatonError as error:
+        _fail(error)
+    metrics.pop("confusion", None)
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+def main() -> None:
+    """Entry point of the ``quaton`` command."""
+    app(prog_name="quaton")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The validated config schema: one place for every default.
+
+A config is YAML; unknown keys, wrong types and impossible values are rejected before any work
+starts, with one :class:`ConfigError` naming the dotted key. Physical defaults (visible light):
+
+- wavelength 532 nm (a frequency-doubled Nd:YAG / DPSS laser), pitch 1 µm (≈ 1.9 λ: the finest
+  feature two-photon lithography prints comfortably, and a diffraction half-angle
+  asin(λ / 2·pitch) ≈ 15.4° per neuron);
+- 64 × 64 neurons per layer, 5 layers, padded 2× for linear convolution;
+- 200 µm between planes: a neuron's diffraction cone (half-angle 15.4°) then spans
+  2·200 µm·tan(15.4°) ≈ 110 µm, more than the 64 µm layer, so every neuron reaches every
+  neuron of the next layer (the original D2NN's full-connectivity condition).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from quaton.errors import ConfigError
+from quaton.optics.detector import default_regions, region_masks
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class OpticsConfig(Section):
+    wavelength: float = Field(532e-9, gt=0, allow_inf_nan=False, description="wavelength in the medium (m)")
+    pitch: float = Field(1e-6, gt=0, allow_inf_nan=False, description="neuron / pixel pitch (m)")
+    method: Literal["asm", "fresnel"] = "asm"
+    pad_factor: float = Field(2.0, ge=1.0, le=8.0, allow_inf_nan=False)
+
+
+class ModelConfig(Section):
+    kind: Literal["d2nn"] = "d2nn"
+    grid: int = Field(64, ge=4, le=8192, description="neurons per side (N x N)")
+    layers: int = Field(5, ge=1, le=64)
+    distances: float | list[float] = Field(
+        200e-6, description="input->layer 1->...->layer L->detector (m): one value for all, or L+1 values"
+    )
+    init: Literal["uniform", "zeros"] = "uniform"
+
+    @field_validator("distances")
+    @classmethod
+    def _positive(cls, value: float | list[float]) -> float | list[float]:
+        values = value if isinstance(value, list) else [value]
+        if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+            raise ValueError("every distance must be a positive, finite length in metres")
+        return value
+
+    def distance_list(self) -> list[float]:
+        """The L+1 distances (m)."""
+        return list(self.distances) if isinstance(self.distances, list) else [float(self.distances)] * (self.layers + 1)
+
+
+class InputConfig(Section):
+    encoding: Literal["phase", "amplitude"] = "phase"
+    scale: float | None = Field(None, allow_inf_nan=False, description="rad per unit (phase) or amplitude factor; null: π or 1")
+    object_size: int = Field(28, ge=1, description="images are resized to object_size^2 px, then zero-padded to the grid")
+
+
+class DetectorConfig(Section):
+    size: int | None = Field(None, ge=1, description="side of each square region (px); null: grid // 8")
+    gap: int | None = Field(None, ge=0, description="gap between regions (px); null: size // 2")
+    regions: list[tuple[int, int, int, int]] | None = Field(
+        None, description="explicit regions [row0, col0, row1, col1] (half-open px), one per class"
+    )
+
+
+class DataConfig(Section):
+    dataset: str = Field("mnist_5k", min_length=1, description="mnist_5k (embedded), mnist, fashion_mnist, or an .npz path")
+    root: str | None = Field(None, description="data directory; null: $QUATON_DATA")
+    train_size: int | None = Field(None, ge=1, description="stratified subset of the training set; null: all")
+    test_size: int | None = Field(None, ge=1, description="stratified subset of the test set; null: all")
+    download: bool = True
+
+
+class TaskConfig(Section):
+    kind: Literal["classification"] = "classification"
+    loss: Literal["mse", "cross_entropy"] = "mse"
+    temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="softmax temperature on normalised region energies")
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=0, le=100000)
+    batch_size: int = Field(64, ge=1, le=1 << 20)
+    eval_batch_size: int = Field(256, ge=1, le=1 << 20)
+    lr: float = Field(0.05, gt=0, allow_inf_nan=False)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    scheduler: Literal["none", "cosine"] = "cosine"
+    device: str = "cpu"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
+    progress: bool = True
+
+
+class Config(Section):
+    name: str = Field("run", min_length=1)
+    seed: int = Field(0, ge=0)
+    optics: OpticsConfig = OpticsConfig()
+    model: ModelConfig = ModelConfig()
+    input: InputConfig = InputConfig()
+    detector: DetectorConfig = DetectorConfig()
+    data: DataConfig = DataConfig()
+    task: TaskConfig = TaskConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        model = self.model
+        if isinstance(model.distances, list) and len(model.distances) != model.layers + 1:
+            raise ValueError(
+                f"model.distances has {len(model.distances)} values but {model.layers} layers need "
+                f"{model.layers + 1} (input->layer 1, ..., layer {model.layers}->detector)"
+            )
+        if self.input.object_size > model.grid:
+            raise ValueError(f"input.object_size ({self.input.object_size}) is larger than model.grid ({model.grid})")
+        try:
+            region_masks(self.regions(), (model.grid, model.grid))
+        except ValueError as error:
+            raise ValueError(f"detector: {error}") from None
+        return self
+
+    def regions(self, num_classes: int = 10) -> list[tuple[int, int, int, int]]:
+        """Detector regions (half-open px ranges), explicit or the default layout."""
+        if self.detector.regions is not None:
+            return [tuple(r) for r in self.detector.regions]
+        return default_regions(self.model.grid, num_classes, self.detector.size, self.detector.gap)
+
+
+def _location(error: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in error["loc"]) or "<config>"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One message listing every offending key and what is wrong with it."""
+    lines = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling; see quaton/config.py for the schema)"
+        lines.append(f"{_location(item)}: {message}")
+    return "invalid config: " + "; ".join(lines)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """data['a']['b'] = value for dotted = 'a.b' (creating sections as needed)."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {dotted}: empty key segment")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'train.epochs=2' -> ('train.epochs', 2); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=2")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {key}: cannot parse {raw!r}: {error}") from error
+    return key.strip(), value
+
+
+def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """Validate a config dict after applying ``overrides`` ('key=value', dotted keys)."""
+    data = copy.deepcopy(data)
+    for text in overrides or []:
+        set_dotted(data, *parse_override(text))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (optics, model, ...), not {type(data).__name__}")
+    return build_config(data, overrides)
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML (every default written out)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

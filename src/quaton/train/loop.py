@@ -1,0 +1,127 @@
+"""The training loop: epochs of minibatches, evaluation, checkpoints, metrics and pictures."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from quaton.config import Config, dump_config
+from quaton.errors import TrainingError
+from quaton.models import D2NN
+from quaton.tasks import Classification
+from quaton.train import rundir
+from quaton.train.report import write_figures
+from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
+
+
+@torch.no_grad()
+def evaluate(config: Config, model: D2NN, task: Classification, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Loss, accuracy and confusion matrix (rows: true class, columns: predicted) of the device as evaluated."""
+    model.eval()
+    device = next(model.parameters()).device
+    confusion = torch.zeros(task.num_classes, task.num_classes, dtype=torch.int64)
+    total_loss = 0.0
+    for start in range(0, len(images), config.train.eval_batch_size):
+        x = images[start : start + config.train.eval_batch_size].to(device)
+        y = labels[start : start + config.train.eval_batch_size].to(device)
+        image = model.intensity(encode_batch(config, x))
+        total_loss += float(task.loss(image, y)) * len(x)
+        predicted = task.predict(image)
+        confusion += torch.bincount(y.cpu() * task.num_classes + predicted.cpu(), minlength=task.num_classes**2).reshape(
+            task.num_classes, task.num_classes
+        )
+    correct = int(confusion.diag().sum())
+    return {"loss": total_loss / len(images), "accuracy": correct / len(images), "confusion": confusion.tolist()}
+
+
+def _optimizer(config: Config, model: D2NN) -> torch.optim.Optimizer:
+    if config.train.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.train.lr, momentum=0.9)
+    return torch.optim.Adam(model.parameters(), lr=config.train.lr)
+
+
+def _scheduler(config: Config, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.train.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.train.epochs))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> dict[str, Any]:
+    """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
+    (run_dir / rundir.HISTORY).unlink(missing_ok=True)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    torch.manual_seed(config.seed)
+    data = data or prepare_data(config)
+    device = torch.device(config.train.device)
+    model = build_model(config).to(device)
+    task = build_task(config, len(data.classes)).to(device)
+    optimizer = _optimizer(config, model)
+    scheduler = _scheduler(config, optimizer)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    batch = config.train.batch_size
+    steps = math.ceil(len(data.x_train) / batch)
+    started = time.perf_counter()
+    history: list[dict[str, Any]] = []
+    for epoch in range(1, config.train.epochs + 1):
+        model.train()
+        order = torch.randperm(len(data.x_train), generator=shuffle)
+        running, seen = 0.0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not config.train.progress, leave=False)
+        for step in bar:
+            index = order[step * batch : (step + 1) * batch]
+            x = data.x_train[index].to(device)
+            y = data.y_train[index].to(device)
+            loss = task.loss(model.intensity(encode_batch(config, x)), y)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {float(loss)} at epoch {epoch}, step {step + 1}: lower train.lr "
+                    f"(now {config.train.lr}) or check the input data; the last good checkpoint is kept"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach()) * len(index)
+            seen += len(index)
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+        scheduler.step()
+        test = evaluate(config, model, task, data.x_test, data.y_test)
+        record = {
+            "epoch": epoch,
+            "train_loss": running / max(seen, 1),
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(record)
+        rundir.append_jsonl(run_dir / rundir.HISTORY, record)
+        rundir.save_checkpoint(
+            run_dir / rundir.CHECKPOINT,
+            {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+        )
+        if config.train.progress:
+            tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test accuracy {test['accuracy']:.4f}")
+    if config.train.epochs == 0:
+        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {"epoch": 0, "model": model.state_dict()})
+    final = evaluate(config, model, task, data.x_test, data.y_test)
+    metrics = {
+        "test_accuracy": final["accuracy"],
+        "test_loss": final["loss"],
+        "epochs": config.train.epochs,
+        "train_seconds": time.perf_counter() - started,
+        "dataset": config.data.dataset,
+        "train_size": len(data.x_train),
+        "test_size": len(data.x_test),
+        "confusion": final["confusion"],
+    }
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    write_figures(run_dir, config, model, task, data, metrics, history)
+    return metrics

@@ -1,0 +1,130 @@
+"""Pictures of a run: phase masks, detector-plane outputs, confusion matrix, training curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from quaton.config import Config  # noqa: E402
+from quaton.models import D2NN  # noqa: E402
+from quaton.tasks import Classification  # noqa: E402
+from quaton.train.setup import encode_batch  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    temporary.replace(path)
+
+
+def plot_phases(phases: list[torch.Tensor], pitch: float, path: Path) -> None:
+    """One panel per layer, phase in radians on a cyclic colour map, axes in µm."""
+    count = len(phases)
+    cols = min(count, 5)
+    rows = math.ceil(count / cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    extent = phases[0].shape[-1] * pitch * 1e6
+    for k, ax in enumerate(axes.flat):
+        if k >= count:
+            ax.axis("off")
+            continue
+        image = ax.imshow(phases[k].cpu().numpy(), cmap="twilight", vmin=0, vmax=2 * math.pi, extent=(0, extent, extent, 0))
+        ax.set_title(f"layer {k + 1}")
+        ax.set_xlabel("x (µm)")
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="phase (rad)", shrink=0.8)
+    _save(figure, path)
+
+
+def plot_outputs(
+    inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str], path: Path
+) -> None:
+    """Input images and detector-plane intensities with the class regions outlined."""
+    count = len(inputs)
+    figure, axes = plt.subplots(2, count, figsize=(2.4 * count, 5.0), squeeze=False)
+    predicted = task.predict(outputs)
+    for k in range(count):
+        axes[0, k].imshow(inputs[k].cpu().numpy(), cmap="gray")
+        axes[0, k].set_title(f"true: {classes[int(labels[k])]}", fontsize=9)
+        axes[1, k].imshow(outputs[k].cpu().numpy(), cmap="inferno")
+        for c, (r0, c0, r1, c1) in enumerate(task.detector.regions):
+            colour = "lime" if c == int(predicted[k]) else "white"
+            axes[1, k].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec=colour, lw=0.8))
+        axes[1, k].set_title(f"predicted: {classes[int(predicted[k])]}", fontsize=9)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("detector intensity")
+    _save(figure, path)
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path) -> None:
+    matrix = np.asarray(confusion)
+    figure, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color="white" if value > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"confusion matrix (accuracy {accuracy:.3f})")
+    _save(figure, path)
+
+
+def plot_history(history: list[dict[str, Any]], path: Path) -> None:
+    if not history:
+        return
+    epochs = [r["epoch"] for r in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(epochs, [r["train_loss"] for r in history], label="train")
+    left.plot(epochs, [r["test_loss"] for r in history], label="test")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    right.plot(epochs, [r["test_accuracy"] for r in history])
+    right.set_xlabel("epoch")
+    right.set_ylabel("test accuracy")
+    _save(figure, path)
+
+
+def _one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of the first test example of each class, up to ``count`` of them."""
+    firsts = [int(torch.nonzero(labels == c)[0]) for c in torch.unique(labels)]
+    return torch.tensor(firsts[:count])
+
+
+@torch.no_grad()
+def write_figures(
+    run_dir: Path,
+    config: Config,
+    model: D2NN,
+    task: Classification,
+    data: Any,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    examples: int = 6,
+) -> None:
+    """Write figures/phases.png, outputs.png, confusion.png and history.png."""
+    figures = Path(run_dir) / "figures"
+    model.eval()
+    plot_phases(model.phases(), config.optics.pitch, figures / "phases.png")
+    device = next(model.parameters()).device
+    picks = _one_per_class(data.y_test, examples)
+    x = data.x_test[picks].to(device)
+    outputs = model.intensity(encode_batch(config, x))
+    plot_outputs(x, outputs, data.y_test[picks], task, data.classes, figures / "outputs.png")
+    plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
+    plot_history(history, figures / "history.png")

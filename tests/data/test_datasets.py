@@ -1,0 +1,170 @@
+"""Datasets: IDX reading, search order, checksummed downloads, the embedded subset, encodings."""
+
+import gzip
+import hashlib
+import io
+import math
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import quaton.data.datasets as datasets
+from quaton.data import DataNotFoundError, IDXFormatError, encode, load_dataset, pad_to_grid, parse_idx, read_idx, resize_images
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array, written from the format's definition."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def fake_split(seed: int = 0, n_train: int = 30, n_test: int = 20) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(n_train, dtype=np.uint8) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(n_test, dtype=np.uint8) % 10,
+    }
+
+
+def write_idx_dir(directory: Path, arrays: dict[str, np.ndarray], gz: bool) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, stem in datasets.SPLIT_FILES.items():
+        data = idx_bytes(arrays[key])
+        if gz:
+            (directory / f"{stem}.gz").write_bytes(gzip.compress(data))
+        else:
+            (directory / stem).write_bytes(data)
+
+
+def test_idx_round_trip_and_corruption(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(parse_idx(idx_bytes(array)), array)
+    (tmp_path / "a.gz").write_bytes(gzip.compress(idx_bytes(array)))
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), array)
+    with pytest.raises(IDXFormatError, match="magic"):
+        parse_idx(b"\x01\x02\x03\x04")
+    with pytest.raises(IDXFormatError, match="data bytes"):
+        parse_idx(idx_bytes(array)[:-5])
+    (tmp_path / "b.gz").write_bytes(gzip.compress(idx_bytes(array))[:20])
+    with pytest.raises(IDXFormatError):
+        read_idx(tmp_path / "b.gz")
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_standard_dataset_from_quaton_data(tmp_path, monkeypatch, gz):
+    arrays = fake_split()
+    write_idx_dir(tmp_path / "fashion_mnist", arrays, gz)
+    monkeypatch.setenv("QUATON_DATA", str(tmp_path))
+    dataset = load_dataset("fashion_mnist", download=False)
+    assert np.array_equal(dataset.x_train, arrays["x_train"]) and np.array_equal(dataset.y_test, arrays["y_test"])
+    assert dataset.classes[9] == "Ankle boot"
+
+
+def test_npz_dataset_in_root_and_by_path(tmp_path):
+    arrays = fake_split(1)
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    assert np.array_equal(load_dataset("mnist", root=tmp_path, download=False).x_test, arrays["x_test"])
+    assert len(load_dataset(str(tmp_path / "mnist.npz")).y_train) == 30
+    np.savez(tmp_path / "broken.npz", x_train=arrays["x_train"])
+    with pytest.raises(DataNotFoundError, match="lacks"):
+        load_dataset(str(tmp_path / "broken.npz"))
+
+
+def _serve(monkeypatch, arrays, corrupt: str | None = None):
+    requested = []
+
+    def urlopen(url, timeout):
+        requested.append(url)
+        stem = url.rsplit("/", 1)[1].removesuffix(".gz")
+        key = {v: k for k, v in datasets.SPLIT_FILES.items()}[stem]
+        data = idx_bytes(arrays[key])
+        if key == corrupt:
+            data = data[:-1] + b"\x07"
+        return io.BytesIO(gzip.compress(data))
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
+    return requested
+
+
+def test_download_verifies_checksums(tmp_path, monkeypatch):
+    arrays = fake_split(2)
+    md5 = {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()}
+    monkeypatch.setitem(datasets.STANDARD["mnist"], "md5", md5)
+    requested = _serve(monkeypatch, arrays)
+    dataset = load_dataset("mnist", root=tmp_path)
+    assert len(requested) == 4 and np.array_equal(dataset.x_train, arrays["x_train"])
+    assert (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").exists()
+    # now it is found locally without any request
+    requested.clear()
+    load_dataset("mnist", root=tmp_path)
+    assert requested == []
+
+
+def test_download_with_a_bad_checksum_is_refused(tmp_path, monkeypatch):
+    arrays = fake_split(3)
+    md5 = {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()}
+    monkeypatch.setitem(datasets.STANDARD["mnist"], "md5", md5)
+    _serve(monkeypatch, arrays, corrupt="x_test")
+    with pytest.raises(DataNotFoundError, match="checksum"):
+        load_dataset("mnist", root=tmp_path)
+    assert not (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").exists()
+
+
+def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
+    def offline(url, timeout):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    with pytest.raises(DataNotFoundError, match="QUATON_DATA"):
+        load_dataset("mnist", root=tmp_path)
+    with pytest.raises(DataNotFoundError, match="unknown dataset"):
+        load_dataset("cifar100")
+
+
+def test_embedded_mnist_subset_is_real_and_balanced():
+    dataset = load_dataset("mnist_5k")
+    assert dataset.x_train.shape == (4000, 28, 28) and dataset.x_test.shape == (1000, 28, 28)
+    assert np.array_equal(np.bincount(dataset.y_train), [400] * 10)
+    assert np.array_equal(np.bincount(dataset.y_test), [100] * 10)
+    # real handwritten digits: ink covers roughly a fifth of the 28x28 frame, centred
+    ink = (dataset.x_train > 127).mean()
+    assert 0.08 < ink < 0.3
+    assert dataset.x_train[:, :3, :].mean() < 1.0  # digits sit in the centre, the border is empty
+
+
+def test_stratified_subset_is_balanced_and_seeded():
+    dataset = load_dataset("mnist_5k")
+    a = dataset.subset(200, 50, seed=5)
+    b = dataset.subset(200, 50, seed=5)
+    assert np.array_equal(np.bincount(a.y_train), [20] * 10) and np.array_equal(a.x_test, b.x_test)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_debian_fashion_mnist_is_the_standard_data():
+    for key, stem in datasets.SPLIT_FILES.items():
+        path = next(FASHION.glob(f"{stem}*"))
+        content = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert hashlib.md5(content).hexdigest() == datasets.STANDARD["fashion_mnist"]["md5"][key]
+    dataset = load_dataset("fashion_mnist", root=Path("/nonexistent"), download=False)
+    assert dataset.x_train.shape == (60000, 28, 28) and dataset.x_test.shape == (10000, 28, 28)
+
+
+def test_phase_encoding_is_a_pure_phase_object():
+    images = resize_images(np.full((2, 28, 28), 255, dtype=np.uint8), 14)
+    assert images.shape == (2, 14, 14) and torch.allclose(images, torch.ones_like(images))
+    field = encode(images, 32, "phase")
+    assert field.dtype == torch.complex64 and torch.allclose(field.abs(), torch.ones(2, 32, 32))
+    assert torch.allclose(field[0, 16, 16].angle().abs(), torch.tensor(math.pi))
+    assert field[0, 0, 0].angle().abs() < 1e-6  # the padding is phase 0
+    amplitude = encode(images * 0.5, 32, "amplitude")
+    assert amplitude[0, 16, 16].real == pytest.approx(0.5) and amplitude[0, 0, 0] == 0
+    with pytest.raises(ValueError, match="object_size"):
+        pad_to_grid(torch.zeros(1, 40, 40), 32)
