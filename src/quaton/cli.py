@@ -61,6 +61,29 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="A run directory writt
     typer.echo(json.dumps(metrics, indent=2))
 
 
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Argument(help="Sweep file: a base config, overrides and grid axes.")],
+    set_: SetOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list the runs without running them.")] = False,
+) -> None:
+    """Run every combination of a grid (skipping completed runs) and write a table of results."""
+    from quaton.train.sweep import plan, run_sweep
+
+    try:
+        if dry_run:
+            _, out, runs = plan(grid, set_ or [])
+            for run in runs:
+                typer.echo(f"{run.key}  {run.values}")
+            typer.echo(f"{len(runs)} grid points, {len({r.key for r in runs})} distinct runs -> {out}")
+            return
+        out, _ = run_sweep(grid, set_ or [], echo=typer.echo)
+    except QuatonError as error:
+        _fail(error)
+    typer.echo((out / "table.md").read_text())
+    typer.echo(f"tables: {out}/table.md, table.csv, table.png")
+
+
 def main() -> None:
     """Entry point of the ``quaton`` command."""
     app(prog_name="quaton")

@@ -87,6 +87,51 @@ class TaskConfig(Section):
     temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="softmax temperature on normalised region energies")
 
 
+class ScheduleConfig(Section):
+    kind: Literal["linear", "exponential"] = "linear"
+    per: Literal["epoch", "step"] = "epoch"
+    start: float | None = Field(None, gt=0, allow_inf_nan=False, description="null: the method's default (PSQ 1, GS 2)")
+    end: float | None = Field(None, gt=0, allow_inf_nan=False, description="null: the method's default (PSQ 20, GS 0.1)")
+    warmup_epochs: int = Field(0, ge=0, description="PSQ: raw phases for this many epochs first")
+
+
+class QuantizationConfig(Section):
+    method: Literal["none", "pq", "ste", "gs", "psq", "psq-lt"] = "none"
+    levels: int | list[int] | None = Field(None, description="phase levels, one value or one per layer; required unless method is none")
+    range: tuple[float, float] | None = Field(None, description="explicit [lo, hi] in rad, endpoints included; null: circular 2πk/n")
+    schedule: ScheduleConfig = ScheduleConfig()
+    hard: bool = Field(True, description="GS: straight-through one-hot samples")
+    logit_scale: float = Field(10.0, gt=0, allow_inf_nan=False, description="GS: logits = logit_scale · weights")
+    k_init: float = Field(0.05, gt=0, allow_inf_nan=False, description="PSQ-LT: initial k, τ = 1/(|k| + 0.005)")
+    penalty: float = Field(0.01, ge=0, allow_inf_nan=False, description="PSQ-LT: λ0 of the penalty 0.5·λ_e·(k² − c²)")
+    penalty_c: float = Field(0.1, ge=0, allow_inf_nan=False, description="PSQ-LT: c of the penalty")
+    double_every: int = Field(5, ge=1, description="PSQ-LT: λ_e doubles every this many epochs")
+    temperature_lr: float | None = Field(None, gt=0, allow_inf_nan=False, description="PSQ-LT: learning rate of k; null: train.lr")
+
+    @field_validator("levels")
+    @classmethod
+    def _at_least_two(cls, value: int | list[int] | None) -> int | list[int] | None:
+        values = value if isinstance(value, list) else [value] if value is not None else []
+        if isinstance(value, list) and not value:
+            raise ValueError("give one level count, or one per layer")
+        if any(v < 2 or v > 65536 for v in values):
+            raise ValueError("every layer needs between 2 and 65536 phase levels")
+        return value
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (math.isfinite(value[0]) and math.isfinite(value[1]) and value[0] < value[1]):
+            raise ValueError("range must be [lo, hi] with finite lo < hi (radians)")
+        return value
+
+    def layer_levels(self, layers: int) -> list[int | None]:
+        """Levels of each layer (None for full precision)."""
+        if self.method == "none" or self.levels is None:
+            return [None] * layers
+        return list(self.levels) if isinstance(self.levels, list) else [self.levels] * layers
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=0, le=100000)
     batch_size: int = Field(64, ge=1, le=1 << 20)
@@ -108,6 +153,7 @@ class Config(Section):
     detector: DetectorConfig = DetectorConfig()
     data: DataConfig = DataConfig()
     task: TaskConfig = TaskConfig()
+    quantization: QuantizationConfig = QuantizationConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
@@ -120,6 +166,11 @@ class Config(Section):
             )
         if self.input.object_size > model.grid:
             raise ValueError(f"input.object_size ({self.input.object_size}) is larger than model.grid ({model.grid})")
+        quant = self.quantization
+        if quant.method != "none" and quant.levels is None:
+            raise ValueError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
+        if isinstance(quant.levels, list) and len(quant.levels) != model.layers:
+            raise ValueError(f"quantization.levels has {len(quant.levels)} values for {model.layers} layers")
         try:
             region_masks(self.regions(), (model.grid, model.grid))
         except ValueError as error:

@@ -13,8 +13,8 @@ from quaton.optics import FreeSpace, PhaseMask, intensity
 class D2NN(nn.Module):
     """L phase masks of ``grid``² neurons; light goes input -> d0 -> mask 1 -> d1 -> ... -> mask L -> dL -> detector.
 
-    ``distances`` (m) has L + 1 entries. ``quantizer`` builds one quantizer module per layer
-    (None: continuous phases). Fields are complex [B, grid, grid] at the input plane.
+    ``distances`` (m) has L + 1 entries. ``quantizer(layer_index)`` builds the quantizer
+    module of each layer (None: continuous phases). Fields are complex [B, grid, grid] at the input plane.
     """
 
     def __init__(
@@ -27,7 +27,7 @@ class D2NN(nn.Module):
         method: str = "asm",
         pad_factor: float = 2.0,
         init: str = "uniform",
-        quantizer: Callable[[], nn.Module] | None = None,
+        quantizer: Callable[[int], nn.Module | None] | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -42,8 +42,8 @@ class D2NN(nn.Module):
             FreeSpace(wavelength=wavelength, pitch=pitch, distance=d, method=method, pad_factor=pad_factor) for d in distances
         )
         self.masks = nn.ModuleList(
-            PhaseMask((grid, grid), init=init, quantizer=quantizer() if quantizer else None, generator=generator)
-            for _ in range(len(distances) - 1)
+            PhaseMask((grid, grid), init=init, quantizer=quantizer(k) if quantizer else None, generator=generator)
+            for k in range(len(distances) - 1)
         )
 
     @property

@@ -92,6 +92,10 @@ class PhaseMask(nn.Module):
             raise ValueError(f"unknown phase init {init!r}; choose 'uniform' or 'zeros'")
         self.raw = nn.Parameter(raw)
         self.quantizer = quantizer
+        if quantizer is not None and hasattr(quantizer, "initialize"):
+            quantizer.initialize(self.raw)
+            # A quantizer with its own parameters (Gumbel-softmax logits) replaces the raw phases.
+            self.raw.requires_grad_(not getattr(quantizer, "replaces_raw", False))
 
     def phase(self) -> torch.Tensor:
         """Phase of the mask in [0, 2π), float [H, W]; hard-quantized in eval mode."""

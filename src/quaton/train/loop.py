@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
+from quaton import quant
 from quaton.models import D2NN
 from quaton.tasks import Classification
 from quaton.train import rundir
@@ -40,9 +41,16 @@ def evaluate(config: Config, model: D2NN, task: Classification, images: torch.Te
 
 
 def _optimizer(config: Config, model: D2NN) -> torch.optim.Optimizer:
+    """Phase parameters at train.lr; quantizer parameters (PSQ-LT's k) at quantization.temperature_lr."""
+    quantizer_ids = {id(p) for q in quant.quantizers(model) for p in q.temperature_parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in quantizer_ids]}]
+    slow = [p for p in trainable if id(p) in quantizer_ids]
+    if slow:
+        groups.append({"params": slow, "lr": config.quantization.temperature_lr or config.train.lr})
     if config.train.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.train.lr, momentum=0.9)
-    return torch.optim.Adam(model.parameters(), lr=config.train.lr)
+        return torch.optim.SGD(groups, lr=config.train.lr, momentum=0.9)
+    return torch.optim.Adam(groups, lr=config.train.lr)
 
 
 def _scheduler(config: Config, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -80,10 +88,11 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
             index = order[step * batch : (step + 1) * batch]
             x = data.x_train[index].to(device)
             y = data.y_train[index].to(device)
-            loss = task.loss(model.intensity(encode_batch(config, x)), y)
+            quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
+            loss = task.loss(model.intensity(encode_batch(config, x)), y) + quant.regularization(model).to(device)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"the loss became {float(loss)} at epoch {epoch}, step {step + 1}: lower train.lr "
+                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr "
                     f"(now {config.train.lr}) or check the input data; the last good checkpoint is kept"
                 )
             optimizer.zero_grad(set_to_none=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,7 @@ import torch
 from quaton.config import Config
 from quaton.data import encode, load_dataset, resize_images
 from quaton.models import D2NN
+from quaton.quant import QUANTIZERS, Quantizer, Schedule
 from quaton.tasks import Classification
 
 
@@ -38,6 +40,34 @@ def prepare_data(config: Config) -> PreparedData:
     )
 
 
+# Temperature schedules when the config leaves them open: PSQ hardens 1 -> 20 (QuATON), GS cools 2 -> 0.1.
+DEFAULT_TEMPERATURES = {"psq": (1.0, 20.0), "gs": (2.0, 0.1)}
+
+
+def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
+    """A factory of each layer's quantizer (None for full precision)."""
+    quant = config.quantization
+    if quant.method == "none":
+        return None
+    levels = quant.layer_levels(config.model.layers)
+    start, end = DEFAULT_TEMPERATURES.get(quant.method, (1.0, 1.0))
+    schedule = Schedule(
+        start=quant.schedule.start or start,
+        end=quant.schedule.end or end,
+        kind=quant.schedule.kind,
+        per=quant.schedule.per,
+        epochs=config.train.epochs,
+        warmup_epochs=quant.schedule.warmup_epochs,
+    )
+    options: dict = {}
+    if quant.method == "gs":
+        options = {"hard": quant.hard, "logit_scale": quant.logit_scale}
+    elif quant.method == "psq-lt":
+        options = {"k_init": quant.k_init, "penalty": quant.penalty, "penalty_c": quant.penalty_c, "double_every": quant.double_every}
+    cls = QUANTIZERS[quant.method]
+    return lambda layer: cls(levels[layer], quant.range, schedule, **options)
+
+
 def build_model(config: Config) -> D2NN:
     optics, model = config.optics, config.model
     return D2NN(
@@ -48,6 +78,7 @@ def build_model(config: Config) -> D2NN:
         method=optics.method,
         pad_factor=optics.pad_factor,
         init=model.init,
+        quantizer=build_quantizer(config),
         seed=config.seed,
     )
 

@@ -1,0 +1,123 @@
+"""Time a D2NN training step against the bare FFTs it cannot avoid, in the same run.
+
+A step (forward, backward, optimizer) of an L-layer D2NN has L + 1 propagations; each needs one
+forward and one inverse FFT of the padded complex field going forward, and the same two again
+going backward. The "FFT bound" times exactly those 4·(L + 1) batched FFTs on preallocated
+buffers (``out=``), so the ratio step / bound says how much time goes anywhere else.
+
+Run with stable allocator settings (see benchmarks/README.md):
+
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+        python benchmarks/step.py [--config configs/default.yaml] [--grids 64 128] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from quaton.config import load_config
+from quaton.optics import padded_shape
+from quaton.train.setup import build_model, build_task, encode_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def fft_bound_ms(batch: int, padded: tuple[int, int], propagations: int, repeats: int) -> float:
+    """4 FFTs of [batch, P, Q] complex64 per propagation (forward + inverse, twice for backward)."""
+    a = torch.randn(batch, *padded, dtype=torch.complex64)
+    b = torch.empty_like(a)
+
+    def work() -> None:
+        for _ in range(2 * propagations):
+            torch.fft.fft2(a, out=b)
+            torch.fft.ifft2(b, out=a)
+
+    return median_ms(work, repeats)
+
+
+def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int) -> dict:
+    overrides = ["train.progress=false"]
+    if grid is not None:
+        overrides += [f"model.grid={grid}", f"detector.size={max(1, grid // 8)}", f"input.object_size={min(28, grid)}"]
+    if layers is not None:
+        overrides += [f"model.layers={layers}"]
+    config = load_config(config_path, overrides)
+    torch.manual_seed(0)
+    model = build_model(config)
+    task = build_task(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    size = config.input.object_size
+    images = torch.rand(batch, size, size)
+    labels = torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        loss = task.loss(model.intensity(encode_batch(config, images)), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        with torch.no_grad():
+            task.predict(model.intensity(encode_batch(config, images)))
+
+    model.train()
+    step_ms = median_ms(step, repeats)
+    model.eval()
+    infer_ms = median_ms(infer, repeats)
+    n = config.model.grid
+    padded = padded_shape((n, n), config.optics.pad_factor)
+    bound = fft_bound_ms(batch, padded, model.num_layers + 1, repeats)
+    return {
+        "grid": n,
+        "padded": list(padded),
+        "layers": model.num_layers,
+        "batch": batch,
+        "step_ms": round(step_ms, 3),
+        "infer_ms": round(infer_ms, 3),
+        "fft_bound_ms": round(bound, 3),
+        "ratio": round(step_ms / bound, 3),
+        "images_per_s": round(1e3 * batch / step_ms, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
+    parser.add_argument("--grids", type=int, nargs="*", default=[None])
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    rows = [measure(args.config, grid, args.layers, args.batch, args.repeats) for grid in args.grids]
+    header = f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(header)
+    for r in rows:
+        print(
+            f"{r['grid']:>5} {'x'.join(map(str, r['padded'])):>9} {r['layers']:>3} {r['batch']:>5} {r['step_ms']:>9.2f} "
+            f"{r['infer_ms']:>9.2f} {r['fft_bound_ms']:>9.2f} {r['ratio']:>6.2f} {r['images_per_s']:>8.1f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""STE, straight-through estimator: hard levels in the forward pass, identity gradient."""
+
+import torch
+
+from quaton.quant.base import Quantizer
+
+
+class StraightThroughQuantizer(Quantizer):
+    """Training form: hard(raw) + (raw − raw.detach()): the value is exactly a level (the second term is
+    exactly 0), the gradient is 1 (Bengio et al. 2013)."""
+
+    def soft(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.hard(raw) + (raw - raw.detach())

@@ -1,0 +1,98 @@
+"""Sweep tables: Markdown, CSV and a bar chart of one metric, rows by some grid keys, columns by one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from quaton.train import rundir  # noqa: E402
+
+DISPLAY = {"none": "FP", "pq": "PQ", "ste": "STE", "gs": "GS", "psq": "PSQ", "psq-lt": "PSQ-LT"}
+
+
+def _ordered(values: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def aggregate(rows: list[dict[str, Any]], row_keys: list[str], column_key: str, metric: str):
+    """{(row values...): {column value: [metric values over the other axes]}} in grid order."""
+    row_ids = _ordered([tuple(r[k] for k in row_keys) for r in rows])
+    columns = _ordered([r[column_key] for r in rows])
+    cells: dict[tuple, dict[Any, list[float]]] = {rid: {c: [] for c in columns} for rid in row_ids}
+    for r in rows:
+        cells[tuple(r[k] for k in row_keys)][r[column_key]].append(float(r[metric]))
+    return row_ids, columns, cells
+
+
+def _cell(values: list[float], percent: bool) -> str:
+    if not values:
+        return "–"
+    scale = 100.0 if percent else 1.0
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.1f}" if percent else f"{mean:.4f}"
+    std = statistics.stdev(values) * scale
+    return f"{mean:.1f} ± {std:.1f}" if percent else f"{mean:.4f} ± {std:.4f}"
+
+
+def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
+    """Write table.md, table.csv, table.png and runs.csv into ``out``."""
+    table = spec.table
+    percent = table.metric.endswith("accuracy")
+    row_ids, columns, cells = aggregate(rows, table.rows, table.columns, table.metric)
+    names = [DISPLAY.get(c, str(c)) if table.columns == "quantization.method" else str(c) for c in columns]
+    row_header = " / ".join(k.split(".")[-1] for k in table.rows) or "run"
+    unit = " (%)" if percent else ""
+    lines = [f"| {row_header} | " + " | ".join(names) + " |", "|" + "---|" * (len(columns) + 1)]
+    for rid in row_ids:
+        values = [_cell(cells[rid][c], percent) for c in columns]
+        best = max((statistics.fmean(cells[rid][c]) for c in columns if c != "none" and cells[rid][c]), default=None)
+        for i, c in enumerate(columns):
+            if best is not None and c != "none" and cells[rid][c] and statistics.fmean(cells[rid][c]) == best:
+                values[i] = f"**{values[i]}**"
+        lines.append(f"| {' / '.join(map(str, rid)) or '-'} | " + " | ".join(values) + " |")
+    caption = f"\n{table.metric}{unit} of the hard-quantized device on the test set" + (f"; {spec.caption}" if spec.caption else "") + ". Bold: best quantized method per row.\n"
+    rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*table.rows, *names])
+    for rid in row_ids:
+        writer.writerow([*rid, *[f"{statistics.fmean(cells[rid][c]):.6f}" if cells[rid][c] else "" for c in columns]])
+    rundir.atomic_write_text(out / "table.csv", buffer.getvalue())
+
+    buffer = io.StringIO()
+    keys = list(rows[0]) if rows else []
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    rundir.atomic_write_text(out / "runs.csv", buffer.getvalue())
+
+    figure, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(row_ids) * len(columns) / 3), 3.8))
+    width = 0.8 / max(1, len(columns))
+    x = np.arange(len(row_ids))
+    for i, c in enumerate(columns):
+        means = [statistics.fmean(cells[rid][c]) * (100 if percent else 1) if cells[rid][c] else 0 for rid in row_ids]
+        ax.bar(x + (i - (len(columns) - 1) / 2) * width, means, width, label=names[i])
+    ax.set_xticks(x, [" / ".join(map(str, rid)) for rid in row_ids], rotation=20, ha="right")
+    ax.set_ylabel(table.metric + unit)
+    ax.legend(ncol=min(6, len(columns)), fontsize=8, loc="lower right")
+    ax.set_title(spec.name or "sweep")
+    figure.tight_layout()
+    temporary = out / ".table.tmp.png"
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(out / "table.png")
