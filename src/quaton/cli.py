@@ -44,7 +44,8 @@ def train(
         metrics = run_training(resolved, target)
     except QuatonError as error:
         _fail(error)
-    typer.echo(f"test accuracy: {metrics['test_accuracy']:.4f} ({metrics['test_size']} test images)")
+    primary = metrics["primary_metric"]
+    typer.echo(f"{primary.replace('_', ' ')}: {metrics[primary]:.4f} ({metrics['test_size']} test images)")
     typer.echo(f"run directory: {target}")
 
 

@@ -73,18 +73,39 @@ class DetectorConfig(Section):
     )
 
 
+class RBCConfig(Section):
+    diameter: tuple[float, float] = Field((7.0e-6, 8.5e-6), description="cell diameter range (m)")
+    index_contrast: tuple[float, float] = Field((0.05, 0.07), description="refractive-index contrast range")
+    tilt_deg: tuple[float, float] = Field((0.0, 30.0), description="tilt range (degrees)")
+    count: tuple[int, int] = Field((1, 3), description="cells per field (min, max)")
+
+
 class DataConfig(Section):
-    dataset: str = Field("mnist_5k", min_length=1, description="mnist_5k (embedded), mnist, fashion_mnist, or an .npz path")
+    dataset: str = Field(
+        "mnist_5k",
+        min_length=1,
+        description="mnist_5k (embedded), mnist, fashion_mnist, an .npz path; phase imaging also: rbc, natural, "
+        "or a folder / .npy / .npz of phase maps in radians",
+    )
     root: str | None = Field(None, description="data directory; null: $QUATON_DATA")
     train_size: int | None = Field(None, ge=1, description="stratified subset of the training set; null: all")
     test_size: int | None = Field(None, ge=1, description="stratified subset of the test set; null: all")
     download: bool = True
+    rbc: RBCConfig = RBCConfig()
 
 
 class TaskConfig(Section):
-    kind: Literal["classification"] = "classification"
-    loss: Literal["mse", "cross_entropy"] = "mse"
-    temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="softmax temperature on normalised region energies")
+    kind: Literal["classification", "phase_imaging"] = "classification"
+    loss: Literal["mse", "cross_entropy", "mse_ssim"] = "cross_entropy"
+    temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies")
+    ssim_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim")
+
+    @model_validator(mode="after")
+    def _loss_fits_task(self) -> "TaskConfig":
+        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim")}[self.kind]
+        if self.loss not in allowed:
+            raise ValueError(f"task.loss {self.loss!r} does not apply to {self.kind}; choose one of {allowed}")
+        return self
 
 
 class ScheduleConfig(Section):

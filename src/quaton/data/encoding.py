@@ -12,15 +12,18 @@ ENCODINGS = ("phase", "amplitude")
 
 
 def resize_images(images: np.ndarray | torch.Tensor, object_size: int) -> torch.Tensor:
-    """uint8 or float images [N, h, w] -> float32 [N, s, s] in [0, 1], s = ``object_size``.
+    """Images [N, h, w] -> float32 [N, s, s], s = ``object_size``.
 
-    Resizing is bilinear with antialiasing (torch.nn.functional.interpolate).
+    uint8 images are scaled to [0, 1]; float images (e.g. phase maps) keep their values. Resizing
+    is bilinear with antialiasing (torch.nn.functional.interpolate), clipped to the input's range.
     """
     x = torch.as_tensor(images)
     x = x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float32)
     if x.shape[-2:] != (object_size, object_size):
+        low, high = float(x.min()), float(x.max())
         x = F.interpolate(x[:, None], size=(object_size, object_size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
-    return x.clamp_(0.0, 1.0)
+        x = x.clamp_(low, high)
+    return x
 
 
 def pad_to_grid(images: torch.Tensor, grid: int) -> torch.Tensor:

@@ -25,6 +25,8 @@ class Classification(nn.Module):
     region energies E_c.
     """
 
+    primary_metric = "accuracy"
+
     def __init__(self, regions: Sequence[Region], shape: tuple[int, int], loss: str = "mse", temperature: float = 10.0) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -55,6 +57,15 @@ class Classification(nn.Module):
         target = self.targets[labels]
         area = 1.0 / target.amax(dim=(-2, -1))
         return ((normalised - target).square().sum(dim=(-2, -1)) * area).mean()
+
+    def target(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return labels
+
+    @torch.no_grad()
+    def batch_metrics(self, image: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image metrics [B]: correctness, and the predicted class (for the confusion matrix)."""
+        predicted = self.predict(image)
+        return {"accuracy": (predicted == labels).float(), "predicted": predicted}
 
     def predict(self, image: torch.Tensor) -> torch.Tensor:
         """Class indices int64 [B]: the region with the most energy."""

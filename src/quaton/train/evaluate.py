@@ -13,8 +13,8 @@ from quaton.train.loop import evaluate
 from quaton.train.setup import build_model, build_task, prepare_data
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, D2NN]:
-    """The resolved config and the trained model (eval mode) of a run directory."""
+def load_run(run_dir: str | Path) -> tuple[Config, D2NN, dict]:
+    """The resolved config, the trained model (eval mode) and the checkpoint of a run directory."""
     run_dir = Path(run_dir)
     if not (run_dir / rundir.CONFIG).is_file():
         raise RunDirError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
@@ -25,13 +25,15 @@ def load_run(run_dir: str | Path) -> tuple[Config, D2NN]:
         model.load_state_dict(state["model"])
     except RuntimeError as error:
         raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {error}") from None
-    return config, model.eval()
+    return config, model.eval(), state
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     """Test-set metrics of a run's last checkpoint."""
-    config, model = load_run(run_dir)
+    config, model, state = load_run(run_dir)
     data = prepare_data(config)
-    task = build_task(config, len(data.classes))
+    task = build_task(config, len(data.classes) or 10)
+    if "task" in state:
+        task.load_state_dict(state["task"])
     result = evaluate(config, model, task, data.x_test, data.y_test)
-    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_size": len(data.x_test), "confusion": result["confusion"]}
+    return {**{f"test_{k}": v for k, v in result.items() if k != "confusion"}, "test_size": len(data.x_test), "confusion": result.get("confusion")}

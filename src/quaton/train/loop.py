@@ -14,36 +14,47 @@ from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
 from quaton import quant
 from quaton.models import D2NN
-from quaton.tasks import Classification
+from quaton.tasks import Classification, PhaseImaging
 from quaton.train import rundir
 from quaton.train.report import write_figures
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
 
+Task = Classification | PhaseImaging
+
 
 @torch.no_grad()
-def evaluate(config: Config, model: D2NN, task: Classification, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Loss, accuracy and confusion matrix (rows: true class, columns: predicted) of the device as evaluated."""
+def evaluate(config: Config, model: D2NN, task: Task, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Mean loss and the task's metrics over a test set, of the device as evaluated (hard-quantized).
+
+    Classification also gets its confusion matrix (rows: true class, columns: predicted).
+    """
     model.eval()
     device = next(model.parameters()).device
-    confusion = torch.zeros(task.num_classes, task.num_classes, dtype=torch.int64)
-    total_loss = 0.0
+    sums: dict[str, float] = {"loss": 0.0}
+    confusion = None
     for start in range(0, len(images), config.train.eval_batch_size):
         x = images[start : start + config.train.eval_batch_size].to(device)
         y = labels[start : start + config.train.eval_batch_size].to(device)
+        target = task.target(x, y)
         image = model.intensity(encode_batch(config, x))
-        total_loss += float(task.loss(image, y)) * len(x)
-        predicted = task.predict(image)
-        confusion += torch.bincount(y.cpu() * task.num_classes + predicted.cpu(), minlength=task.num_classes**2).reshape(
-            task.num_classes, task.num_classes
-        )
-    correct = int(confusion.diag().sum())
-    return {"loss": total_loss / len(images), "accuracy": correct / len(images), "confusion": confusion.tolist()}
+        sums["loss"] += float(task.loss(image, target)) * len(x)
+        for name, values in task.batch_metrics(image, target).items():
+            if name == "predicted":
+                k = task.num_classes
+                counts = torch.bincount(y.cpu() * k + values.cpu(), minlength=k * k).reshape(k, k)
+                confusion = counts if confusion is None else confusion + counts
+            else:
+                sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+    result: dict[str, Any] = {name: total / len(images) for name, total in sums.items()}
+    if confusion is not None:
+        result["confusion"] = confusion.tolist()
+    return result
 
 
-def _optimizer(config: Config, model: D2NN) -> torch.optim.Optimizer:
-    """Phase parameters at train.lr; quantizer parameters (PSQ-LT's k) at quantization.temperature_lr."""
+def _optimizer(config: Config, model: D2NN, task: Task) -> torch.optim.Optimizer:
+    """Phase (and task) parameters at train.lr; quantizer temperatures (PSQ-LT's k) at quantization.temperature_lr."""
     quantizer_ids = {id(p) for q in quant.quantizers(model) for p in q.temperature_parameters()}
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for p in [*model.parameters(), *task.parameters()] if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in quantizer_ids]}]
     slow = [p for p in trainable if id(p) in quantizer_ids]
     if slow:
@@ -72,7 +83,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
     device = torch.device(config.train.device)
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
-    optimizer = _optimizer(config, model)
+    optimizer = _optimizer(config, model, task)
     scheduler = _scheduler(config, optimizer)
     shuffle = torch.Generator().manual_seed(config.seed)
     batch = config.train.batch_size
@@ -89,7 +100,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
             x = data.x_train[index].to(device)
             y = data.y_train[index].to(device)
             quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
-            loss = task.loss(model.intensity(encode_batch(config, x)), y) + quant.regularization(model).to(device)
+            loss = task.loss(model.intensity(encode_batch(config, x)), task.target(x, y)) + quant.regularization(model).to(device)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr "
@@ -106,31 +117,38 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
         record = {
             "epoch": epoch,
             "train_loss": running / max(seen, 1),
-            "test_loss": test["loss"],
-            "test_accuracy": test["accuracy"],
+            **{f"test_{name}": value for name, value in test.items() if name != "confusion"},
             "seconds": time.perf_counter() - started,
         }
         history.append(record)
         rundir.append_jsonl(run_dir / rundir.HISTORY, record)
         rundir.save_checkpoint(
             run_dir / rundir.CHECKPOINT,
-            {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "task": task.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
         )
         if config.train.progress:
-            tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test accuracy {test['accuracy']:.4f}")
+            primary = task.primary_metric
+            tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test {primary} {test[primary]:.4f}")
     if config.train.epochs == 0:
-        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {"epoch": 0, "model": model.state_dict()})
+        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict()})
     final = evaluate(config, model, task, data.x_test, data.y_test)
     metrics = {
-        "test_accuracy": final["accuracy"],
-        "test_loss": final["loss"],
+        **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
+        "primary_metric": f"test_{task.primary_metric}",
         "epochs": config.train.epochs,
         "train_seconds": time.perf_counter() - started,
         "dataset": config.data.dataset,
         "train_size": len(data.x_train),
         "test_size": len(data.x_test),
-        "confusion": final["confusion"],
     }
+    if "confusion" in final:
+        metrics["confusion"] = final["confusion"]
     rundir.write_json(run_dir / rundir.METRICS, metrics)
     write_figures(run_dir, config, model, task, data, metrics, history)
     return metrics

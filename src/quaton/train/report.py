@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from quaton.config import Config  # noqa: E402
 from quaton.models import D2NN  # noqa: E402
-from quaton.tasks import Classification  # noqa: E402
+from quaton.tasks import Classification, PhaseImaging  # noqa: E402
 from quaton.train.setup import encode_batch  # noqa: E402
 
 
@@ -84,7 +84,7 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path) -
     _save(figure, path)
 
 
-def plot_history(history: list[dict[str, Any]], path: Path) -> None:
+def plot_history(history: list[dict[str, Any]], primary: str, path: Path) -> None:
     if not history:
         return
     epochs = [r["epoch"] for r in history]
@@ -94,9 +94,9 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
     left.legend()
-    right.plot(epochs, [r["test_accuracy"] for r in history])
+    right.plot(epochs, [r[primary] for r in history])
     right.set_xlabel("epoch")
-    right.set_ylabel("test accuracy")
+    right.set_ylabel(primary.replace("_", " "))
     _save(figure, path)
 
 
@@ -104,6 +104,26 @@ def _one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
     """Indices of the first test example of each class, up to ``count`` of them."""
     firsts = [int(torch.nonzero(labels == c)[0]) for c in torch.unique(labels)]
     return torch.tensor(firsts[:count])
+
+
+def plot_phase_images(phases: torch.Tensor, predicted: torch.Tensor, path: Path) -> None:
+    """Per example: input phase φ, output intensity × π (= predicted φ) and their difference, in rad."""
+    count = len(phases)
+    figure, axes = plt.subplots(3, count, figsize=(2.3 * count, 6.6), squeeze=False)
+    top = float(max(phases.max(), predicted.max()))
+    limit = float((predicted - phases).abs().max())
+    for k in range(count):
+        panels = [(phases[k], "viridis", 0, top), (predicted[k], "viridis", 0, top), (predicted[k] - phases[k], "RdBu_r", -limit, limit)]
+        for row, (image, cmap, vmin, vmax) in enumerate(panels):
+            shown = axes[row, k].imshow(image.cpu().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+            axes[row, k].set_xticks([])
+            axes[row, k].set_yticks([])
+            if k == count - 1:
+                figure.colorbar(shown, ax=axes[row, k], fraction=0.046, label="rad")
+    axes[0, 0].set_ylabel("input phase φ")
+    axes[1, 0].set_ylabel("output intensity × π")
+    axes[2, 0].set_ylabel("difference")
+    _save(figure, path)
 
 
 @torch.no_grad()
@@ -117,14 +137,20 @@ def write_figures(
     history: list[dict[str, Any]],
     examples: int = 6,
 ) -> None:
-    """Write figures/phases.png, outputs.png, confusion.png and history.png."""
+    """Write figures/phases.png, history.png and, by task, outputs.png and confusion.png (classification)
+    or phase_images.png (phase imaging)."""
     figures = Path(run_dir) / "figures"
     model.eval()
     plot_phases(model.phases(), config.optics.pitch, figures / "phases.png")
+    plot_history(history, metrics["primary_metric"], figures / "history.png")
     device = next(model.parameters()).device
+    if isinstance(task, PhaseImaging):
+        x = data.x_test[:examples].to(device)
+        predicted = math.pi * task.prediction(model.intensity(encode_batch(config, x)))
+        plot_phase_images(math.pi * task.target(x), predicted, figures / "phase_images.png")
+        return
     picks = _one_per_class(data.y_test, examples)
     x = data.x_test[picks].to(device)
     outputs = model.intensity(encode_batch(config, x))
     plot_outputs(x, outputs, data.y_test[picks], task, data.classes, figures / "outputs.png")
     plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
-    plot_history(history, figures / "history.png")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from quaton.config import Config
-from quaton.data import encode, load_dataset, resize_images
+from quaton.data import DATASETS, encode, load_dataset, resize_images
+from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, rbc_phase_maps
 from quaton.models import D2NN
 from quaton.quant import QUANTIZERS, Quantizer, Schedule
-from quaton.tasks import Classification
+from quaton.tasks import Classification, PhaseImaging
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,44 @@ class PreparedData:
     classes: list[str]
 
 
+# Generated and patch datasets have no natural size: these are their defaults.
+GENERATED_TRAIN, GENERATED_TEST = 2000, 500
+
+
+def _phase_data(config: Config) -> PreparedData | None:
+    """Phase-imaging datasets that are not image-classification sets, as x = φ / input scale."""
+    data, size = config.data, config.input.object_size
+    scale = config.input.scale or math.pi
+    n_train, n_test = data.train_size or GENERATED_TRAIN, data.test_size or GENERATED_TEST
+    if data.dataset == "rbc":
+        rbc = data.rbc
+        parameters = RBCParameters(rbc.diameter, rbc.index_contrast, tuple(math.radians(t) for t in rbc.tilt_deg), rbc.count)
+        maps = rbc_phase_maps(n_train + n_test, size, config.optics.pitch, config.optics.wavelength, parameters, seed=config.seed)
+        x = torch.from_numpy(maps) / scale
+        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(n_test, dtype=torch.int64), [])
+    if data.dataset == "natural":
+        patches = natural_image_patches(n_train + n_test, size, seed=config.seed, root=data.root)
+        x = resize_images(patches, size)
+        n_train = len(x) * n_train // (n_train + n_test)
+        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [])
+    path = Path(data.dataset).expanduser()
+    is_image_npz = path.suffix == ".npz" and path.is_file() and "x_train" in np.load(path, allow_pickle=False).files
+    if data.dataset in DATASETS or is_image_npz:
+        return None
+    maps = load_phase_maps(path)
+    order = np.random.default_rng(config.seed).permutation(len(maps))
+    test = max(1, len(maps) // 5)
+    x = resize_images(torch.from_numpy(maps[order]), size) / scale
+    return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [])
+
+
 def prepare_data(config: Config) -> PreparedData:
     """Load, subset (stratified, seeded) and resize the configured dataset."""
     data = config.data
+    if config.task.kind == "phase_imaging":
+        prepared = _phase_data(config)
+        if prepared is not None:
+            return prepared
     dataset = load_dataset(data.dataset, data.root, download=data.download)
     dataset = dataset.subset(data.train_size, data.test_size, seed=config.seed)
     size = config.input.object_size
@@ -83,9 +122,11 @@ def build_model(config: Config) -> D2NN:
     )
 
 
-def build_task(config: Config, num_classes: int = 10) -> Classification:
-    grid = config.model.grid
-    return Classification(config.regions(num_classes), (grid, grid), config.task.loss, config.task.temperature)
+def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging:
+    grid, task = config.model.grid, config.task
+    if task.kind == "phase_imaging":
+        return PhaseImaging(grid, config.input.object_size, config.input.scale or math.pi, task.loss, task.ssim_weight)
+    return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
 
 
 def encode_batch(config: Config, images: torch.Tensor) -> torch.Tensor:
