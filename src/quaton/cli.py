@@ -85,6 +85,50 @@ def sweep(
     typer.echo(f"tables: {out}/table.md, table.csv, table.png")
 
 
+@app.command("export")
+def export_design(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
+    out: Annotated[Path, typer.Option("--out", help="Design directory to write.")],
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="npy, tiff, stl (repeatable; default all).")] = None,
+) -> None:
+    """Export a trained run as a design: design.json, phase layers, height maps, STL meshes."""
+    from quaton.export.design import FORMATS, export_run
+
+    try:
+        target = export_run(run_dir, out, tuple(formats or FORMATS))
+    except QuatonError as error:
+        _fail(error)
+    typer.echo(f"design written to {target}")
+
+
+@app.command()
+def simulate(
+    design_dir: Annotated[Path, typer.Argument(help="A design directory written by quaton export.")],
+    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", "-p", help="NAME=VALUE: phase_noise, height_error, shift, distance_error (repeatable).")] = None,
+    set_: SetOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write simulation.json and report.html (default DESIGN_DIR/simulation).")] = None,
+) -> None:
+    """Re-evaluate an exported design on its test set, as designed and under perturbations."""
+    from quaton.export.simulate import simulate as run_simulation
+    from quaton.train.rundir import write_json
+
+    try:
+        result = run_simulation(design_dir, perturb or [], set_ or [])
+    except QuatonError as error:
+        _fail(error)
+    target = out or Path(design_dir) / "simulation"
+    target.mkdir(parents=True, exist_ok=True)
+    write_json(target / "simulation.json", result)
+    from quaton.report import simulation_report
+
+    simulation_report(Path(design_dir), target, result)
+    primary = result["primary_metric"]
+    for row in result["results"]:
+        label = row["perturbation"] if row["perturbation"] == "none" else f"{row['perturbation']}={row['value']}"
+        typer.echo(f"{label:>24}: {primary} {row[primary]:.4f}")
+    typer.echo(f"report: {target / 'report.html'}")
+
+
 def main() -> None:
     """Entry point of the ``quaton`` command."""
     app(prog_name="quaton")

@@ -153,6 +153,20 @@ class QuantizationConfig(Section):
         return list(self.levels) if isinstance(self.levels, list) else [self.levels] * layers
 
 
+class FabricationConfig(Section):
+    """The printed device: heights h = φ·λ / (2π·(n_material − n_medium))."""
+
+    refractive_index: float = Field(1.545, gt=0, allow_inf_nan=False, description="material (IP-Dip photoresist at 532 nm ≈ 1.545)")
+    medium_index: float = Field(1.0, gt=0, allow_inf_nan=False, description="surrounding medium (air)")
+    base_thickness: float = Field(20e-6, gt=0, allow_inf_nan=False, description="STL base plate under the pixel columns (m)")
+
+    @model_validator(mode="after")
+    def _contrast(self) -> "FabricationConfig":
+        if self.refractive_index == self.medium_index:
+            raise ValueError("fabrication.refractive_index must differ from fabrication.medium_index (no phase otherwise)")
+        return self
+
+
 class TrainConfig(Section):
     epochs: int = Field(10, ge=0, le=100000)
     batch_size: int = Field(64, ge=1, le=1 << 20)
@@ -175,6 +189,7 @@ class Config(Section):
     data: DataConfig = DataConfig()
     task: TaskConfig = TaskConfig()
     quantization: QuantizationConfig = QuantizationConfig()
+    fabrication: FabricationConfig = FabricationConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")

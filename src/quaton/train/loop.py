@@ -15,8 +15,9 @@ from quaton.errors import TrainingError
 from quaton import quant
 from quaton.models import D2NN
 from quaton.tasks import Classification, PhaseImaging
+from quaton.report import run_report
 from quaton.train import rundir
-from quaton.train.report import write_figures
+from quaton.train.figures import write_figures
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
 
 Task = Classification | PhaseImaging
@@ -151,4 +152,5 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
         metrics["confusion"] = final["confusion"]
     rundir.write_json(run_dir / rundir.METRICS, metrics)
     write_figures(run_dir, config, model, task, data, metrics, history)
+    run_report(run_dir)
     return metrics

@@ -28,9 +28,13 @@ def _save(figure: plt.Figure, path: Path) -> None:
     temporary.replace(path)
 
 
-def plot_phases(phases: list[torch.Tensor], pitch: float, path: Path) -> None:
-    """One panel per layer, phase in radians on a cyclic colour map, axes in µm."""
+def plot_phases(
+    phases: list[torch.Tensor], pitch: float, path: Path, levels: list[int | None] | None = None, height_per_radian: float | None = None
+) -> None:
+    """One panel per layer, axes in µm: phase in radians on a cyclic colour map, or, given
+    ``height_per_radian`` (m/rad), the printed height in µm. Titles give each layer's level count."""
     count = len(phases)
+    levels = levels or [None] * count
     cols = min(count, 5)
     rows = math.ceil(count / cols)
     figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
@@ -39,10 +43,17 @@ def plot_phases(phases: list[torch.Tensor], pitch: float, path: Path) -> None:
         if k >= count:
             ax.axis("off")
             continue
-        image = ax.imshow(phases[k].cpu().numpy(), cmap="twilight", vmin=0, vmax=2 * math.pi, extent=(0, extent, extent, 0))
-        ax.set_title(f"layer {k + 1}")
+        values = phases[k].cpu().numpy()
+        if height_per_radian is None:
+            image = ax.imshow(values, cmap="twilight", vmin=0, vmax=2 * math.pi, extent=(0, extent, extent, 0))
+        else:
+            top = 2 * math.pi * height_per_radian * 1e6
+            image = ax.imshow(values * height_per_radian * 1e6, cmap="viridis", vmin=0, vmax=top, extent=(0, extent, extent, 0))
+        distinct = len(np.unique(values))
+        ax.set_title(f"layer {k + 1}: " + (f"{levels[k]} levels" if levels[k] else f"continuous ({distinct} values)"), fontsize=9)
         ax.set_xlabel("x (µm)")
-    figure.colorbar(image, ax=axes.ravel().tolist(), label="phase (rad)", shrink=0.8)
+    label = "phase (rad)" if height_per_radian is None else "height (µm)"
+    figure.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=0.8)
     _save(figure, path)
 
 
@@ -141,7 +152,12 @@ def write_figures(
     or phase_images.png (phase imaging)."""
     figures = Path(run_dir) / "figures"
     model.eval()
-    plot_phases(model.phases(), config.optics.pitch, figures / "phases.png")
+    phases = model.phases()
+    levels = config.quantization.layer_levels(config.model.layers)
+    fab = config.fabrication
+    plot_phases(phases, config.optics.pitch, figures / "phases.png", levels)
+    per_radian = config.optics.wavelength / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    plot_phases(phases, config.optics.pitch, figures / "heights.png", levels, height_per_radian=per_radian)
     plot_history(history, metrics["primary_metric"], figures / "history.png")
     device = next(model.parameters()).device
     if isinstance(task, PhaseImaging):

@@ -1,0 +1,195 @@
+"""Export: a short 4-level MNIST run becomes a design that others can print and re-simulate."""
+
+import io
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import trimesh
+from typer.testing import CliRunner
+
+import quaton.design
+from quaton.cli import app
+from quaton.config import load_config
+from quaton.data import load_dataset
+from quaton.export import DesignError, export_run, phase_to_height
+from quaton.export.simulate import simulate
+from quaton.train.loop import train
+
+SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    config = load_config(SMOKE, ["train.progress=false", "train.epochs=3", "quantization.method=psq", "quantization.levels=4"])
+    metrics = train(config, root / "run")
+    design_dir = export_run(root / "run", root / "design")
+    return root, config, metrics, design_dir
+
+
+def test_layers_hold_at_most_four_exact_levels(exported):
+    _, config, _, design_dir = exported
+    description = json.loads((design_dir / "design.json").read_text())
+    assert description["format"] == "quaton-design" and description["version"] == 1
+    assert len(description["layers"]) == config.model.layers
+    for layer in description["layers"]:
+        phase = np.load(design_dir / layer["file"])
+        assert phase.dtype == np.float64 and phase.shape == (32, 32)
+        assert layer["levels"] == 4
+        assert set(np.unique(phase)) <= {2 * math.pi * k / 4 for k in range(4)}
+
+
+def test_height_maps_follow_the_phase_to_height_formula(exported):
+    _, config, _, design_dir = exported
+    fab = config.fabrication
+    phase = np.load(design_dir / "layer_01.npy")
+    height = np.load(design_dir / "height_01.npy")
+    expected = phase * config.optics.wavelength / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    assert np.allclose(height, expected)
+    # a π step is half a wavelength of optical path difference
+    assert phase_to_height(np.array(math.pi), 532e-9, 1.5, 1.0) == pytest.approx(532e-9)
+    with tifffile.TiffFile(design_dir / "height_01.tif") as tif:
+        counts = tif.asarray()
+        meta = json.loads(tif.pages[0].description)
+    assert counts.dtype == np.uint16
+    assert np.allclose(counts * meta["scale_m_per_count"], height, atol=meta["scale_m_per_count"])
+
+
+def test_stl_meshes_are_watertight_volumes(exported):
+    _, config, _, design_dir = exported
+    for k in range(1, config.model.layers + 1):
+        mesh = trimesh.load(design_dir / f"layer_{k:02d}.stl")
+        assert mesh.is_watertight and mesh.is_winding_consistent and mesh.is_volume
+        height = np.load(design_dir / f"height_{k:02d}.npy")
+        pitch_mm = config.optics.pitch * 1e3
+        expected = (height.sum() * 1e3 + config.fabrication.base_thickness * 1e3 * height.size) * pitch_mm**2
+        assert mesh.volume == pytest.approx(expected, rel=1e-6)  # the ramps between pixels conserve volume
+
+
+def test_simulate_reproduces_the_reported_accuracy(exported):
+    _, _, metrics, design_dir = exported
+    result = simulate(design_dir)
+    assert abs(result["results"][0]["accuracy"] - metrics["test_accuracy"]) <= 0.002
+
+
+def numpy_forward(description: dict, phases: list[np.ndarray], fields: np.ndarray) -> np.ndarray:
+    """An independent float64 re-implementation of the forward model in docs/design-format.md."""
+    n = description["grid"][0]
+    p, q = description["propagation"]["padded_grid"]
+    wavelength, pitch = description["wavelength"], description["pitch"]
+    fy = np.fft.fftfreq(p, pitch)[:, None]
+    fx = np.fft.fftfreq(q, pitch)[None, :]
+
+    def kernel(z: float) -> np.ndarray:
+        limit_y = 1 / (wavelength * np.sqrt((2 * z / (p * pitch)) ** 2 + 1))
+        limit_x = 1 / (wavelength * np.sqrt((2 * z / (q * pitch)) ** 2 + 1))
+        arg = 1 / wavelength**2 - fx**2 - fy**2
+        keep = (np.abs(fy) <= limit_y) & (np.abs(fx) <= limit_x) & (arg > 0)
+        return np.where(keep, np.exp(2j * np.pi * z * np.sqrt(np.clip(arg, 0, None))), 0)
+
+    def propagate(u: np.ndarray, z: float) -> np.ndarray:
+        padded = np.zeros((len(u), p, q), dtype=complex)
+        top, left = (p - n) // 2, (q - n) // 2
+        padded[:, top : top + n, left : left + n] = u
+        out = np.fft.ifft2(np.fft.fft2(padded) * kernel(z))
+        return out[:, top : top + n, left : left + n]
+
+    u = propagate(fields, description["distances"][0])
+    for phase, z in zip(phases, description["distances"][1:]):
+        u = propagate(u * np.exp(1j * phase), z)
+    return np.abs(u) ** 2
+
+
+def test_an_independent_numpy_propagation_gives_the_same_predictions(exported):
+    _, _, _, design_dir = exported
+    design = quaton.design.load(design_dir)
+    description = json.loads((design_dir / "design.json").read_text())
+    phases = [np.load(design_dir / layer["file"]) for layer in description["layers"]]
+    images = load_dataset("mnist_5k").x_test[::20][:40]
+    fields = design.encode(images).numpy().astype(np.complex128)
+    intensity = numpy_forward(description, phases, fields)
+    energies = np.stack([intensity[:, r0:r1, c0:c1].sum(axis=(1, 2)) for r0, c0, r1, c1 in description["detector"]["regions"]], axis=1)
+    ours = design.predict(images).numpy()
+    assert (energies.argmax(axis=1) == ours).mean() >= 0.975  # float32 vs float64 may flip a near tie
+    assert np.allclose(design.intensity(design.encode(images)).numpy(), intensity, rtol=1e-3, atol=1e-4 * intensity.max())
+
+
+def test_perturbations_are_reported_and_hurt(exported):
+    _, _, _, design_dir = exported
+    result = simulate(design_dir, ["phase_noise=3.0", "shift=0", "distance_error=0.0", "height_error=0.0"])
+    accuracy = {f"{r['perturbation']}={r['value']}": r["accuracy"] for r in result["results"]}
+    base = accuracy["none="]
+    assert accuracy["shift=0"] == base and accuracy["distance_error=0.0"] == base and accuracy["height_error=0.0"] == base
+    assert accuracy["phase_noise=3.0"] < base - 0.1
+    with pytest.raises(DesignError, match="unknown perturbation"):
+        simulate(design_dir, ["tilt=1"])
+
+
+def test_bad_design_files_name_the_file_and_field(exported, tmp_path):
+    _, _, _, design_dir = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(design_dir, broken)
+    with pytest.raises(DesignError, match="does not exist"):
+        quaton.design.load(tmp_path / "nothing")
+    np.save(broken / "layer_02.npy", np.zeros((8, 8)))
+    with pytest.raises(DesignError, match="layer_02.npy.*shape"):
+        quaton.design.load(broken)
+    np.save(broken / "layer_02.npy", np.full((32, 32), 0.3))
+    with pytest.raises(DesignError, match="layer_02.npy.*off the declared 4 levels"):
+        quaton.design.load(broken)
+    description = json.loads((broken / "design.json").read_text())
+    del description["pitch"]
+    (broken / "design.json").write_text(json.dumps(description))
+    with pytest.raises(DesignError, match="'pitch'"):
+        quaton.design.load(broken)
+    (broken / "design.json").write_text("{not json")
+    with pytest.raises(DesignError, match="not valid JSON"):
+        quaton.design.load(broken)
+
+
+def test_cli_export_and_simulate(exported, tmp_path):
+    root, _, metrics, _ = exported
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(root / "run"), "--out", str(tmp_path / "d"), "--format", "npy"])
+    assert result.exit_code == 0, result.output
+    assert not list((tmp_path / "d").glob("*.stl"))
+    result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--perturb", "phase_noise=0.2"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d" / "simulation" / "report.html").is_file()
+    assert "phase_noise=0.2" in result.output
+    result = runner.invoke(app, ["simulate", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_opens_in_headless_chromium_with_every_image_loaded(exported, tmp_path):
+    root, _, _, _ = exported
+    report = root / "run" / "report.html"
+    page = report.read_text()
+    assert page.count("<img") >= 5
+    # a copy of the report that writes, once loaded, how many images decoded and how many broke
+    probe = page.replace(
+        "</body>",
+        "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+        "document.title='images:'+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});</script></body>",
+    )
+    (tmp_path / "probe.html").write_text(probe)
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run(flags + ["--dump-dom", (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    count = page.count("<img")
+    assert f"<title>images:{count}/{count}</title>" in dom
+    subprocess.run(flags + ["--window-size=1200,2000", f"--screenshot={tmp_path / 'shot.png'}", report.as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    shot = np.asarray(Image.open(tmp_path / "shot.png").convert("L"))
+    assert shot.std() > 10  # not a blank page
