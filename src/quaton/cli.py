@@ -32,8 +32,9 @@ def train(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: SetOption = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over even if the run directory holds a checkpoint of this config.")] = False,
 ) -> None:
-    """Train a network from CONFIG and write a run directory."""
+    """Train a network from CONFIG and write a run directory (resuming from its checkpoint if there is one)."""
     from quaton.config import load_config
     from quaton.train.loop import train as run_training
 
@@ -41,9 +42,11 @@ def train(
         resolved = load_config(config, set_ or [])
         target = run_dir or _default_run_dir(config, resolved.name)
         typer.echo(f"training {resolved.model.kind} on {resolved.data.dataset} into {target}")
-        metrics = run_training(resolved, target)
+        metrics = run_training(resolved, target, resume=not fresh)
     except QuatonError as error:
         _fail(error)
+    if not metrics:  # a rank other than 0 under torchrun: rank 0 reports
+        return
     primary = metrics["primary_metric"]
     typer.echo(f"{primary.replace('_', ' ')}: {metrics[primary]:.4f} ({metrics['test_size']} test images)")
     typer.echo(f"run directory: {target}")
@@ -67,6 +70,7 @@ def sweep(
     grid: Annotated[Path, typer.Argument(help="Sweep file: a base config, overrides and grid axes.")],
     set_: SetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list the runs without running them.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at the same time, each in its own process.")] = 1,
 ) -> None:
     """Run every combination of a grid (skipping completed runs) and write a table of results."""
     from quaton.train.sweep import plan, run_sweep
@@ -78,11 +82,27 @@ def sweep(
                 typer.echo(f"{run.key}  {run.values}")
             typer.echo(f"{len(runs)} grid points, {len({r.key for r in runs})} distinct runs -> {out}")
             return
-        out, _ = run_sweep(grid, set_ or [], echo=typer.echo)
+        out, _ = run_sweep(grid, set_ or [], echo=typer.echo, jobs=jobs)
     except QuatonError as error:
         _fail(error)
     typer.echo((out / "table.md").read_text())
     typer.echo(f"tables: {out}/table.md, table.csv, table.png")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write table.md, table.csv, table.png.")] = Path("runs/comparison"),
+) -> None:
+    """Side-by-side table and bar chart of several runs (rows dataset / levels, columns method)."""
+    from quaton.train.sweep import compare_runs
+
+    try:
+        target = compare_runs(run_dirs, out)
+    except QuatonError as error:
+        _fail(error)
+    typer.echo((target / "table.md").read_text())
+    typer.echo(f"tables: {target}/table.md, table.csv, table.png")
 
 
 @app.command("export")

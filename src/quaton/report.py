@@ -50,10 +50,10 @@ def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
     rundir.atomic_write_text(path, page)
 
 
-def run_report(run_dir: Path) -> Path:
+def run_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
     """RUN_DIR/report.html: final metrics, the resolved config and every figure."""
     run_dir = Path(run_dir)
-    metrics = rundir.read_json(run_dir / rundir.METRICS)
+    metrics = metrics if metrics is not None else rundir.read_json(run_dir / rundir.METRICS)
     shown = [{"metric": k, "value": v} for k, v in metrics.items() if k != "confusion"]
     figures = sorted((run_dir / "figures").glob("*.png"), key=lambda p: list(CAPTIONS).index(p.name) if p.name in CAPTIONS else 99)
     config = (run_dir / rundir.CONFIG).read_text()

@@ -47,7 +47,7 @@ def test_sweep_runs_skips_and_tabulates(tmp_path):
     # a second sweep redoes nothing
     lines.clear()
     run_sweep(path, echo=lines.append)
-    assert sum("done already" in line for line in lines) == 5
+    assert sum("done already" in line for line in lines) == 5 and not any("trained" in line for line in lines)
 
 
 def test_bad_grid_fails_before_any_run(tmp_path):
@@ -58,3 +58,16 @@ def test_bad_grid_fails_before_any_run(tmp_path):
     path = write_grid(tmp_path, colums="typo")
     result = CliRunner().invoke(app, ["sweep", str(path)])
     assert result.exit_code == 2 and "colums" in result.output
+
+
+def test_compare_renders_runs_side_by_side(tmp_path):
+    path = write_grid(tmp_path)
+    out, _ = run_sweep(path, echo=lambda line: None)
+    runs = sorted((out / "runs").iterdir())
+    result = CliRunner().invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "cmp" / "table.md").read_text()
+    assert "FP" in table and "PSQ" in table and "STE" in table
+    assert (tmp_path / "cmp" / "table.png").is_file() and (tmp_path / "cmp" / "table.csv").is_file()
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "nope")])
+    assert result.exit_code == 2

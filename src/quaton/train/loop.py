@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from torch import nn
 from tqdm.auto import tqdm
 
 from quaton.config import Config, dump_config
@@ -71,37 +75,96 @@ def _scheduler(config: Config, optimizer: torch.optim.Optimizer) -> torch.optim.
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
-def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> dict[str, Any]:
-    """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json)."""
+class Pipeline(nn.Module):
+    """Model and task as one module: input images and targets -> loss, so that one
+    DistributedDataParallel wrapper synchronises every trainable parameter (phases, quantizer
+    temperatures, the phase-imaging gain)."""
+
+    def __init__(self, config: Config, model: D2NN, task: Task) -> None:
+        super().__init__()
+        self.config = config
+        self.model = model
+        self.task = task
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        image = self.model.intensity(encode_batch(self.config, x))
+        return self.task.loss(image, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
+
+
+def distributed_context(config: Config) -> tuple[int, int]:
+    """(rank, world size); joins the process group torchrun describes (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if config.train.device.startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _rng_state(shuffle: torch.Generator) -> dict[str, torch.Tensor]:
+    return {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+
+
+def train(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
+    """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
+
+    With ``resume`` and a checkpoint of the same config in ``run_dir``, training continues from it
+    (model, optimizer, scheduler, quantizer state, data order and random generators), so the result
+    equals that of an uninterrupted run. Under torchrun each rank trains on its shard of every
+    global batch (``train.batch_size`` images in all) and rank 0 alone writes the run directory.
+    """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
-    (run_dir / rundir.HISTORY).unlink(missing_ok=True)
+    rank, world = distributed_context(config)
+    writer = rank == 0
+    batch = config.train.batch_size
+    if batch % world:
+        raise TrainingError(f"train.batch_size ({batch}) must be a multiple of the number of processes ({world})")
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.seed)
     data = data or prepare_data(config)
     device = torch.device(config.train.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
+    pipeline = Pipeline(config, model, task)
+    step_module = nn.parallel.DistributedDataParallel(pipeline) if world > 1 else pipeline
     optimizer = _optimizer(config, model, task)
     scheduler = _scheduler(config, optimizer)
     shuffle = torch.Generator().manual_seed(config.seed)
-    batch = config.train.batch_size
-    steps = math.ceil(len(data.x_train) / batch)
-    started = time.perf_counter()
     history: list[dict[str, Any]] = []
-    for epoch in range(1, config.train.epochs + 1):
+    first_epoch = 1
+    checkpoint_path = run_dir / rundir.CHECKPOINT
+    if resume and checkpoint_path.is_file() and (run_dir / rundir.CONFIG).is_file() and (run_dir / rundir.CONFIG).read_text() == dump_config(config):
+        state = rundir.load_checkpoint(checkpoint_path)
+        if "optimizer" in state:
+            model.load_state_dict(state["model"])
+            task.load_state_dict(state["task"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            shuffle.set_state(state["rng"]["shuffle"])
+            history = list(state["history"])
+            first_epoch = int(state["epoch"]) + 1
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
+        rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    steps = math.ceil(len(data.x_train) / batch)
+    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    test: dict[str, Any] | None = None
+    for epoch in range(first_epoch, config.train.epochs + 1):
         model.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
         running, seen = 0.0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not config.train.progress, leave=False)
+        bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not (config.train.progress and writer), leave=False)
         for step in bar:
-            index = order[step * batch : (step + 1) * batch]
+            index = order[step * batch : (step + 1) * batch][rank::world]
             x = data.x_train[index].to(device)
             y = data.y_train[index].to(device)
             quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
-            loss = task.loss(model.intensity(encode_batch(config, x)), task.target(x, y)) + quant.regularization(model).to(device)
+            loss = step_module(x, y)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr "
@@ -114,6 +177,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
             seen += len(index)
             bar.set_postfix(loss=f"{running / seen:.4f}")
         scheduler.step()
+        if not writer:
+            continue
         test = evaluate(config, model, task, data.x_test, data.y_test)
         record = {
             "epoch": epoch,
@@ -124,21 +189,27 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
         history.append(record)
         rundir.append_jsonl(run_dir / rundir.HISTORY, record)
         rundir.save_checkpoint(
-            run_dir / rundir.CHECKPOINT,
+            checkpoint_path,
             {
                 "epoch": epoch,
                 "model": model.state_dict(),
                 "task": task.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(shuffle),
+                "history": history,
             },
         )
         if config.train.progress:
             primary = task.primary_metric
             tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test {primary} {test[primary]:.4f}")
+    if world > 1:
+        dist.barrier()
+    if not writer:
+        return {}
     if config.train.epochs == 0:
-        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict()})
-    final = evaluate(config, model, task, data.x_test, data.y_test)
+        rundir.save_checkpoint(checkpoint_path, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict()})
+    final = test if test is not None else evaluate(config, model, task, data.x_test, data.y_test)
     metrics = {
         **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
         "primary_metric": f"test_{task.primary_metric}",
@@ -147,10 +218,11 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None) -> di
         "dataset": config.data.dataset,
         "train_size": len(data.x_train),
         "test_size": len(data.x_test),
+        "processes": world,
     }
     if "confusion" in final:
         metrics["confusion"] = final["confusion"]
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
     write_figures(run_dir, config, model, task, data, metrics, history)
-    run_report(run_dir)
+    run_report(run_dir, metrics)
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
     return metrics

@@ -23,6 +23,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quaton.config import Config, build_config, format_validation_error
-from quaton.errors import ConfigError
+from quaton.errors import ConfigError, TrainingError
 from quaton.train import rundir
 
 # Keys that change how a run is shown or where it runs, not what it computes.
@@ -128,25 +132,130 @@ def is_complete(run_dir: Path) -> bool:
     return (run_dir / rundir.METRICS).is_file()
 
 
-def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print) -> tuple[Path, list[dict[str, Any]]]:
-    """Run every planned run not yet complete, one after the other; write the tables; return the rows."""
+LOCK = ".lock"
+
+
+def acquire(run_dir: Path) -> bool:
+    """Take the run's lock file (atomic O_EXCL create); False if a live process holds it.
+
+    A lock left by a process that no longer exists (killed) is taken over.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                return False
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(handle, "w") as stream:
+            stream.write(str(os.getpid()))
+        return True
+    return False
+
+
+def release(run_dir: Path) -> None:
+    (run_dir / LOCK).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_one(run: PlannedRun, jobs: int) -> str:
+    """Train one run (in this process for jobs == 1, else in a child process); returns its status."""
+    from quaton.config import dump_config
     from quaton.train.loop import train
+
+    if is_complete(run.run_dir):
+        return "done already"
+    if not acquire(run.run_dir):
+        return "running elsewhere"
+    try:
+        if jobs == 1:
+            train(run.config, run.run_dir)
+        else:
+            spec = run.run_dir / "sweep-config.yaml"
+            rundir.atomic_write_text(spec, dump_config(run.config))
+            command = [sys.executable, "-m", "quaton", "train", str(spec), "--run-dir", str(run.run_dir), "--set", "train.progress=false"]
+            log = run.run_dir / "train.log"
+            with open(log, "w") as stream:
+                result = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT)
+            if result.returncode != 0:
+                return f"failed (exit {result.returncode}, see {log})"
+    finally:
+        release(run.run_dir)
+    return "trained"
+
+
+def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs: int = 1) -> tuple[Path, list[dict[str, Any]]]:
+    """Run every planned run not yet complete (``jobs`` at a time), write the tables, return the rows.
+
+    Completed runs are skipped, interrupted ones resume from their last checkpoint, and a run whose
+    lock another live sweep holds is left to it.
+    """
     from quaton.train.table import write_tables
 
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     spec, out, runs = plan(path, extra)
-    unique = {run.key: run for run in runs}
-    echo(f"sweep {out}: {len(runs)} grid points, {len(unique)} distinct runs")
-    for index, run in enumerate(unique.values(), start=1):
-        label = ", ".join(f"{k}={v}" for k, v in run.values.items())
-        if is_complete(run.run_dir):
-            echo(f"[{index}/{len(unique)}] done already: {label}")
-            continue
-        echo(f"[{index}/{len(unique)}] {label} -> {run.run_dir}")
-        train(run.config, run.run_dir)
+    unique: dict[str, PlannedRun] = {}
+    for run in runs:
+        unique.setdefault(run.key, run)
+    echo(f"sweep {out}: {len(runs)} grid points, {len(unique)} distinct runs, {jobs} at a time")
+    labels = {key: ", ".join(f"{k}={v}" for k, v in run.values.items()) for key, run in unique.items()}
+    if jobs == 1:
+        for index, run in enumerate(unique.values(), start=1):
+            if not is_complete(run.run_dir):
+                echo(f"[{index}/{len(unique)}] {labels[run.key]} -> {run.run_dir}")
+            echo(f"[{index}/{len(unique)}] {_run_one(run, 1)}: {labels[run.key]}")
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_run_one, run, jobs): run for run in unique.values()}
+            for done, future in enumerate(as_completed(futures), start=1):
+                echo(f"[{done}/{len(unique)}] {future.result()}: {labels[futures[future].key]}")
+    missing = [labels[r.key] for r in unique.values() if not is_complete(r.run_dir)]
+    if missing:
+        raise TrainingError(f"{len(missing)} runs did not finish (first: {missing[0]}); rerun the sweep to resume them")
     rows = []
     for run in runs:
         metrics = rundir.read_json(run.run_dir / rundir.METRICS)
         metrics.pop("confusion", None)
-        rows.append({**run.values, **{k: v for k, v in metrics.items()}, "run": run.key})
+        rows.append({**run.values, **metrics, "run": run.key})
     write_tables(out, spec, rows)
     return out, rows
+
+
+def compare_runs(run_dirs: list[Path], out: Path) -> Path:
+    """A side-by-side table (Markdown, CSV, PNG) of finished runs: rows dataset / levels, columns method."""
+    from quaton.config import load_config
+    from quaton.train.table import write_tables
+
+    if not run_dirs:
+        raise ConfigError("give at least one run directory to compare")
+    rows = []
+    for run_dir in run_dirs:
+        if not (Path(run_dir) / rundir.CONFIG).is_file():
+            raise ConfigError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
+        config = load_config(Path(run_dir) / rundir.CONFIG)
+        metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
+        metrics.pop("confusion", None)
+        levels = config.quantization.levels if config.quantization.method != "none" else "-"
+        rows.append({"data.dataset": config.data.dataset, "quantization.levels": levels, "quantization.method": config.quantization.method, **metrics, "run": str(run_dir)})
+    metric = rows[0]["primary_metric"]
+    spec = SweepSpec(name="comparison", caption=f"{len(rows)} runs", table=TableSpec(rows=["data.dataset", "quantization.levels"], metric=metric))
+    out.mkdir(parents=True, exist_ok=True)
+    write_tables(out, spec, rows)
+    return out
