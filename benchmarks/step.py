@@ -5,17 +5,21 @@ forward and one inverse FFT of the padded complex field going forward, and the s
 going backward. The "FFT bound" times exactly those 4·(L + 1) batched FFTs on preallocated
 buffers (``out=``), so the ratio step / bound says how much time goes anywhere else.
 
-Run with stable allocator settings (see benchmarks/README.md):
+Each grid is measured in a fresh child process, so that its peak memory (the child's maximum
+resident set size) is its own. Run with stable allocator settings (see benchmarks/README.md):
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
-        python benchmarks/step.py [--config configs/default.yaml] [--grids 64 128] [--json out.json]
+        python benchmarks/step.py [--grids 64 128 200 256] [--layers 5] [--batch 32] [--method psq] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,8 +56,8 @@ def fft_bound_ms(batch: int, padded: tuple[int, int], propagations: int, repeats
     return median_ms(work, repeats)
 
 
-def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int) -> dict:
-    overrides = ["train.progress=false"]
+def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int, method: str, levels: int) -> dict:
+    overrides = ["train.progress=false", f"quantization.method={method}", f"quantization.levels={levels}"]
     if grid is not None:
         overrides += [f"model.grid={grid}", f"detector.size={max(1, grid // 8)}", f"input.object_size={min(28, grid)}"]
     if layers is not None:
@@ -93,27 +97,38 @@ def measure(config_path: Path, grid: int | None, layers: int | None, batch: int,
         "infer_ms": round(infer_ms, 3),
         "fft_bound_ms": round(bound, 3),
         "ratio": round(step_ms / bound, 3),
+        "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "images_per_s": round(1e3 * batch / step_ms, 1),
+        "method": method,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
-    parser.add_argument("--grids", type=int, nargs="*", default=[None])
-    parser.add_argument("--layers", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--grids", type=int, nargs="*", default=[64, 128, 200, 256])
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--method", default="psq", help="quantization method of the timed D2NN (none, pq, ste, gs, psq, psq-lt)")
+    parser.add_argument("--levels", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rows = [measure(args.config, grid, args.layers, args.batch, args.repeats) for grid in args.grids]
-    header = f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8}"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(header)
+    if args.child is not None:  # one grid, in this fresh process
+        print(json.dumps(measure(args.config, args.child, args.layers, args.batch, args.repeats, args.method, args.levels)))
+        return
+    rows = []
+    for grid in args.grids:
+        command = [sys.executable, __file__, "--child", str(grid), "--config", str(args.config), "--layers", str(args.layers),
+                   "--batch", str(args.batch), "--method", args.method, "--levels", str(args.levels), "--repeats", str(args.repeats)]
+        rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels")
+    print(f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}")
     for r in rows:
         print(
             f"{r['grid']:>5} {'x'.join(map(str, r['padded'])):>9} {r['layers']:>3} {r['batch']:>5} {r['step_ms']:>9.2f} "
-            f"{r['infer_ms']:>9.2f} {r['fft_bound_ms']:>9.2f} {r['ratio']:>6.2f} {r['images_per_s']:>8.1f}"
+            f"{r['infer_ms']:>9.2f} {r['fft_bound_ms']:>9.2f} {r['ratio']:>6.2f} {r['images_per_s']:>8.1f} {r['peak_mem_mb']:>8.1f}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

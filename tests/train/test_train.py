@@ -104,3 +104,10 @@ def test_cli_bad_config_is_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "x").exists()  # nothing started
     result = runner.invoke(app, ["eval", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "not a quaton run directory" in result.output
+
+
+def test_a_config_too_large_for_memory_fails_before_allocating(tmp_path):
+    config = load_config(SMOKE, QUIET + ["model.grid=6000", "train.batch_size=256"])
+    with pytest.raises(TrainingError, match="GiB.*lower train.batch_size"):
+        train(config, tmp_path / "huge")
+    assert not (tmp_path / "huge" / "checkpoint.pt").exists()

@@ -22,6 +22,7 @@ from quaton.tasks import Classification, PhaseImaging
 from quaton.report import run_report
 from quaton.train import rundir
 from quaton.train.figures import write_figures
+from quaton.train.memory import check_memory
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
 
 Task = Classification | PhaseImaging
@@ -121,11 +122,12 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         raise TrainingError(f"train.batch_size ({batch}) must be a multiple of the number of processes ({world})")
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    torch.manual_seed(config.seed)
-    data = data or prepare_data(config)
     device = torch.device(config.train.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    check_memory(config, device)
+    torch.manual_seed(config.seed)
+    data = data or prepare_data(config)
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
     pipeline = Pipeline(config, model, task)
