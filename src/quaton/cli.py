@@ -53,15 +53,23 @@ def train(
 
 
 @app.command("eval")
-def evaluate(run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")]) -> None:
-    """Re-evaluate a trained run on its test set and print the metrics as JSON."""
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
+    set_: SetOption = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+) -> None:
+    """Re-evaluate a trained run on its test set (optionally under other hardware settings, e.g.
+    --set hardware.readout.noise=0.75) and print the metrics as JSON."""
     from quaton.train.evaluate import evaluate_run
+    from quaton.train.rundir import write_json
 
     try:
-        metrics = evaluate_run(run_dir)
+        metrics = evaluate_run(run_dir, set_ or [])
     except QuatonError as error:
         _fail(error)
     metrics.pop("confusion", None)
+    if json_path:
+        write_json(json_path, metrics)
     typer.echo(json.dumps(metrics, indent=2))
 
 

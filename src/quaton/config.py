@@ -37,8 +37,18 @@ class OpticsConfig(Section):
     pad_factor: float = Field(2.0, ge=1.0, le=8.0, allow_inf_nan=False)
 
 
+class CNNConfig(Section):
+    kernels: int = Field(16, ge=1, le=256, description="optical convolution kernels (feature maps tiled on one sensor)")
+    kernel_size: int = Field(7, ge=1, le=63, description="taps per kernel side (px)")
+    hidden: int = Field(128, ge=1, description="hidden units of the digital head")
+    columns: int = Field(4, ge=1, description="tiles per sensor row")
+    focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="4f lens focal length (m)")
+    coherent: bool = True
+
+
 class ModelConfig(Section):
-    kind: Literal["d2nn"] = "d2nn"
+    kind: Literal["d2nn", "optical_cnn", "digital_cnn"] = "d2nn"
+    cnn: CNNConfig = CNNConfig()
     grid: int = Field(64, ge=4, le=8192, description="neurons per side (N x N)")
     layers: int = Field(5, ge=1, le=64)
     distances: float | list[float] = Field(
@@ -153,6 +163,28 @@ class QuantizationConfig(Section):
         return list(self.levels) if isinstance(self.levels, list) else [self.levels] * layers
 
 
+class ReadoutConfig(Section):
+    levels: int | None = Field(None, ge=2, le=1 << 24, description="ADC levels over the calibrated range; null: ideal read-out")
+    noise: float = Field(0.0, ge=0, allow_inf_nan=False, description="read noise σ in ADC steps (ideal read-out: fraction of full scale)")
+    photons: float = Field(0.0, ge=0, allow_inf_nan=False, description="shot noise: photons at full scale; 0: none")
+    percentile: float = Field(99.9, gt=0, le=100, allow_inf_nan=False, description="full scale = this percentile of calibration intensities")
+
+
+class DistortionConfig(Section):
+    gamma: float = Field(1.0, gt=0, allow_inf_nan=False, description="detector response I' = S (I/S)^gamma")
+    saturation: float | None = Field(None, gt=0, allow_inf_nan=False, description="tanh saturation knee, as a fraction of full scale")
+    gain: float = Field(1.0, gt=0, allow_inf_nan=False)
+    offset: float = Field(0.0, allow_inf_nan=False, description="as a fraction of full scale")
+    crosstalk: float = Field(0.0, ge=0, le=0.25, allow_inf_nan=False, description="coupling to each of the 4 nearest pixels")
+    slm_gamma: float = Field(1.0, gt=0, allow_inf_nan=False, description="modulator phase response φ' = 2π (φ/2π)^slm_gamma (D2NN)")
+
+
+class HardwareConfig(Section):
+    readout: ReadoutConfig = ReadoutConfig()
+    distortion: DistortionConfig = DistortionConfig()
+    seed: int = Field(0, ge=0, description="seed of the evaluation's noise")
+
+
 class FabricationConfig(Section):
     """The printed device: heights h = φ·λ / (2π·(n_material − n_medium))."""
 
@@ -177,6 +209,7 @@ class TrainConfig(Section):
     device: str = "cpu"
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
     progress: bool = True
+    hardware_aware: bool = Field(False, description="train with the configured hardware models in the loop (evaluation always uses them)")
 
 
 class Config(Section):
@@ -190,6 +223,7 @@ class Config(Section):
     task: TaskConfig = TaskConfig()
     quantization: QuantizationConfig = QuantizationConfig()
     fabrication: FabricationConfig = FabricationConfig()
+    hardware: HardwareConfig = HardwareConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
@@ -207,10 +241,13 @@ class Config(Section):
             raise ValueError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
         if isinstance(quant.levels, list) and len(quant.levels) != model.layers:
             raise ValueError(f"quantization.levels has {len(quant.levels)} values for {model.layers} layers")
-        try:
-            region_masks(self.regions(), (model.grid, model.grid))
-        except ValueError as error:
-            raise ValueError(f"detector: {error}") from None
+        if model.kind == "d2nn" and self.task.kind == "classification":
+            try:
+                region_masks(self.regions(), (model.grid, model.grid))
+            except ValueError as error:
+                raise ValueError(f"detector: {error}") from None
+        if model.kind != "d2nn" and (self.task.kind != "classification" or self.task.loss != "cross_entropy"):
+            raise ValueError(f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy")
         return self
 
     def regions(self, num_classes: int = 10) -> list[tuple[int, int, int, int]]:

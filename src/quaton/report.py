@@ -19,6 +19,7 @@ CAPTIONS = {
     "heights.png": "Printed height maps (µm)",
     "outputs.png": "Test inputs and detector-plane intensities (predicted region in green)",
     "phase_images.png": "Input phase, output intensity × π, and their difference (rad)",
+    "sensor.png": "Inputs and the optical convolution layer's sensor image (feature maps tiled)",
     "confusion.png": "Confusion matrix on the test set",
     "history.png": "Loss and metric per epoch",
 }

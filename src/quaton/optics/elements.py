@@ -92,6 +92,7 @@ class PhaseMask(nn.Module):
             raise ValueError(f"unknown phase init {init!r}; choose 'uniform' or 'zeros'")
         self.raw = nn.Parameter(raw)
         self.quantizer = quantizer
+        self.response: Callable[[torch.Tensor], torch.Tensor] | None = None  # the modulator's phase response, if modelled
         if quantizer is not None and hasattr(quantizer, "initialize"):
             quantizer.initialize(self.raw)
             # A quantizer with its own parameters (Gumbel-softmax logits) replaces the raw phases.
@@ -104,8 +105,8 @@ class PhaseMask(nn.Module):
         return wrap_phase(self.quantizer(self.raw))
 
     def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
-        """exp(i·φ), complex [H, W]."""
-        phase = self.phase()
+        """exp(i·response(φ)), complex [H, W]."""
+        phase = self.phase() if self.response is None else self.response(self.phase())
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         phase = phase.to(real)
         return torch.polar(torch.ones_like(phase), phase)

@@ -70,3 +70,27 @@ class Classification(nn.Module):
     def predict(self, image: torch.Tensor) -> torch.Tensor:
         """Class indices int64 [B]: the region with the most energy."""
         return self.region_energies(image).argmax(dim=1)
+
+
+class LogitClassification(nn.Module):
+    """Classification from a digital head's logits [B, C]: cross-entropy, argmax prediction."""
+
+    primary_metric = "accuracy"
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def target(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return labels
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, labels)
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(dim=1)
+
+    @torch.no_grad()
+    def batch_metrics(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        predicted = self.predict(logits)
+        return {"accuracy": (predicted == labels).float(), "predicted": predicted}

@@ -9,16 +9,16 @@ from quaton.config import Config, load_config
 from quaton.errors import RunDirError
 from quaton.models import D2NN
 from quaton.train import rundir
-from quaton.train.loop import evaluate
-from quaton.train.setup import build_model, build_task, prepare_data
+from quaton.train.loop import calibrate, evaluate
+from quaton.train.setup import build_model, build_readout, build_task, prepare_data
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, D2NN, dict]:
-    """The resolved config, the trained model (eval mode) and the checkpoint of a run directory."""
+def load_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[Config, D2NN, dict]:
+    """The resolved config (with ``overrides``), the trained model (eval mode) and the checkpoint of a run directory."""
     run_dir = Path(run_dir)
     if not (run_dir / rundir.CONFIG).is_file():
         raise RunDirError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
-    config = load_config(run_dir / rundir.CONFIG)
+    config = load_config(run_dir / rundir.CONFIG, overrides)
     state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
     model = build_model(config)
     try:
@@ -28,12 +28,18 @@ def load_run(run_dir: str | Path) -> tuple[Config, D2NN, dict]:
     return config, model.eval(), state
 
 
-def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
-    """Test-set metrics of a run's last checkpoint."""
-    config, model, state = load_run(run_dir)
+def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Test-set metrics of a run's last checkpoint, on the device: the run's hardware models, or
+    others given as ``overrides`` (e.g. hardware.readout.noise=0.75), with the run's calibration."""
+    config, model, state = load_run(run_dir, overrides)
     data = prepare_data(config)
     task = build_task(config, len(data.classes) or 10)
     if "task" in state:
         task.load_state_dict(state["task"])
-    result = evaluate(config, model, task, data.x_test, data.y_test)
+    readout = build_readout(config)
+    if "readout" in state:
+        readout.load_state_dict(state["readout"])
+    else:
+        calibrate(config, model, readout, data.x_train)
+    result = evaluate(config, model, task, data.x_test, data.y_test, readout)
     return {**{f"test_{k}": v for k, v in result.items() if k != "confusion"}, "test_size": len(data.x_test), "confusion": result.get("confusion")}

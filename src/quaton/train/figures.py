@@ -111,6 +111,21 @@ def plot_history(history: list[dict[str, Any]], primary: str, path: Path) -> Non
     _save(figure, path)
 
 
+def plot_sensor(inputs: torch.Tensor, sensors: torch.Tensor, path: Path) -> None:
+    """Input images and the optical CNN's ideal sensor images (K feature maps tiled)."""
+    count = len(inputs)
+    figure, axes = plt.subplots(2, count, figsize=(3.0 * count, 5.0), squeeze=False)
+    for k in range(count):
+        axes[0, k].imshow(inputs[k].cpu().numpy(), cmap="gray")
+        axes[1, k].imshow(sensors[k].cpu().numpy(), cmap="inferno")
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("sensor (tiled feature maps)")
+    _save(figure, path)
+
+
 def _one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
     """Indices of the first test example of each class, up to ``count`` of them."""
     firsts = [int(torch.nonzero(labels == c)[0]) for c in torch.unique(labels)]
@@ -152,13 +167,19 @@ def write_figures(
     or phase_images.png (phase imaging)."""
     figures = Path(run_dir) / "figures"
     model.eval()
+    plot_history(history, metrics["primary_metric"], figures / "history.png")
+    if not isinstance(model, D2NN):
+        if hasattr(model, "sensor"):
+            picks = _one_per_class(data.y_test, min(examples, 4))
+            plot_sensor(data.x_test[picks], model.sensor(data.x_test[picks].to(next(model.parameters()).device)), figures / "sensor.png")
+        plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
+        return
     phases = model.phases()
     levels = config.quantization.layer_levels(config.model.layers)
     fab = config.fabrication
     plot_phases(phases, config.optics.pitch, figures / "phases.png", levels)
     per_radian = config.optics.wavelength / (2 * math.pi * (fab.refractive_index - fab.medium_index))
     plot_phases(phases, config.optics.pitch, figures / "heights.png", levels, height_per_radian=per_radian)
-    plot_history(history, metrics["primary_metric"], figures / "history.png")
     device = next(model.parameters()).device
     if isinstance(task, PhaseImaging):
         x = data.x_test[:examples].to(device)

@@ -18,31 +18,60 @@ from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
 from quaton import quant
 from quaton.models import D2NN
-from quaton.tasks import Classification, PhaseImaging
+from quaton.tasks import Classification, LogitClassification, PhaseImaging
 from quaton.report import run_report
 from quaton.train import rundir
 from quaton.train.figures import write_figures
 from quaton.train.memory import check_memory
-from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
+from quaton.hardware import Readout
+from quaton.train.setup import PreparedData, build_model, build_readout, build_task, encode_batch, prepare_data, set_modulator
 
-Task = Classification | PhaseImaging
+Task = Classification | PhaseImaging | LogitClassification
+
+
+def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None = None) -> torch.Tensor:
+    """What the task sees for images x [B, s, s]: a D2NN's detector image (through the read-out, if
+    given), or a CNN's logits (its camera read-out inside)."""
+    if isinstance(model, D2NN):
+        image = model.intensity(encode_batch(config, x))
+        return readout(image) if readout is not None else image
+    return model(x, readout)
 
 
 @torch.no_grad()
-def evaluate(config: Config, model: D2NN, task: Task, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Mean loss and the task's metrics over a test set, of the device as evaluated (hard-quantized).
+def calibrate(config: Config, model: nn.Module, readout: Readout, images: torch.Tensor, count: int = 512) -> None:
+    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    x = images[:count].to(device)
+    ideal = model.intensity(encode_batch(config, x)) if isinstance(model, D2NN) else model.sensor(x)
+    readout.calibrate(ideal)
+    model.train(was_training)
+
+
+@torch.no_grad()
+def evaluate(
+    config: Config, model: nn.Module, task: Task, images: torch.Tensor, labels: torch.Tensor, readout: Readout | None = None
+) -> dict[str, Any]:
+    """Mean loss and the task's metrics over a test set, of the device as evaluated: hard-quantized
+    phases, and the read-out chain and modulator response when ``readout`` is given (its noise
+    reseeded, so that the evaluation is reproducible).
 
     Classification also gets its confusion matrix (rows: true class, columns: predicted).
     """
     model.eval()
     device = next(model.parameters()).device
+    if readout is not None:
+        readout.reseed()
+        set_modulator(config, model, True)
     sums: dict[str, float] = {"loss": 0.0}
     confusion = None
     for start in range(0, len(images), config.train.eval_batch_size):
         x = images[start : start + config.train.eval_batch_size].to(device)
         y = labels[start : start + config.train.eval_batch_size].to(device)
         target = task.target(x, y)
-        image = model.intensity(encode_batch(config, x))
+        image = measure(config, model, x, readout)
         sums["loss"] += float(task.loss(image, target)) * len(x)
         for name, values in task.batch_metrics(image, target).items():
             if name == "predicted":
@@ -57,7 +86,7 @@ def evaluate(config: Config, model: D2NN, task: Task, images: torch.Tensor, labe
     return result
 
 
-def _optimizer(config: Config, model: D2NN, task: Task) -> torch.optim.Optimizer:
+def _optimizer(config: Config, model: nn.Module, task: Task) -> torch.optim.Optimizer:
     """Phase (and task) parameters at train.lr; quantizer temperatures (PSQ-LT's k) at quantization.temperature_lr."""
     quantizer_ids = {id(p) for q in quant.quantizers(model) for p in q.temperature_parameters()}
     trainable = [p for p in [*model.parameters(), *task.parameters()] if p.requires_grad]
@@ -81,15 +110,19 @@ class Pipeline(nn.Module):
     DistributedDataParallel wrapper synchronises every trainable parameter (phases, quantizer
     temperatures, the phase-imaging gain)."""
 
-    def __init__(self, config: Config, model: D2NN, task: Task) -> None:
+    def __init__(self, config: Config, model: nn.Module, task: Task, readout: Readout) -> None:
         super().__init__()
         self.config = config
         self.model = model
         self.task = task
+        self.readout = readout
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        image = self.model.intensity(encode_batch(self.config, x))
-        return self.task.loss(image, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
+        """Training loss of images x and labels y; through the hardware models if train.hardware_aware."""
+        aware = self.config.train.hardware_aware
+        set_modulator(self.config, self.model, aware)
+        output = measure(self.config, self.model, x, self.readout if aware else None)
+        return self.task.loss(output, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
 
 
 def distributed_context(config: Config) -> tuple[int, int]:
@@ -130,7 +163,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     data = data or prepare_data(config)
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
-    pipeline = Pipeline(config, model, task)
+    readout = build_readout(config).to(device)
+    pipeline = Pipeline(config, model, task, readout)
     step_module = nn.parallel.DistributedDataParallel(pipeline) if world > 1 else pipeline
     optimizer = _optimizer(config, model, task)
     scheduler = _scheduler(config, optimizer)
@@ -143,6 +177,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         if "optimizer" in state:
             model.load_state_dict(state["model"])
             task.load_state_dict(state["task"])
+            readout.load_state_dict(state["readout"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"]["torch"])
@@ -156,6 +191,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     steps = math.ceil(len(data.x_train) / batch)
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     test: dict[str, Any] | None = None
+    if first_epoch == 1:
+        calibrate(config, model, readout, data.x_train)
     for epoch in range(first_epoch, config.train.epochs + 1):
         model.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
@@ -179,9 +216,10 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
             seen += len(index)
             bar.set_postfix(loss=f"{running / seen:.4f}")
         scheduler.step()
+        calibrate(config, model, readout, data.x_train)
         if not writer:
             continue
-        test = evaluate(config, model, task, data.x_test, data.y_test)
+        test = evaluate(config, model, task, data.x_test, data.y_test, readout)
         record = {
             "epoch": epoch,
             "train_loss": running / max(seen, 1),
@@ -196,6 +234,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
                 "epoch": epoch,
                 "model": model.state_dict(),
                 "task": task.state_dict(),
+                "readout": readout.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": _rng_state(shuffle),
@@ -210,8 +249,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     if not writer:
         return {}
     if config.train.epochs == 0:
-        rundir.save_checkpoint(checkpoint_path, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict()})
-    final = test if test is not None else evaluate(config, model, task, data.x_test, data.y_test)
+        rundir.save_checkpoint(checkpoint_path, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict(), "readout": readout.state_dict()})
+    final = test if test is not None else evaluate(config, model, task, data.x_test, data.y_test, readout)
     metrics = {
         **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
         "primary_metric": f"test_{task.primary_metric}",

@@ -13,9 +13,11 @@ import torch
 from quaton.config import Config
 from quaton.data import DATASETS, encode, load_dataset, resize_images
 from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, rbc_phase_maps
+from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, Readout, ReadNoise, slm_response
 from quaton.models import D2NN
+from quaton.models.optical_cnn import DigitalCNN, OpticalCNN
 from quaton.quant import QUANTIZERS, Quantizer, Schedule
-from quaton.tasks import Classification, PhaseImaging
+from quaton.tasks import Classification, LogitClassification, PhaseImaging
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,17 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
     return lambda layer: cls(levels[layer], quant.range, schedule, **options)
 
 
-def build_model(config: Config) -> D2NN:
+def build_model(config: Config) -> D2NN | OpticalCNN | DigitalCNN:
     optics, model = config.optics, config.model
+    cnn = model.cnn
+    if model.kind == "optical_cnn":
+        return OpticalCNN(
+            config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden, columns=cnn.columns,
+            wavelength=optics.wavelength, pitch=optics.pitch, focal_length=cnn.focal_length, coherent=cnn.coherent, seed=config.seed,
+        )
+    if model.kind == "digital_cnn":
+        torch.manual_seed(config.seed)
+        return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)
     return D2NN(
         grid=model.grid,
         pitch=optics.pitch,
@@ -122,8 +133,34 @@ def build_model(config: Config) -> D2NN:
     )
 
 
-def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging:
+def build_readout(config: Config) -> Readout:
+    """The configured read-out chain (only the effects that are not identities)."""
+    readout, distortion = config.hardware.readout, config.hardware.distortion
+    effects: dict = {}
+    if distortion.crosstalk:
+        effects["crosstalk"] = Crosstalk(distortion.crosstalk)
+    if distortion.gamma != 1.0 or distortion.saturation is not None:
+        effects["nonlinearity"] = Nonlinearity(distortion.gamma, distortion.saturation)
+    if distortion.gain != 1.0 or distortion.offset != 0.0:
+        effects["gain_offset"] = GainOffset(distortion.gain, distortion.offset)
+    if readout.noise or readout.photons:
+        effects["noise"] = ReadNoise(readout.noise, readout.levels, readout.photons)
+    if readout.levels:
+        effects["adc"] = ADC(readout.levels)
+    return Readout(effects, readout.percentile, config.hardware.seed)
+
+
+def set_modulator(config: Config, model: torch.nn.Module, on: bool) -> None:
+    """Switch the modulator's modelled phase response (hardware.distortion.slm_gamma) on or off."""
+    gamma = config.hardware.distortion.slm_gamma
+    for mask in getattr(model, "masks", []):
+        mask.response = (lambda phase: slm_response(phase, gamma)) if (on and gamma != 1.0) else None
+
+
+def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging | LogitClassification:
     grid, task = config.model.grid, config.task
+    if config.model.kind != "d2nn":
+        return LogitClassification(num_classes)
     if task.kind == "phase_imaging":
         return PhaseImaging(grid, config.input.object_size, config.input.scale or math.pi, task.loss, task.ssim_weight)
     return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
