@@ -58,14 +58,31 @@ class SweepSpec(BaseModel):
     set: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     table: TableSpec = TableSpec()
+    plot: PlotSpec | None = None
+
+
+class PlotSpec(BaseModel):
+    """A line plot of the metric against ``x``, one curve per ``series`` value, line style by ``style``."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: str
+    series: str | None = None
+    style: str | None = None
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     values: dict[str, Any]  # the grid values of this combination, by dotted key
-    config: Config
+    config: Config  # what is trained (for naive hardware runs: with an ideal read-out)
     key: str
     run_dir: Path
+    evaluation: Config | None = None  # evaluate the trained run under this config's hardware
+
+
+def _ideal_hardware(config: Config) -> Config:
+    data = config.model_dump(mode="json")
+    data.pop("hardware")
+    return Config.model_validate(data)
 
 
 def run_key(config: Config) -> str:
@@ -123,9 +140,34 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
             config = build_config(base, overrides)
         except ConfigError as error:
             raise ConfigError(f"sweep {path}, run {values}: {error}") from None
+        evaluation = None
+        if not config.train.hardware_aware:
+            # A naive run trains on the ideal model whatever the hardware: train it once, evaluate
+            # it under each hardware setting.
+            ideal = _ideal_hardware(config)
+            if ideal.hardware != config.hardware:
+                evaluation, config = config, ideal
         key = run_key(config)
-        runs.append(PlannedRun(values, config, key, out / "runs" / key))
+        runs.append(PlannedRun(values, config, key, out / "runs" / key, evaluation))
     return spec, out, runs
+
+
+def _metrics(run: PlannedRun) -> dict[str, Any]:
+    """The run's final metrics, or, for a naive run, its metrics under the grid point's hardware (cached)."""
+    if run.evaluation is None:
+        return rundir.read_json(run.run_dir / rundir.METRICS)
+    hardware = run.evaluation.hardware.model_dump(mode="json")
+    digest = hashlib.sha1(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:12]
+    cache = run.run_dir / "evals" / f"{digest}.json"
+    if cache.is_file():
+        return rundir.read_json(cache)
+    from quaton.train.evaluate import evaluate_run
+
+    overrides = [f"hardware={json.dumps(hardware)}"]
+    metrics = evaluate_run(run.run_dir, overrides)
+    metrics["primary_metric"] = rundir.read_json(run.run_dir / rundir.METRICS)["primary_metric"]
+    rundir.write_json(cache, metrics)
+    return metrics
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -231,7 +273,7 @@ def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs
         raise TrainingError(f"{len(missing)} runs did not finish (first: {missing[0]}); rerun the sweep to resume them")
     rows = []
     for run in runs:
-        metrics = rundir.read_json(run.run_dir / rundir.METRICS)
+        metrics = _metrics(run)
         metrics.pop("confusion", None)
         rows.append({**run.values, **metrics, "run": run.key})
     write_tables(out, spec, rows)

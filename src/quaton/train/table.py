@@ -75,8 +75,8 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
     rundir.atomic_write_text(out / "table.csv", buffer.getvalue())
 
     buffer = io.StringIO()
-    keys = list(rows[0]) if rows else []
-    writer = csv.DictWriter(buffer, fieldnames=keys)
+    keys = _ordered([k for r in rows for k in r])
+    writer = csv.DictWriter(buffer, fieldnames=keys, restval="")
     writer.writeheader()
     writer.writerows(rows)
     rundir.atomic_write_text(out / "runs.csv", buffer.getvalue())
@@ -96,3 +96,42 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
     temporary.replace(out / "table.png")
+    if getattr(spec, "plot", None) is not None:
+        write_curves(out, spec, rows)
+
+
+def write_curves(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
+    """curves.png: the metric against ``plot.x``, one colour per ``plot.series`` value, dashed where
+    ``plot.style`` is false (e.g. naive vs hardware-aware training), one panel per other row key."""
+    plot, metric = spec.plot, spec.table.metric
+    scale = 100.0 if metric.endswith("accuracy") else 1.0
+    panel_keys = [k for k in spec.table.rows if k not in (plot.x, plot.series, plot.style)]
+    panels = _ordered([tuple(r[k] for k in panel_keys) for r in rows])
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    series_values = _ordered([r.get(plot.series) for r in rows]) if plot.series else [None]
+    style_values = _ordered([r.get(plot.style) for r in rows]) if plot.style else [None]
+    for ax, panel in zip(axes[0], panels):
+        for i, series in enumerate(series_values):
+            for style in style_values:
+                points: dict[Any, list[float]] = {}
+                for r in rows:
+                    if tuple(r[k] for k in panel_keys) != panel or (plot.series and r[plot.series] != series) or (plot.style and r[plot.style] != style):
+                        continue
+                    points.setdefault(r[plot.x], []).append(float(r[metric]) * scale)
+                if not points:
+                    continue
+                xs = sorted(points)
+                label = " ".join(
+                    part for part in [f"{plot.series.split('.')[-1]}={series}" if plot.series else "", f"{plot.style.split('.')[-1]}={style}" if plot.style else ""] if part
+                )
+                ax.plot(xs, [statistics.fmean(points[x]) for x in xs], color=colours[i % len(colours)], linestyle="-" if style in (True, None) else "--", marker="o", label=label)
+        ax.set_xlabel(plot.x)
+        ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
+        ax.set_title(" / ".join(map(str, panel)) or (spec.name or ""))
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    temporary = out / ".curves.tmp.png"
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(out / "curves.png")
