@@ -2,6 +2,7 @@
 
 import copy
 import math
+import os
 from pathlib import Path
 
 import yaml
@@ -50,7 +51,10 @@ def mutated(draw):
     return data
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("QUATON_FUZZ_EXAMPLES", "300"))  # scripts/reliability.py runs thousands
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_configs_validate_or_fail_with_one_clear_error(data):
     try:

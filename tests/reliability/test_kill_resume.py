@@ -24,11 +24,11 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_p
     reference = tmp_path / "reference"
     subprocess.run(command(reference), check=True, capture_output=True, timeout=300)
     killed = tmp_path / "killed"
-    rng = random.Random(7)
+    rng = random.Random(int(os.environ.get("QUATON_KILL_SEED", "7")))
     kills = 0
-    for _ in range(3):
+    for _ in range(int(os.environ.get("QUATON_KILLS", "3"))):
         process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 9.0))
+        time.sleep(rng.uniform(2.0, 9.0))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
@@ -47,3 +47,4 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_p
     mb = torch.load(killed / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 4
+    print(f"kills survived: {kills}, differences: 0")

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import os
 import urllib.error
+import zipfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,8 @@ def load_npz(path: str | Path, name: str | None = None, classes: list[str] | Non
             if missing:
                 raise DataNotFoundError(f"{path} lacks the arrays {missing}; it needs x_train, y_train, x_test, y_test")
             arrays = {k: archive[k] for k in SPLIT_FILES}
-    except (OSError, ValueError) as error:
-        raise DataNotFoundError(f"cannot read {path}: {error}") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataNotFoundError(f"cannot read {path}: {error}") from None
     return _checked(name or path.stem, arrays, classes, str(path))
 
 

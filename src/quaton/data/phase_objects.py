@@ -19,6 +19,7 @@ pixel averaged.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def load_phase_maps(path: str | Path) -> np.ndarray:
                 maps = archive[key]
         else:
             maps = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataNotFoundError(f"cannot read phase maps {path}: {error}") from None
     maps = maps[None] if maps.ndim == 2 else maps
     if maps.ndim != 3 or len(maps) == 0 or not np.isfinite(maps).all():

@@ -195,9 +195,11 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
     for k, layer in enumerate(layers, start=1):
         where = f"{path} layers[{k - 1}]"
         file = directory / str(_field(layer, "file", str, where))
+        if directory.resolve() not in file.resolve().parents:
+            raise DesignError(f"{where}: field 'file' ({layer['file']!r}) points outside the design directory")
         try:
             phase = np.load(file, allow_pickle=False)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError) as error:
             raise DesignError(f"{where}: cannot read {file}: {error}") from None
         if phase.shape != tuple(grid):
             raise DesignError(f"{file}: shape {phase.shape} does not match the design's grid {tuple(grid)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from quaton.config import Config
-from quaton.data import DATASETS, encode, load_dataset, resize_images
+from quaton.data import DATASETS, DataNotFoundError, encode, load_dataset, resize_images
 from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, rbc_phase_maps
 from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, Readout, ReadNoise, slm_response
 from quaton.models import D2NN
@@ -52,7 +53,7 @@ def _phase_data(config: Config) -> PreparedData | None:
         n_train = len(x) * n_train // (n_train + n_test)
         return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [])
     path = Path(data.dataset).expanduser()
-    is_image_npz = path.suffix == ".npz" and path.is_file() and "x_train" in np.load(path, allow_pickle=False).files
+    is_image_npz = path.suffix == ".npz" and path.is_file() and _npz_keys(path) >= {"x_train"}
     if data.dataset in DATASETS or is_image_npz:
         return None
     maps = load_phase_maps(path)
@@ -60,6 +61,14 @@ def _phase_data(config: Config) -> PreparedData | None:
     test = max(1, len(maps) // 5)
     x = resize_images(torch.from_numpy(maps[order]), size) / scale
     return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [])
+
+
+def _npz_keys(path: Path) -> set[str]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return set(archive.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataNotFoundError(f"cannot read {path}: {error}") from None
 
 
 def prepare_data(config: Config) -> PreparedData:
