@@ -79,8 +79,8 @@ def write_grid(tmp_path: Path) -> Path:
     grid = {
         "base": str(SMOKE),
         "out": str(tmp_path / "out"),
-        "set": {"train.epochs": 1, "train.progress": False, "data.train_size": 64, "data.test_size": 32},
-        "grid": {"quantization.levels": [2, 4], "quantization.method": ["ste", "psq"]},
+        "set": {"train.epochs": 1, "train.progress": False, "data.train_size": 32, "data.test_size": 16},
+        "grid": {"quantization.levels": [2, 4], "quantization.method": ["ste"]},
         "table": {"rows": ["quantization.levels"], "columns": "quantization.method", "metric": "test_accuracy"},
     }
     path = tmp_path / "grid.yaml"
@@ -93,8 +93,8 @@ def test_two_concurrent_sweeps_never_run_the_same_run_twice(tmp_path):
     procs = [subprocess.Popen(quaton_command("sweep", str(path), "--jobs", "2"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     trained = sum(out.count("] trained:") for out in outputs)
-    assert trained == 4, outputs
+    assert trained == 2, outputs
     # whichever finished last wrote the table; rerunning one completes the table in any case
     result = subprocess.run(quaton_command("sweep", str(path)), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0 and result.stdout.count("done already") == 4
+    assert result.returncode == 0 and result.stdout.count("done already") == 2
     assert (tmp_path / "out" / "table.md").is_file()

@@ -35,17 +35,23 @@ def test_plan_deduplicates_full_precision(tmp_path):
     assert all(r.config.train.epochs == 1 for r in runs)
 
 
-def test_sweep_runs_skips_and_tabulates(tmp_path):
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("sweep")
     path = write_grid(tmp_path)
+    out, rows = run_sweep(path, echo=lambda line: None)
+    return path, out, rows
+
+
+def test_sweep_runs_skips_and_tabulates(swept):
+    path, out, rows = swept
     lines = []
-    out, rows = run_sweep(path, echo=lines.append)
     assert len(rows) == 6 and all(0.0 <= r["test_accuracy"] <= 1.0 for r in rows)
     table = (out / "table.md").read_text()
     assert "| levels | FP | STE | PSQ |" in table and "tiny" in table
     assert len((out / "table.csv").read_text().splitlines()) == 3
     assert (out / "table.png").stat().st_size > 1000
     # a second sweep redoes nothing
-    lines.clear()
     run_sweep(path, echo=lines.append)
     assert sum("done already" in line for line in lines) == 5 and not any("trained" in line for line in lines)
 
@@ -60,9 +66,8 @@ def test_bad_grid_fails_before_any_run(tmp_path):
     assert result.exit_code == 2 and "colums" in result.output
 
 
-def test_compare_renders_runs_side_by_side(tmp_path):
-    path = write_grid(tmp_path)
-    out, _ = run_sweep(path, echo=lambda line: None)
+def test_compare_renders_runs_side_by_side(swept, tmp_path):
+    _, out, _ = swept
     runs = sorted((out / "runs").iterdir())
     result = CliRunner().invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
