@@ -1,0 +1,150 @@
+"""Physical systems: the protocol a real or simulated optical network implements, and quaton's
+simulated physical twin of a D2NN with seeded systematic errors.
+
+The protocol is all quaton ever asks of a physical system (no gradients, no internals):
+
+- ``system.load(params)``: set the device parameters; for a D2NN, the phase masks as a list of
+  float radian arrays [N, N] in layer order (what the hard device would be printed or displayed with);
+- ``system.measure(inputs)``: for a D2NN, ``inputs`` are encoded complex input fields [B, N, N];
+  returns ``{"output": detector intensities [B, N, N]}`` and optionally ``"internal"``: a list of
+  intensities [B, N, N] after each layer.
+
+A config names a system by import path, ``physical.system: "package.module:factory"`` with
+``physical.options``; the factory is called as ``factory(design, **options)`` with the design
+description as a dict in the quaton-design v1 form (design.json without the layer files). A lab
+wraps its SLMs and camera the same way, in its own module on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from quaton.errors import ConfigError
+from quaton.optics import FreeSpace, intensity
+
+
+@runtime_checkable
+class PhysicalSystem(Protocol):
+    def load(self, params: list[np.ndarray]) -> None: ...
+
+    def measure(self, inputs: torch.Tensor) -> dict[str, Any]: ...
+
+
+def load_system(spec: str, design: dict[str, Any], options: dict[str, Any] | None = None) -> PhysicalSystem:
+    """Import ``package.module:factory`` and call ``factory(design, **options)``."""
+    module_name, _, factory_name = spec.partition(":")
+    if not module_name or not factory_name:
+        raise ConfigError(f"physical.system {spec!r}: expected 'package.module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"physical.system {spec!r} cannot be imported: {error}") from None
+    system = factory(design, **(options or {}))
+    if not isinstance(system, PhysicalSystem):
+        raise ConfigError(f"physical.system {spec!r} returned {type(system).__name__}, which lacks load(params) and measure(inputs)")
+    return system
+
+
+def _shift_rotate(transmission: torch.Tensor, shift: tuple[float, float], angle: float) -> torch.Tensor:
+    """A mask's complex transmission [N, N] moved by ``shift`` (rows, cols; pixels, may be fractional)
+    and rotated by ``angle`` (rad) about the grid centre; bilinear resampling, outside: opaque-free (1)."""
+    n = transmission.shape[-1]
+    cos, sin = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[cos, -sin, -2 * shift[1] / n], [sin, cos, -2 * shift[0] / n]], dtype=torch.float64)
+    grid = F.affine_grid(theta[None], [1, 2, n, n], align_corners=False)
+    parts = torch.stack([transmission.real, transmission.imag])[None].double()
+    moved = F.grid_sample(parts, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    inside = F.grid_sample(torch.ones(1, 1, n, n, dtype=torch.float64), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
+    out = torch.complex(moved[0], moved[1]) + (1 - inside)  # beyond the mask: free space, transmission 1
+    return out.to(transmission.dtype)
+
+
+class D2NNTwin:
+    """A simulated physical D2NN: the ideal forward model of a quaton design plus fixed, seeded
+    systematic errors, drawn once per realisation (``seed``):
+
+    - ``shift``: per-layer lateral shift, N(0, shift²) pixels in each direction;
+    - ``rotation``: per-layer in-plane rotation, N(0, rotation²) degrees;
+    - ``distance_error``: every distance scaled by (1 + N(0, distance_error²));
+    - ``phase_scale``: fabrication height error, every phase × (1 + phase_scale);
+    - ``phase_gamma``: non-linear phase response φ' = 2π(φ/2π)^γ;
+    - ``crosstalk``: neighbouring pixels' phases mix (3×3 blur with this coupling to each neighbour);
+    - ``gain``, ``offset``: detector gain and offset (offset as a fraction of the mean output).
+    """
+
+    def __init__(
+        self,
+        design: dict[str, Any],
+        *,
+        shift: float = 0.0,
+        rotation: float = 0.0,
+        distance_error: float = 0.0,
+        phase_scale: float = 0.0,
+        phase_gamma: float = 1.0,
+        crosstalk: float = 0.0,
+        gain: float = 1.0,
+        offset: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.design = design
+        layers = len(design["distances"]) - 1
+        rng = np.random.default_rng(seed)
+        self.shifts = [tuple(rng.normal(0.0, shift, 2)) if shift else (0.0, 0.0) for _ in range(layers)]
+        self.angles = [math.radians(rng.normal(0.0, rotation)) if rotation else 0.0 for _ in range(layers)]
+        scales = 1.0 + (rng.normal(0.0, distance_error, layers + 1) if distance_error else np.zeros(layers + 1))
+        self.distances = [d * s for d, s in zip(design["distances"], scales)]
+        self.phase_scale, self.phase_gamma, self.crosstalk = phase_scale, phase_gamma, crosstalk
+        self.gain, self.offset = gain, offset
+        propagation = design["propagation"]
+        self.spaces = [
+            FreeSpace(wavelength=design["wavelength"], pitch=design["pitch"], distance=d, method=propagation["method"], pad_factor=propagation["pad_factor"])
+            for d in self.distances
+        ]
+        self.transmissions: list[torch.Tensor] = []
+
+    def load(self, params: list[np.ndarray]) -> None:
+        """Set the phase masks (rad, [N, N] each): what the device is printed or displayed with."""
+        if len(params) != len(self.spaces) - 1:
+            raise ValueError(f"the twin has {len(self.spaces) - 1} layers, got {len(params)} masks")
+        self.transmissions = []
+        for phase, shift, angle in zip(params, self.shifts, self.angles):
+            phi = torch.as_tensor(np.asarray(phase, dtype=np.float64))
+            if self.crosstalk:
+                c = self.crosstalk
+                kernel = torch.tensor([[0, c, 0], [c, 1 - 4 * c, c], [0, c, 0]], dtype=torch.float64)
+                padded = F.pad(phi[None, None], (1, 1, 1, 1), mode="replicate")
+                phi = F.conv2d(padded, kernel[None, None])[0, 0]
+            phi = torch.remainder(phi, 2 * math.pi)
+            if self.phase_gamma != 1.0:
+                phi = 2 * math.pi * (phi / (2 * math.pi)).pow(self.phase_gamma)
+            phi = phi * (1.0 + self.phase_scale)
+            transmission = torch.polar(torch.ones_like(phi), phi).to(torch.complex64)
+            if shift != (0.0, 0.0) or angle:
+                transmission = _shift_rotate(transmission, shift, angle)
+            self.transmissions.append(transmission)
+
+    @torch.no_grad()
+    def measure(self, inputs: torch.Tensor) -> dict[str, Any]:
+        """Encoded input fields complex [B, N, N] -> {"output": [B, N, N], "internal": [[B, N, N] per layer]}."""
+        if not self.transmissions:
+            raise RuntimeError("load(params) before measure(inputs)")
+        field = self.spaces[0](inputs.to(torch.complex64))
+        internal = []
+        for transmission, space in zip(self.transmissions, self.spaces[1:]):
+            field = field * transmission
+            internal.append(intensity(field))
+            field = space(field)
+        output = intensity(field)
+        output = self.gain * output + self.offset * output.mean(dim=(-2, -1), keepdim=True)
+        return {"output": output, "internal": internal}
+
+
+def d2nn_twin(design: dict[str, Any], **options: Any) -> D2NNTwin:
+    """Factory for ``physical.system: "quaton.hardware.physical:d2nn_twin"``."""
+    return D2NNTwin(design, **options)
