@@ -64,3 +64,17 @@ def test_hardware_aware_smoke_run_and_eval_under_other_hardware(tmp_path):
     assert result.exit_code == 0, result.output
     noisy = json.loads((tmp_path / "noisy.json").read_text())
     assert noisy["test_accuracy"] < metrics["test_accuracy"]
+
+
+def test_head_sees_the_same_units_with_and_without_an_ideal_read_out():
+    from quaton.hardware import Readout
+    from quaton.models.optical_cnn import OpticalCNN
+
+    model = OpticalCNN(12, kernels=2, kernel_size=3, hidden=8)
+    images = torch.rand(4, 12, 12)
+    readout = Readout()
+    readout.calibrate(model.sensor(images).detach())
+    with torch.no_grad():
+        naive = model(images, None, readout.full_scale)
+        device = model(images, readout, readout.full_scale)
+    assert torch.allclose(naive, device)

@@ -110,8 +110,8 @@ class OpticalCNN(nn.Module):
 
     ``forward(images, readout)``: images float [B, n, n] in [0, 1], amplitude-encoded -> logits [B, C].
     The read-out (``quaton.hardware.Readout``) sees the whole sensor, so crosstalk acts across
-    tile borders as on a real camera; its output is divided by its full scale (known to the
-    electronics) before the digital layers.
+    tile borders as on a real camera; the sensor values are divided by the calibrated full scale
+    (known to the electronics) before the digital layers, with or without the read-out.
     """
 
     def __init__(self, size: int, kernels: int = 16, kernel_size: int = 7, hidden: int = 128, classes: int = 10, columns: int = 4, **optics) -> None:
@@ -124,13 +124,13 @@ class OpticalCNN(nn.Module):
         """Ideal sensor intensities [B, rows·m, columns·m]."""
         return tile(self.optics(images.to(torch.complex64)), self.columns)
 
-    def forward(self, images: torch.Tensor, readout: nn.Module | None = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, readout: nn.Module | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """``readout`` None: the ideal sensor (naive training); either way the sensor values are divided
+        by the calibrated ``full_scale``, so that the head sees the same units in training and on the device."""
         sensor = self.sensor(images)
-        scale = 1.0
         if readout is not None:
             sensor = readout(sensor)
-            scale = readout.full_scale
-        return self.head(untile(sensor / scale, self.optics.kernels, self.optics.tile))
+        return self.head(untile(sensor / full_scale, self.optics.kernels, self.optics.tile))
 
 
 class DigitalCNN(nn.Module):
@@ -141,5 +141,5 @@ class DigitalCNN(nn.Module):
         self.conv = nn.Conv2d(1, kernels, kernel_size, padding=kernel_size - 1)
         self.head = DigitalHead(kernels, size + kernel_size - 1, hidden, classes)
 
-    def forward(self, images: torch.Tensor, readout: nn.Module | None = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, readout: nn.Module | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         return self.head(F.relu(self.conv(images[:, None])))

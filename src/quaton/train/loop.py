@@ -29,13 +29,14 @@ from quaton.train.setup import PreparedData, build_model, build_readout, build_t
 Task = Classification | PhaseImaging | LogitClassification
 
 
-def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None = None) -> torch.Tensor:
+def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor) -> torch.Tensor:
     """What the task sees for images x [B, s, s]: a D2NN's detector image (through the read-out, if
-    given), or a CNN's logits (its camera read-out inside)."""
+    given), or a CNN's logits (its camera read-out inside, sensor values in units of the calibrated
+    ``full_scale``)."""
     if isinstance(model, D2NN):
         image = model.intensity(encode_batch(config, x))
         return readout(image) if readout is not None else image
-    return model(x, readout)
+    return model(x, readout, full_scale)
 
 
 @torch.no_grad()
@@ -71,7 +72,7 @@ def evaluate(
         x = images[start : start + config.train.eval_batch_size].to(device)
         y = labels[start : start + config.train.eval_batch_size].to(device)
         target = task.target(x, y)
-        image = measure(config, model, x, readout)
+        image = measure(config, model, x, readout, readout.full_scale if readout is not None else 1.0)
         sums["loss"] += float(task.loss(image, target)) * len(x)
         for name, values in task.batch_metrics(image, target).items():
             if name == "predicted":
@@ -121,7 +122,7 @@ class Pipeline(nn.Module):
         """Training loss of images x and labels y; through the hardware models if train.hardware_aware."""
         aware = self.config.train.hardware_aware
         set_modulator(self.config, self.model, aware)
-        output = measure(self.config, self.model, x, self.readout if aware else None)
+        output = measure(self.config, self.model, x, self.readout if aware else None, self.readout.full_scale)
         return self.task.loss(output, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
 
 
