@@ -46,9 +46,24 @@ class CNNConfig(Section):
     coherent: bool = True
 
 
+class MZIConfig(Section):
+    """An interferometric network (DAT paper): Clements meshes on ``ports`` waveguides."""
+
+    ports: int = Field(64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients")
+    meshes: int = Field(3, ge=1, le=16, description="ports x ports meshes, an electro-optic activation between them")
+
+    @field_validator("ports")
+    @classmethod
+    def _square(cls, value: int) -> int:
+        if math.isqrt(value) ** 2 != value:
+            raise ValueError("ports must be a perfect square (the input is a √ports x √ports block of Fourier coefficients)")
+        return value
+
+
 class ModelConfig(Section):
-    kind: Literal["d2nn", "optical_cnn", "digital_cnn"] = "d2nn"
+    kind: Literal["d2nn", "optical_cnn", "digital_cnn", "mzi"] = "d2nn"
     cnn: CNNConfig = CNNConfig()
+    mzi: MZIConfig = MZIConfig()
     grid: int = Field(64, ge=4, le=8192, description="neurons per side (N x N)")
     layers: int = Field(5, ge=1, le=64)
     distances: float | list[float] = Field(
@@ -210,6 +225,27 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
     progress: bool = True
     hardware_aware: bool = Field(False, description="train with the configured hardware models in the loop (evaluation always uses them)")
+    strategy: Literal["ideal", "pat", "dat"] = Field("ideal", description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive)")
+    validation_size: int = Field(0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%")
+    schedule_step: int | None = Field(None, ge=1, description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler")
+
+
+class PhysicalConfig(Section):
+    """The physical system a design is deployed on (and, for pat and dat, trained with)."""
+
+    system: str | None = Field(None, description="'package.module:factory', called as factory(design, **options); null: none")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the factory (e.g. error sizes, seed)")
+
+
+class DATConfig(Section):
+    """Dual adaptive training: one systematic-error prediction network (SEPN) per measured plane."""
+
+    features: list[int] = Field([4, 8, 16], min_length=3, max_length=3, description="SEPN U-Net feature maps at its 3 scales")
+    convs: int = Field(3, ge=1, le=8, description="3x3 complex convolutions per U-Net block")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="SEPN learning rate (Adam)")
+    internal: bool = Field(True, description="use the system's internal measurements (if it gives them) in the similarity loss and the fusion")
+    warmup_fraction: float = Field(0.4, ge=0, le=1, allow_inf_nan=False, description="fraction of epochs before the SEPNs enter the task forward pass (paper: 20 of 50)")
+    sepn_steps: int = Field(1, ge=1, le=16, description="SEPN similarity steps per batch")
 
 
 class Config(Section):
@@ -224,6 +260,8 @@ class Config(Section):
     quantization: QuantizationConfig = QuantizationConfig()
     fabrication: FabricationConfig = FabricationConfig()
     hardware: HardwareConfig = HardwareConfig()
+    physical: PhysicalConfig = PhysicalConfig()
+    dat: DATConfig = DATConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
@@ -246,6 +284,14 @@ class Config(Section):
                 region_masks(self.regions(), (model.grid, model.grid))
             except ValueError as error:
                 raise ValueError(f"detector: {error}") from None
+        if self.train.strategy != "ideal" and self.physical.system is None:
+            raise ValueError(f"train.strategy {self.train.strategy} trains with a physical system: set physical.system (e.g. quaton.hardware.physical:d2nn_twin)")
+        if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
+            raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
+        if self.physical.system is not None and self.task.kind != "classification":
+            raise ValueError("physical.system: training with a physical system is implemented for classification")
+        if model.kind == "mzi" and self.input.object_size ** 2 < model.mzi.ports:
+            raise ValueError(f"input.object_size ({self.input.object_size}) is too small for {model.mzi.ports} Fourier coefficients")
         if model.kind != "d2nn" and (self.task.kind != "classification" or self.task.loss != "cross_entropy"):
             raise ValueError(f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy")
         return self

@@ -51,18 +51,17 @@ def load_system(spec: str, design: dict[str, Any], options: dict[str, Any] | Non
     return system
 
 
-def _shift_rotate(transmission: torch.Tensor, shift: tuple[float, float], angle: float) -> torch.Tensor:
-    """A mask's complex transmission [N, N] moved by ``shift`` (rows, cols; pixels, may be fractional)
-    and rotated by ``angle`` (rad) about the grid centre; bilinear resampling, outside: opaque-free (1)."""
-    n = transmission.shape[-1]
+def _shift_rotate(phase: torch.Tensor, shift: tuple[float, float], angle: float) -> torch.Tensor:
+    """A mask's phase [N, N] (rad) moved by ``shift`` (rows, cols; pixels, may be fractional) and
+    rotated by ``angle`` (rad) about the grid centre. Each simulation pixel takes the phase of the
+    mask pixel over its centre (nearest neighbour), so the mask stays phase-only; beyond the
+    moved mask the light passes unmodulated (phase 0)."""
+    n = phase.shape[-1]
     cos, sin = math.cos(angle), math.sin(angle)
     theta = torch.tensor([[cos, -sin, -2 * shift[1] / n], [sin, cos, -2 * shift[0] / n]], dtype=torch.float64)
-    grid = F.affine_grid(theta[None], [1, 2, n, n], align_corners=False)
-    parts = torch.stack([transmission.real, transmission.imag])[None].double()
-    moved = F.grid_sample(parts, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-    inside = F.grid_sample(torch.ones(1, 1, n, n, dtype=torch.float64), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
-    out = torch.complex(moved[0], moved[1]) + (1 - inside)  # beyond the mask: free space, transmission 1
-    return out.to(transmission.dtype)
+    grid = F.affine_grid(theta[None], [1, 1, n, n], align_corners=False)
+    moved = F.grid_sample(phase[None, None].double(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[0, 0]
+    return moved.to(phase.dtype)
 
 
 class D2NNTwin:
@@ -124,10 +123,9 @@ class D2NNTwin:
             if self.phase_gamma != 1.0:
                 phi = 2 * math.pi * (phi / (2 * math.pi)).pow(self.phase_gamma)
             phi = phi * (1.0 + self.phase_scale)
-            transmission = torch.polar(torch.ones_like(phi), phi).to(torch.complex64)
             if shift != (0.0, 0.0) or angle:
-                transmission = _shift_rotate(transmission, shift, angle)
-            self.transmissions.append(transmission)
+                phi = _shift_rotate(phi, shift, angle)
+            self.transmissions.append(torch.polar(torch.ones_like(phi), phi).to(torch.complex64))
 
     @torch.no_grad()
     def measure(self, inputs: torch.Tensor) -> dict[str, Any]:

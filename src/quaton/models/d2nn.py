@@ -57,6 +57,29 @@ class D2NN(nn.Module):
             field = space(mask(field))
         return field
 
+    def stages(
+        self,
+        field: torch.Tensor,
+        correction: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        replace: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> list[torch.Tensor]:
+        """The fields complex [B, N, N] arriving at each plane: layer 1, ..., layer L, detector (L + 1).
+
+        These are the planes a physical D2NN can be measured at (a camera just behind each
+        mask sees the arriving intensity, a phase mask changes no intensity). ``correction[l]``
+        adds a predicted deviation at plane l (x + c_l(x): DAT's SEPNs); ``replace[l]`` then
+        substitutes the state (DAT's fusion with measured amplitudes) before it travels on.
+        """
+        states = []
+        for plane in range(self.num_layers + 1):
+            field = self.propagations[plane](self.masks[plane - 1](field) if plane else field)
+            if correction is not None:
+                field = field + correction[plane](field)
+            if replace is not None:
+                field = replace[plane](field)
+            states.append(field)
+        return states
+
     def intensity(self, field: torch.Tensor) -> torch.Tensor:
         """Input field complex [B, N, N] -> detector-plane intensity float [B, N, N]."""
         return intensity(self(field))

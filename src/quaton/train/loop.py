@@ -149,6 +149,12 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     global batch (``train.batch_size`` images in all) and rank 0 alone writes the run directory.
     """
     run_dir = Path(run_dir)
+    if config.physical.system is not None or config.model.kind == "mzi":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise TrainingError("training with a physical system (or an MZI network) runs in one process: start it without torchrun")
+        from quaton.train.dat import train_with_system
+
+        return train_with_system(config, run_dir, data, resume)
     rank, world = distributed_context(config)
     writer = rank == 0
     batch = config.train.batch_size

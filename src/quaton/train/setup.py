@@ -118,7 +118,7 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
     return lambda layer: cls(levels[layer], quant.range, schedule, **options)
 
 
-def build_model(config: Config) -> D2NN | OpticalCNN | DigitalCNN:
+def build_model(config: Config) -> torch.nn.Module:
     optics, model = config.optics, config.model
     cnn = model.cnn
     if model.kind == "optical_cnn":
@@ -126,6 +126,10 @@ def build_model(config: Config) -> D2NN | OpticalCNN | DigitalCNN:
             config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden, columns=cnn.columns,
             wavelength=optics.wavelength, pitch=optics.pitch, focal_length=cnn.focal_length, coherent=cnn.coherent, seed=config.seed,
         )
+    if model.kind == "mzi":
+        from quaton.models.mzi import MZINetwork
+
+        return MZINetwork(ports=model.mzi.ports, meshes=model.mzi.meshes, classes=10, seed=config.seed)
     if model.kind == "digital_cnn":
         torch.manual_seed(config.seed)
         return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)

@@ -1,0 +1,376 @@
+"""Training with a physical system: ideal deployment, physics-aware training (PAT) and dual adaptive
+training (DAT, Zheng et al., Nat. Mach. Intell. 2023), for D2NNs and MZI networks.
+
+The physical system is used only through its protocol (``load(params)``, ``measure(inputs)``;
+see :mod:`quaton.hardware.physical`). Per training batch:
+
+- ``ideal``: task loss on the ideal model; the system is not touched until deployment.
+- ``pat``: the system is loaded with the current device parameters and measured; the task loss
+  is computed on the measured output, its gradient taken through the ideal model (the measured
+  output replaces the simulated one straight-through).
+- ``dat``: (1) similarity step: the numerical model with one SEPN per measured plane,
+  x_l ← x_l + SEPN_l(x_l), is compared with the measurements (relative MSE of the intensities at
+  the output and, with ``dat.internal`` and a system that reports them, at every internal plane);
+  only the SEPNs are updated (their own Adam, ``dat.lr``). (2) task step: the corrected model is
+  run again with every measured state fused (measured amplitude, simulated phase, as the authors'
+  code does), straight-through, so the task loss is that of the measured output while its gradient
+  flows through the corrected model evaluated at the physical operating point; only the network
+  parameters are updated. For the first ``dat.warmup_fraction`` of the epochs the SEPNs are
+  trained but left out of the task forward pass (the authors: 20 of 50 epochs).
+
+Model selection: ``train.validation_size`` training images are held out (10% by default); the
+epoch with the best validation accuracy is kept: measured on the system for pat and dat,
+on the ideal model for ideal (an ideal deployment has no system to measure during training).
+The test set is used once, at the end: ``test_accuracy`` is the kept parameters on the ideal
+model, ``physical_test_accuracy`` the same parameters loaded into and measured on the system.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from quaton import quant
+from quaton.config import Config, dump_config
+from quaton.errors import TrainingError
+from quaton.hardware.physical import PhysicalSystem, load_system
+from quaton.models import D2NN
+from quaton.models.sepn import SEPN
+from quaton.report import run_report
+from quaton.tasks import Classification, LogitClassification
+from quaton.train import rundir
+from quaton.train.memory import check_memory
+from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
+
+
+@dataclass
+class Network:
+    """What the strategies need of a network kind: encode, run plane by plane, observe, load a device."""
+
+    config: Config
+    model: nn.Module
+    task: Classification | LogitClassification
+
+    @property
+    def is_d2nn(self) -> bool:
+        return isinstance(self.model, D2NN)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, s, s] -> input fields: complex [B, N, N] (D2NN) or [B, ports] (MZI)."""
+        if self.is_d2nn:
+            return encode_batch(self.config, images)
+        from quaton.models.mzi import fourier_encode
+
+        return fourier_encode(images, self.config.model.mzi.ports)
+
+    def states(self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None) -> list[torch.Tensor]:
+        """The complex fields at every measurable plane, the last one being the output."""
+        if self.is_d2nn:
+            return self.model.stages(fields, correction, replace)
+        _, states = self.model.stages(fields, correction=correction, replace=replace)
+        return states
+
+    def observe(self, state: torch.Tensor) -> torch.Tensor:
+        """What a detector reports of a state: |E|² (D2NN), |E|² L2-normalised over the ports (MZI)."""
+        power = state.real.square() + state.imag.square()
+        return power if self.is_d2nn else F.normalize(power, dim=1)
+
+    def amplitude(self, measured: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Amplitudes of a measured intensity, on the simulated state's scale (an MZI's read-out is normalised)."""
+        measured = measured.clamp_min(0)
+        if self.is_d2nn:
+            return measured.sqrt()
+        power = state.real.square() + state.imag.square()
+        return (measured * power.norm(dim=1, keepdim=True)).sqrt()
+
+    def task_input(self, observed: torch.Tensor) -> torch.Tensor:
+        """Detector image (D2NN: the task reads its regions) or class scores ``temperature · I[:, :C]`` (MZI)."""
+        if self.is_d2nn:
+            return observed
+        return self.config.task.temperature * observed[:, : self.task.num_classes]
+
+    def sepn_shape(self) -> tuple[int, int]:
+        if self.is_d2nn:
+            return (self.config.model.grid, self.config.model.grid)
+        side = math.isqrt(self.config.model.mzi.ports)
+        return (side, side)
+
+    @torch.no_grad()
+    def device_params(self) -> list[Any]:
+        """What the physical device is loaded with: hard-quantized phases (D2NN), phase-shifter values (MZI)."""
+        was_training = self.model.training
+        self.model.eval()
+        params = [p.double().cpu().numpy() for p in self.model.phases()] if self.is_d2nn else self.model.device_params()
+        self.model.train(was_training)
+        return params
+
+
+def design_for(config: Config) -> dict[str, Any]:
+    """The description a physical system's factory receives (quaton-design v1, without layer files)."""
+    if config.model.kind == "d2nn":
+        from quaton.export.design import design_description
+
+        description = design_description(config, {}, config.regions())
+    else:
+        description = {"format": "quaton-design", "version": 1, "task": {"kind": config.task.kind}, "training_config": config.model_dump(mode="json")}
+    description["model"] = {"kind": config.model.kind, **({"ports": config.model.mzi.ports, "meshes": config.model.mzi.meshes} if config.model.kind == "mzi" else {})}
+    return description
+
+
+def relative_mse(simulated: torch.Tensor, measured: torch.Tensor) -> torch.Tensor:
+    """mean((s − m)²) / mean(m²): a similarity loss that does not depend on the intensity scale."""
+    return (simulated - measured).square().mean() / measured.square().mean().clamp_min(1e-30)
+
+
+def straight_through(simulated: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``value`` in the forward pass, the gradient of ``simulated`` in the backward pass."""
+    return simulated + (value - simulated).detach()
+
+
+def _fuser(network: Network, measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def fuse(state: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            fused = torch.polar(network.amplitude(measured, state), torch.angle(state)).to(state.dtype)
+        return straight_through(state, fused)
+
+    return fuse
+
+
+def _measured_planes(network: Network, measurement: dict[str, Any], use_internal: bool) -> list[torch.Tensor | None]:
+    """Measurements aligned with the network's planes (None where the system measures nothing)."""
+    planes = network.config.model.layers + 1 if network.is_d2nn else network.config.model.mzi.meshes
+    internal = list(measurement.get("internal") or []) if use_internal else []
+    if internal and len(internal) != planes - 1:
+        raise TrainingError(f"the physical system reported {len(internal)} internal measurements; {planes - 1} (one per internal plane) or none expected")
+    aligned: list[torch.Tensor | None] = [None] * planes
+    for index, value in enumerate(internal):
+        aligned[index] = torch.as_tensor(value)
+    aligned[-1] = torch.as_tensor(measurement["output"])
+    return aligned
+
+
+def _measure(system: PhysicalSystem, network: Network, fields: torch.Tensor) -> dict[str, Any]:
+    measurement = system.measure(fields.detach())
+    if not isinstance(measurement, dict) or "output" not in measurement:
+        raise TrainingError("the physical system's measure(inputs) must return a dict with an 'output' entry")
+    device = fields.device
+    measurement["output"] = torch.as_tensor(measurement["output"]).to(device)
+    if measurement.get("internal"):
+        measurement["internal"] = [torch.as_tensor(v).to(device) for v in measurement["internal"]]
+    return measurement
+
+
+@torch.no_grad()
+def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Tensor, labels: torch.Tensor, batch: int) -> dict[str, float]:
+    """Accuracy of the current parameters on the ideal model and, given a system, measured on it."""
+    network.model.eval()
+    device = next(network.model.parameters()).device
+    if system is not None:
+        system.load(network.device_params())
+    correct = {"ideal": 0, "physical": 0}
+    for start in range(0, len(images), batch):
+        x, y = images[start : start + batch].to(device), labels[start : start + batch].to(device)
+        fields = network.encode(x)
+        observed = network.observe(network.states(fields)[-1])
+        correct["ideal"] += int((network.task.predict(network.task_input(observed)) == y).sum())
+        if system is not None:
+            measured = _measure(system, network, fields)["output"]
+            correct["physical"] += int((network.task.predict(network.task_input(measured)) == y).sum())
+    network.model.train()
+    result = {"accuracy": correct["ideal"] / len(images)}
+    if system is not None:
+        result["physical_accuracy"] = correct["physical"] / len(images)
+    return result
+
+
+def split_validation(config: Config, data: PreparedData) -> tuple[PreparedData, torch.Tensor, torch.Tensor]:
+    """Hold out ``train.validation_size`` training images (10% by default), seeded."""
+    count = config.train.validation_size or max(1, len(data.x_train) // 10)
+    if count >= len(data.x_train):
+        raise TrainingError(f"train.validation_size ({count}) leaves no training images (of {len(data.x_train)})")
+    order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(config.seed + 7919))
+    held, kept = order[:count], order[count:]
+    train = PreparedData(data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.classes)
+    return train, data.x_train[held], data.y_train[held]
+
+
+def _schedulers(config: Config, optimizers: list[torch.optim.Optimizer]) -> list[torch.optim.lr_scheduler.LRScheduler]:
+    if config.train.schedule_step:
+        return [torch.optim.lr_scheduler.StepLR(o, step_size=config.train.schedule_step, gamma=0.5) for o in optimizers]
+    if config.train.scheduler == "cosine":
+        return [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=max(1, config.train.epochs)) for o in optimizers]
+    return [torch.optim.lr_scheduler.LambdaLR(o, lambda epoch: 1.0) for o in optimizers]
+
+
+def plot_physical_history(history: list[dict[str, Any]], path: Path) -> None:
+    """Validation accuracy per epoch on the ideal model and measured on the physical system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    epochs = [r["epoch"] for r in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(epochs, [r["train_loss"] for r in history], label="task loss")
+    if "similarity_loss" in history[0]:
+        left.plot(epochs, [r["similarity_loss"] for r in history], label="SEPN similarity loss")
+    left.set_yscale("log")
+    left.set_xlabel("epoch")
+    left.legend()
+    right.plot(epochs, [r["val_accuracy"] for r in history], label="ideal model")
+    if "val_physical_accuracy" in history[0]:
+        right.plot(epochs, [r["val_physical_accuracy"] for r in history], label="physical system")
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation accuracy")
+    right.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def train_with_system(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
+    """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc."""
+    run_dir = Path(run_dir)
+    strategy = config.train.strategy
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = torch.device(config.train.device)
+    if config.model.kind == "d2nn":
+        check_memory(config, device)
+    torch.manual_seed(config.seed)
+    data = data or prepare_data(config)
+    data, x_val, y_val = split_validation(config, data)
+    model = build_model(config).to(device)
+    task = build_task(config, len(data.classes)).to(device)
+    network = Network(config, model, task)
+    system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
+    planes = config.model.layers + 1 if network.is_d2nn else config.model.mzi.meshes
+    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(planes)).to(device) if strategy == "dat" else None
+    optimizers = [torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.train.lr)]
+    if sepns is not None:
+        optimizers.append(torch.optim.Adam(sepns.parameters(), lr=config.dat.lr))
+    schedulers = _schedulers(config, optimizers)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
+    first_epoch = 1
+    checkpoint_path = run_dir / rundir.CHECKPOINT
+    if resume and checkpoint_path.is_file() and (run_dir / rundir.CONFIG).is_file() and (run_dir / rundir.CONFIG).read_text() == dump_config(config):
+        state = rundir.load_checkpoint(checkpoint_path)
+        if "optimizers" in state:
+            model.load_state_dict(state["model"])
+            if sepns is not None:
+                sepns.load_state_dict(state["sepns"])
+            for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
+                holder.load_state_dict(saved)
+            torch.set_rng_state(state["rng"]["torch"])
+            shuffle.set_state(state["rng"]["shuffle"])
+            history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
+    rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    batch = config.train.batch_size
+    steps = math.ceil(len(data.x_train) / batch)
+    warmup = round(config.dat.warmup_fraction * config.train.epochs)
+    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    selection = "val_accuracy" if strategy == "ideal" or system is None else "val_physical_accuracy"
+    for epoch in range(first_epoch, config.train.epochs + 1):
+        model.train()
+        order = torch.randperm(len(data.x_train), generator=shuffle)
+        sums = {"task": 0.0, "similarity": 0.0, "seen": 0}
+        bar = tqdm(range(steps), desc=f"{strategy} epoch {epoch}/{config.train.epochs}", disable=not config.train.progress, leave=False)
+        for step in bar:
+            index = order[step * batch : (step + 1) * batch]
+            x, y = data.x_train[index].to(device), data.y_train[index].to(device)
+            quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
+            fields = network.encode(x)
+            replace = None
+            if strategy != "ideal":
+                system.load(network.device_params())
+                measured = _measured_planes(network, _measure(system, network, fields), config.dat.internal or strategy == "pat")
+            if sepns is not None:
+                for _ in range(config.dat.sepn_steps):
+                    states = network.states(fields, correction=list(sepns))
+                    similarity = sum(relative_mse(network.observe(s), m) for s, m in zip(states, measured) if m is not None)
+                    optimizers[1].zero_grad(set_to_none=True)
+                    similarity.backward()
+                    optimizers[1].step()
+                sums["similarity"] += float(similarity.detach()) * len(index)
+                replace = [_fuser(network, m) if m is not None else (lambda s: s) for m in measured]
+            correction = list(sepns) if sepns is not None and epoch > warmup else None
+            states = network.states(fields, correction=correction, replace=replace)
+            observed = network.observe(states[-1])
+            if strategy == "pat":
+                observed = straight_through(observed, measured[-1])
+            loss = task.loss(network.task_input(observed), y) + quant.regularization(model).to(device)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr (now {config.train.lr}); the last good checkpoint is kept")
+            optimizers[0].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[0].step()
+            sums["task"] += float(loss.detach()) * len(index)
+            sums["seen"] += len(index)
+            bar.set_postfix(loss=f"{sums['task'] / sums['seen']:.4f}")
+        for scheduler in schedulers:
+            scheduler.step()
+        validation = accuracies(network, system, x_val, y_val, config.train.eval_batch_size)
+        record = {"epoch": epoch, "train_loss": sums["task"] / max(sums["seen"], 1), **{f"val_{k}": v for k, v in validation.items()}}
+        if sepns is not None:
+            record["similarity_loss"] = sums["similarity"] / max(sums["seen"], 1)
+        record["seconds"] = time.perf_counter() - started
+        if not best or record[selection] > best["score"]:
+            best = {"score": record[selection], "epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        history.append(record)
+        rundir.append_jsonl(run_dir / rundir.HISTORY, record)
+        rundir.save_checkpoint(
+            checkpoint_path,
+            {
+                "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
+                "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
+                "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}, "history": history, "best": best,
+            },
+        )
+        if config.train.progress:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_"))
+            tqdm.write(f"epoch {epoch}: task loss {record['train_loss']:.4f}, {shown}")
+    if best:
+        model.load_state_dict(best["model"])
+    final = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)
+    metrics: dict[str, Any] = {
+        "test_accuracy": final["accuracy"],
+        **({"physical_test_accuracy": final["physical_accuracy"]} if system is not None else {}),
+        "primary_metric": "physical_test_accuracy" if system is not None else "test_accuracy",
+        "strategy": strategy,
+        "selected_epoch": best.get("epoch", 0),
+        "selected_by": selection,
+        "val_score": best.get("score"),
+        "epochs": config.train.epochs,
+        "train_seconds": time.perf_counter() - started,
+        "dataset": config.data.dataset,
+        "train_size": len(data.x_train),
+        "validation_size": len(x_val),
+        "test_size": len(data.x_test),
+        "processes": 1,
+    }
+    if sepns is not None:
+        metrics["sepn_parameters"] = sum(p.numel() for p in sepns[0].parameters())
+    if history:  # the kept (selected) parameters become the checkpoint's model, for eval and export
+        rundir.save_checkpoint(checkpoint_path, {**rundir.load_checkpoint(checkpoint_path), "model": model.state_dict()})
+    plot_physical_history(history, run_dir / "figures" / "history.png")
+    run_report(run_dir, metrics)
+    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    return metrics
