@@ -51,6 +51,15 @@ class MZIConfig(Section):
 
     ports: int = Field(64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients")
     meshes: int = Field(3, ge=1, le=16, description="ports x ports meshes, an electro-optic activation between them")
+    activation_alpha: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False, description="power fraction tapped by the electro-optic activation")
+    activation_gain: float = Field(0.05 * math.pi, ge=0, allow_inf_nan=False, description="activation phase per unit tapped intensity (rad)")
+    activation_bias: float = Field(
+        0.0, allow_inf_nan=False,
+        description="activation bias phase φ_b (rad); the DAT code uses π, with which quaton's network does not train (README)",
+    )
+
+    def activation(self) -> dict[str, float]:
+        return {"alpha": self.activation_alpha, "gain": self.activation_gain, "bias": self.activation_bias}
 
     @field_validator("ports")
     @classmethod

@@ -37,15 +37,17 @@ class MZITwin:
         model = dict(design.get("model", {}))
         kind = model.get("kind", "mzi")
         if kind != "mzi":
-            raise ConfigError(f"model.kind: the MZI twin simulates 'mzi' designs, got {kind!r}; use the twin of that kind")
+            raise ConfigError(f"model.kind: the MZI twin simulates 'mzi' designs, got {kind!r}; use that kind's twin")
         if sigma_bs < 0 or sigma_ps < 0:
             raise ConfigError(f"physical.options: sigma_bs and sigma_ps must be >= 0, got {sigma_bs}, {sigma_ps}")
         self.ports, self.meshes = int(model.get("ports", 64)), int(model.get("meshes", 3))
         self.sigma_bs, self.sigma_ps, self.seed = sigma_bs, sigma_ps, seed
-        self.network = MZINetwork(ports=self.ports, meshes=self.meshes, classes=1, seed=seed).eval()
+        self.network = MZINetwork(ports=self.ports, meshes=self.meshes, classes=1, seed=seed, activation=model.get("activation")).eval()
         self.network.requires_grad_(False)
         generator = torch.Generator().manual_seed(seed)
-        self.errors: list[MeshErrors] = [draw_mesh_errors(self.ports, sigma_bs, sigma_ps, generator) for _ in range(self.meshes)]
+        self.errors: list[MeshErrors] = [
+            draw_mesh_errors(self.ports, sigma_bs, sigma_ps, generator) for _ in range(self.meshes)
+        ]
         self._loaded = False
 
     def load(self, params: list[dict[str, np.ndarray]]) -> None:

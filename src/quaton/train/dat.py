@@ -124,7 +124,7 @@ def design_for(config: Config) -> dict[str, Any]:
         description = design_description(config, {}, config.regions())
     else:
         description = {"format": "quaton-design", "version": 1, "task": {"kind": config.task.kind}, "training_config": config.model_dump(mode="json")}
-    description["model"] = {"kind": config.model.kind, **({"ports": config.model.mzi.ports, "meshes": config.model.mzi.meshes} if config.model.kind == "mzi" else {})}
+    description["model"] = {"kind": config.model.kind, **({"ports": config.model.mzi.ports, "meshes": config.model.mzi.meshes, "activation": config.model.mzi.activation()} if config.model.kind == "mzi" else {})}
     return description
 
 

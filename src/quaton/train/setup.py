@@ -129,7 +129,7 @@ def build_model(config: Config) -> torch.nn.Module:
     if model.kind == "mzi":
         from quaton.models.mzi import MZINetwork
 
-        return MZINetwork(ports=model.mzi.ports, meshes=model.mzi.meshes, classes=10, seed=config.seed)
+        return MZINetwork(ports=model.mzi.ports, meshes=model.mzi.meshes, classes=10, seed=config.seed, activation=model.mzi.activation())
     if model.kind == "digital_cnn":
         torch.manual_seed(config.seed)
         return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)
