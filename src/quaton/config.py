@@ -130,13 +130,14 @@ class DataConfig(Section):
 
 class TaskConfig(Section):
     kind: Literal["classification", "phase_imaging"] = "classification"
-    loss: Literal["mse", "cross_entropy", "mse_ssim"] = "cross_entropy"
+    loss: Literal["mse", "cross_entropy", "mse_ssim", "mse_pcc"] = "cross_entropy"
     temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies")
     ssim_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim")
+    pcc_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - Pearson correlation) in mse_pcc")
 
     @model_validator(mode="after")
     def _loss_fits_task(self) -> "TaskConfig":
-        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim")}[self.kind]
+        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim", "mse_pcc")}[self.kind]
         if self.loss not in allowed:
             raise ValueError(f"task.loss {self.loss!r} does not apply to {self.kind}; choose one of {allowed}")
         return self

@@ -50,3 +50,15 @@ def test_short_training_clearly_raises_ssim(tmp_path, method):
     assert trained["test_ssim"] > untrained["ssim"] + 0.2
     assert trained["test_phase_error"] < untrained["phase_error"]
     assert (tmp_path / method / "figures" / "phase_images.png").is_file()
+
+
+def test_pcc_loss_does_not_reward_a_dark_camera():
+    """On a sparse object MSE prefers a dark output to a faithful image at the wrong scale; the
+    correlation term does not: dark scores PCC 0, any positive multiple of the phase PCC 1."""
+    target = torch.zeros(1, 8, 8)
+    target[0, 3:5, 3:5] = 1.0
+    task = PhaseImaging(grid=8, object_size=8, loss="mse_pcc")
+    dark, faint = torch.zeros(1, 8, 8), 0.1 * target
+    assert float(task.batch_metrics(dark, target)["pcc"]) == 0.0
+    assert float(task.batch_metrics(faint, target)["pcc"]) == pytest.approx(1.0)
+    assert float(task.loss(faint, target)) < float(task.loss(dark, target))

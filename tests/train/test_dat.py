@@ -111,3 +111,17 @@ def test_smoke_config_pat_and_dat_win_back_what_ideal_deployment_loses(tmp_path)
     assert lost > 0.15
     for strategy in ("pat", "dat"):
         assert results[strategy]["physical_test_accuracy"] >= ideal["physical_test_accuracy"] + lost / 2
+
+
+@pytest.mark.parametrize("strategy", ["ideal", "pat", "dat"])
+def test_mzi_network_trains_with_its_twin(tmp_path, strategy):
+    config = load_config(
+        "configs/dat/mzi_smoke.yaml",
+        [f"train.strategy={strategy}", "train.epochs=1", "data.train_size=600", "data.test_size=200", "train.validation_size=100", "train.progress=false"],
+    )
+    metrics = train(config, tmp_path / strategy)
+    assert metrics["strategy"] == strategy and metrics["train_size"] == 500
+    assert metrics["test_accuracy"] > 0.3  # one epoch of 500 digits: well above chance on the ideal model
+    assert 0.0 <= metrics["physical_test_accuracy"] <= 1.0
+    if strategy == "dat":
+        assert metrics["sepn_parameters"] > 0

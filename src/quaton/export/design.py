@@ -66,6 +66,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
     if unknown:
         raise DesignError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
     config, model, state = load_run(run_dir)
+    if not isinstance(model, D2NN):
+        raise DesignError(
+            f"quaton export writes diffractive (D2NN) designs; {run_dir} holds a {config.model.kind} network, whose "
+            "parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values in radians)"
+        )
     metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,10 @@ object's window (the ``object_size``² px at the centre of the detector plane). 
 learnable gain g (a scalar, trained with the network and then fixed, as a real camera's gain would
 be): the predicted phase is φ̂ = π·g·I. No per-image rescaling is used anywhere.
 
-Losses: ``mse`` between g·I and φ/π; ``mse_ssim`` adds ``ssim_weight``·(1 − SSIM).
+Losses: ``mse`` between g·I and φ/π; ``mse_ssim`` adds ``ssim_weight``·(1 − SSIM); ``mse_pcc``
+adds ``pcc_weight``·(1 − PCC), the Pearson correlation of I and φ per image. MSE and SSIM both
+score a dark output well on sparse objects (cells on an empty background); the correlation of a
+dark or uniform output is 0, so ``mse_pcc`` does not reward darkness.
 Metrics: mean SSIM and PSNR of g·I against φ/π (torchmetrics, Gaussian window 11 px, σ = 1.5,
 K1 = 0.01, K2 = 0.03, data range = the target's range φ_max/π, i.e. 1 for phases in [0, π]), and the
 mean absolute phase error |φ̂ − φ| in radians.
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-LOSSES = ("mse", "mse_ssim")
+LOSSES = ("mse", "mse_ssim", "mse_pcc")
 
 
 class PhaseImaging(nn.Module):
@@ -30,7 +33,9 @@ class PhaseImaging(nn.Module):
 
     primary_metric = "ssim"
 
-    def __init__(self, grid: int, object_size: int, phase_scale: float = math.pi, loss: str = "mse", ssim_weight: float = 0.5) -> None:
+    def __init__(
+        self, grid: int, object_size: int, phase_scale: float = math.pi, loss: str = "mse", ssim_weight: float = 0.5, pcc_weight: float = 1.0
+    ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown phase-imaging loss {loss!r}; choose one of {LOSSES}")
@@ -40,6 +45,7 @@ class PhaseImaging(nn.Module):
         self.data_range = phase_scale / math.pi
         self.loss_kind = loss
         self.ssim_weight = ssim_weight
+        self.pcc_weight = pcc_weight
         self.log_gain = nn.Parameter(torch.zeros(()))
 
     def crop(self, image: torch.Tensor) -> torch.Tensor:
@@ -65,6 +71,8 @@ class PhaseImaging(nn.Module):
         loss = F.mse_loss(prediction, target)
         if self.loss_kind == "mse_ssim":
             loss = loss + self.ssim_weight * (1.0 - self._ssim(prediction, target))
+        elif self.loss_kind == "mse_pcc":
+            loss = loss + self.pcc_weight * (1.0 - pearson(prediction, target).mean())
         return loss
 
     @torch.no_grad()
@@ -77,4 +85,11 @@ class PhaseImaging(nn.Module):
         # The trivial baseline: a camera that sees nothing. On sparse objects (cells on an empty
         # background) SSIM is high for it, so a network must beat it to be imaging at all.
         dark = self._ssim(torch.zeros_like(target), target, reduction="none")
-        return {"ssim": ssim, "psnr": psnr, "phase_error": error, "ssim_dark_baseline": dark}
+        return {"ssim": ssim, "psnr": psnr, "phase_error": error, "pcc": pearson(prediction, target), "ssim_dark_baseline": dark}
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per image of [B, H, W] tensors -> [B] (0 where either image is uniform)."""
+    a = a.flatten(1) - a.flatten(1).mean(dim=1, keepdim=True)
+    b = b.flatten(1) - b.flatten(1).mean(dim=1, keepdim=True)
+    return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)

@@ -34,6 +34,14 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     config, model, state = load_run(run_dir, overrides)
     data = prepare_data(config)
     task = build_task(config, len(data.classes) or 10)
+    if config.physical.system is not None or config.model.kind == "mzi":
+        # the ideal model and the physical system (overrides may name another system or error realisation)
+        from quaton.hardware.physical import load_system
+        from quaton.train.dat import Network, accuracies, design_for
+
+        system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
+        result = accuracies(Network(config, model, task), system, data.x_test, data.y_test, config.train.eval_batch_size)
+        return {**{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()}, "test_size": len(data.x_test)}
     if "task" in state:
         task.load_state_dict(state["task"])
     readout = build_readout(config)

@@ -175,7 +175,7 @@ def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseI
     if config.model.kind != "d2nn":
         return LogitClassification(num_classes)
     if task.kind == "phase_imaging":
-        return PhaseImaging(grid, config.input.object_size, config.input.scale or math.pi, task.loss, task.ssim_weight)
+        return PhaseImaging(grid, config.input.object_size, config.input.scale or math.pi, task.loss, task.ssim_weight, task.pcc_weight)
     return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
 
 
