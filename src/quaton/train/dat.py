@@ -301,7 +301,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
             replace = None
             if strategy != "ideal":
                 system.load(network.device_params())
-                measured = _measured_planes(network, _measure(system, network, fields), config.dat.internal or strategy == "pat")
+                measured = _measured_planes(network, _measure(system, network, fields), strategy == "dat" and config.dat.internal)
             if sepns is not None:
                 for _ in range(config.dat.sepn_steps):
                     states = network.states(fields, correction=list(sepns))
