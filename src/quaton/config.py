@@ -235,6 +235,7 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
     progress: bool = True
     hardware_aware: bool = Field(False, description="train with the configured hardware models in the loop (evaluation always uses them)")
+    ideal_epochs: int = Field(0, ge=0, description="hardware-aware training: this many epochs on the ideal model first, then the hardware in the loop")
     strategy: Literal["ideal", "pat", "dat"] = Field("ideal", description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive)")
     validation_size: int = Field(0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%")
     schedule_step: int | None = Field(None, ge=1, description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler")

@@ -6,7 +6,7 @@ learnable gain g (a scalar, trained with the network and then fixed, as a real c
 be): the predicted phase is φ̂ = π·g·I. No per-image rescaling is used anywhere.
 
 Losses: ``mse`` between g·I and φ/π; ``mse_ssim`` adds ``ssim_weight``·(1 − SSIM); ``mse_pcc``
-adds ``pcc_weight``·(1 − PCC), the Pearson correlation of I and φ per image. MSE and SSIM both
+adds ``pcc_weight``·(1 − PCC), with PCC the Pearson correlation of I and φ per image. MSE and SSIM both
 score a dark output well on sparse objects (cells on an empty background); the correlation of a
 dark or uniform output is 0, so ``mse_pcc`` does not reward darkness.
 Metrics: mean SSIM and PSNR of g·I against φ/π (torchmetrics, Gaussian window 11 px, σ = 1.5,

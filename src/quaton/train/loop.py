@@ -117,10 +117,11 @@ class Pipeline(nn.Module):
         self.model = model
         self.task = task
         self.readout = readout
+        self.epoch = 1  # the loop sets it: hardware-aware training starts after train.ideal_epochs
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training loss of images x and labels y; through the hardware models if train.hardware_aware."""
-        aware = self.config.train.hardware_aware
+        aware = self.config.train.hardware_aware and self.epoch > self.config.train.ideal_epochs
         set_modulator(self.config, self.model, aware)
         output = measure(self.config, self.model, x, self.readout if aware else None, self.readout.full_scale)
         return self.task.loss(output, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
@@ -202,6 +203,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         calibrate(config, model, readout, data.x_train)
     for epoch in range(first_epoch, config.train.epochs + 1):
         model.train()
+        pipeline.epoch = epoch
         order = torch.randperm(len(data.x_train), generator=shuffle)
         running, seen = 0.0, 0
         bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not (config.train.progress and writer), leave=False)
