@@ -86,15 +86,20 @@ def _ideal_hardware(config: Config) -> Config:
 
 
 def run_key(config: Config) -> str:
-    """A short hash of what the run computes (full precision ignores the quantizer's settings)."""
-    data = config.model_dump(mode="json")
+    """A short hash of what the run computes: the settings that differ from quaton's defaults (so
+    that a new config key with a default keeps every finished run's key), without the keys that
+    change nothing computed; full precision ignores the quantizer's settings, training on the
+    ideal read-out ignores ``train.ideal_epochs``."""
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    if config.quantization.method == "none":
+        data.pop("quantization", None)
+    if not config.train.hardware_aware:
+        data.get("train", {}).pop("ideal_epochs", None)
     for path in NON_SEMANTIC:
         node = data
         for part in path[:-1]:
-            node = node[part]
+            node = node.get(part, {})
         node.pop(path[-1], None)
-    if data["quantization"]["method"] == "none":
-        data["quantization"] = {"method": "none"}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
