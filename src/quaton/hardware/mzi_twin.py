@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from quaton.errors import ConfigError
-from quaton.models.mzi import MeshErrors, MZINetwork, draw_mesh_errors, normalized_intensity
+from quaton.models.mzi import MeshErrors, MZINetwork, draw_mesh_errors
 
 __all__ = ["MZITwin", "mzi_twin"]
 
@@ -57,7 +57,9 @@ class MZITwin:
 
     @torch.no_grad()
     def measure(self, inputs: torch.Tensor) -> dict[str, Any]:
-        """Input fields complex [B, ports] -> {"output": [B, ports], "internal": [[B, ports] per mesh but the last]}."""
+        """Input fields complex [B, ports] -> {"output": |E|² [B, ports] after the last mesh, "internal":
+        [|E|² [B, ports] after each other mesh]}: raw detected powers in the input's units (the
+        network's class read-out normalises them; a lab's calibrated photodiodes report the same)."""
         if not self._loaded:
             raise RuntimeError("load(params) before measure(inputs)")
         if inputs.shape[-1] != self.ports:
@@ -66,8 +68,9 @@ class MZITwin:
             inputs = inputs.to(torch.complex64)
         self.network.to(inputs.device)
         errors = [e.to(inputs.device) for e in self.errors]
-        output, fields = self.network.stages(inputs, errors)
-        return {"output": output, "internal": [normalized_intensity(f) for f in fields[:-1]]}
+        _, fields = self.network.stages(inputs, errors)
+        powers = [f.real.square() + f.imag.square() for f in fields]
+        return {"output": powers[-1], "internal": powers[:-1]}
 
 
 def mzi_twin(design: dict[str, Any], **options: Any) -> MZITwin:

@@ -54,6 +54,9 @@ from quaton.train.memory import check_memory
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
 
 
+SEPN_CLIP = 1.0  # gradient-norm clip of the SEPN step: a SEPN that jumps corrupts the task gradient it shapes
+
+
 @dataclass
 class Network:
     """What the strategies need of a network kind: encode, run plane by plane, observe, load a device."""
@@ -82,23 +85,20 @@ class Network:
         return states
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
-        """What a detector reports of a state: |E|² (D2NN), |E|² L2-normalised over the ports (MZI)."""
-        power = state.real.square() + state.imag.square()
-        return power if self.is_d2nn else F.normalize(power, dim=1)
+        """What a detector reports of a state: its power |E|² (camera pixels, photodiodes per port)."""
+        return state.real.square() + state.imag.square()
 
-    def amplitude(self, measured: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """Amplitudes of a measured intensity, on the simulated state's scale (an MZI's read-out is normalised)."""
-        measured = measured.clamp_min(0)
-        if self.is_d2nn:
-            return measured.sqrt()
-        power = state.real.square() + state.imag.square()
-        return (measured * power.norm(dim=1, keepdim=True)).sqrt()
+    @staticmethod
+    def amplitude(measured: torch.Tensor) -> torch.Tensor:
+        """Amplitudes |E| of measured powers."""
+        return measured.clamp_min(0).sqrt()
 
     def task_input(self, observed: torch.Tensor) -> torch.Tensor:
-        """Detector image (D2NN: the task reads its regions) or class scores ``temperature · I[:, :C]`` (MZI)."""
+        """Detector image (D2NN: the task reads its regions) or class scores (MZI: ``temperature`` ·
+        the port powers L2-normalised over all ports, ports 0..C−1, as the DAT authors' read-out)."""
         if self.is_d2nn:
             return observed
-        return self.config.task.temperature * observed[:, : self.task.num_classes]
+        return self.config.task.temperature * F.normalize(observed, dim=1)[:, : self.task.num_classes]
 
     def sepn_shape(self) -> tuple[int, int]:
         if self.is_d2nn:
@@ -141,7 +141,7 @@ def straight_through(simulated: torch.Tensor, value: torch.Tensor) -> torch.Tens
 def _fuser(network: Network, measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     def fuse(state: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            fused = torch.polar(network.amplitude(measured, state), torch.angle(state)).to(state.dtype)
+            fused = torch.polar(network.amplitude(measured), torch.angle(state)).to(state.dtype)
         return straight_through(state, fused)
 
     return fuse
@@ -308,6 +308,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
                     similarity = sum(relative_mse(network.observe(s), m) for s, m in zip(states, measured) if m is not None)
                     optimizers[1].zero_grad(set_to_none=True)
                     similarity.backward()
+                    nn.utils.clip_grad_norm_(sepns.parameters(), SEPN_CLIP)
                     optimizers[1].step()
                 sums["similarity"] += float(similarity.detach()) * len(index)
                 replace = [_fuser(network, m) if m is not None else (lambda s: s) for m in measured]
