@@ -45,7 +45,10 @@ def load_system(spec: str, design: dict[str, Any], options: dict[str, Any] | Non
         factory = getattr(importlib.import_module(module_name), factory_name)
     except (ImportError, AttributeError) as error:
         raise ConfigError(f"physical.system {spec!r} cannot be imported: {error}") from None
-    system = factory(design, **(options or {}))
+    try:
+        system = factory(design, **(options or {}))
+    except (TypeError, ValueError) as error:  # an unknown or ill-typed option
+        raise ConfigError(f"physical.options {options!r} rejected by {spec}: {error}") from None
     if not isinstance(system, PhysicalSystem):
         raise ConfigError(f"physical.system {spec!r} returned {type(system).__name__}, which lacks load(params) and measure(inputs)")
     return system
