@@ -14,8 +14,10 @@ A grid file (YAML)::
     table: {rows: [data.dataset, quantization.levels], columns: quantization.method, metric: test_accuracy}
 
 Every run's config is validated before the first run starts. A run is identified by a hash of
-its resolved config, so identical runs are done once (full precision ignores the level count, so
-the FP column is one run per dataset and seed) and a run whose ``metrics.json`` exists is skipped.
+the settings of its resolved config that differ from quaton's defaults, so identical runs are done
+once (full precision ignores the level count, so the FP column is one run per dataset and seed), a
+run whose ``metrics.json`` exists is skipped, and a new config key added with a default leaves
+every finished run's identity alone (changing a default does not rerun old runs: delete them).
 """
 
 from __future__ import annotations
