@@ -121,7 +121,8 @@ def test_mzi_network_trains_with_its_twin(tmp_path, strategy):
     )
     metrics = train(config, tmp_path / strategy)
     assert metrics["strategy"] == strategy and metrics["train_size"] == 500
-    assert metrics["test_accuracy"] > 0.3  # one epoch of 500 digits: well above chance on the ideal model
-    assert 0.0 <= metrics["physical_test_accuracy"] <= 1.0
+    # one epoch of 500 digits: well above chance where the strategy aims (ideal: the model; pat, dat: the system)
+    aimed = metrics["test_accuracy"] if strategy == "ideal" else metrics["physical_test_accuracy"]
+    assert aimed > 0.3  # chance: 0.1
     if strategy == "dat":
         assert metrics["sepn_parameters"] > 0
