@@ -5,8 +5,8 @@ It implements the physical-system protocol of :mod:`quaton.hardware.physical`:
 - ``twin.load(params)``: one dict per mesh ``{"theta": [n_mzi], "phi": [n_mzi], "gamma": [ports]}``
   (float radians, mesh order; what ``MZINetwork.device_params()`` returns);
 - ``twin.measure(inputs)``: encoded input fields complex [B, ports] -> ``{"output": [B, ports],
-  "internal": [[B, ports] after mesh l, for every mesh but the last]}``, every intensity |E|²
-  L2-normalised over ports per sample, as the model's read-out.
+  "internal": [[B, ports] after mesh l, for every mesh but the last]}``, raw port powers |E|²
+  (the model's class read-out L2-normalises them over the ports).
 
 The device is the ideal model with fixed, seeded systematic errors drawn once per realisation
 (``seed``), the DAT error model: every coupler's split ratio off by e ~ N(0, sigma_bs²), every
