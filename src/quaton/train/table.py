@@ -27,13 +27,22 @@ def _ordered(values: list[Any]) -> list[Any]:
     return seen
 
 
+def _label(value: Any) -> Any:
+    """A grid value as a table label: mappings (e.g. physical.options) as 'key value, ...'."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
 def aggregate(rows: list[dict[str, Any]], row_keys: list[str], column_key: str, metric: str):
     """{(row values...): {column value: [metric values over the other axes]}} in grid order."""
-    row_ids = _ordered([tuple(r[k] for k in row_keys) for r in rows])
-    columns = _ordered([r[column_key] for r in rows])
+    row_ids = _ordered([tuple(_label(r[k]) for k in row_keys) for r in rows])
+    columns = _ordered([_label(r[column_key]) for r in rows])
     cells: dict[tuple, dict[Any, list[float]]] = {rid: {c: [] for c in columns} for rid in row_ids}
     for r in rows:
-        cells[tuple(r[k] for k in row_keys)][r[column_key]].append(float(r[metric]))
+        cells[tuple(_label(r[k]) for k in row_keys)][_label(r[column_key])].append(float(r[metric]))
     return row_ids, columns, cells
 
 
