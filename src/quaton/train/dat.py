@@ -174,6 +174,7 @@ def _measure(system: PhysicalSystem, network: Network, fields: torch.Tensor) -> 
 @torch.no_grad()
 def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Tensor, labels: torch.Tensor, batch: int) -> dict[str, float]:
     """Accuracy of the current parameters on the ideal model and, given a system, measured on it."""
+    was_training = network.model.training
     network.model.eval()
     device = next(network.model.parameters()).device
     if system is not None:
@@ -187,7 +188,7 @@ def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Te
         if system is not None:
             measured = _measure(system, network, fields)["output"]
             correct["physical"] += int((network.task.predict(network.task_input(measured)) == y).sum())
-    network.model.train()
+    network.model.train(was_training)
     result = {"accuracy": correct["ideal"] / len(images)}
     if system is not None:
         result["physical_accuracy"] = correct["physical"] / len(images)
