@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,6 +49,7 @@ from quaton.models.sepn import SEPN
 from quaton.report import run_report
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import rundir
+from quaton.train.figures import plot_physical_history
 from quaton.train.memory import check_memory
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
 
@@ -100,6 +100,11 @@ class Network:
             return observed
         return self.config.task.temperature * F.normalize(observed, dim=1)[:, : self.task.num_classes]
 
+    @property
+    def planes(self) -> int:
+        """Measurable planes: a D2NN's L masks and detector, an MZI network's mesh outputs."""
+        return self.config.model.layers + 1 if self.is_d2nn else self.config.model.mzi.meshes
+
     def sepn_shape(self) -> tuple[int, int]:
         if self.is_d2nn:
             return (self.config.model.grid, self.config.model.grid)
@@ -149,7 +154,7 @@ def _fuser(network: Network, measured: torch.Tensor) -> Callable[[torch.Tensor],
 
 def _measured_planes(network: Network, measurement: dict[str, Any], use_internal: bool) -> list[torch.Tensor | None]:
     """Measurements aligned with the network's planes (None where the system measures nothing)."""
-    planes = network.config.model.layers + 1 if network.is_d2nn else network.config.model.mzi.meshes
+    planes = network.planes
     internal = list(measurement.get("internal") or []) if use_internal else []
     if internal and len(internal) != planes - 1:
         raise TrainingError(f"the physical system reported {len(internal)} internal measurements; {planes - 1} (one per internal plane) or none expected")
@@ -214,35 +219,6 @@ def _schedulers(config: Config, optimizers: list[torch.optim.Optimizer]) -> list
     return [torch.optim.lr_scheduler.LambdaLR(o, lambda epoch: 1.0) for o in optimizers]
 
 
-def plot_physical_history(history: list[dict[str, Any]], path: Path) -> None:
-    """Validation accuracy per epoch on the ideal model and measured on the physical system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    epochs = [r["epoch"] for r in history]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    left.plot(epochs, [r["train_loss"] for r in history], label="task loss")
-    if "similarity_loss" in history[0]:
-        left.plot(epochs, [r["similarity_loss"] for r in history], label="SEPN similarity loss")
-    left.set_yscale("log")
-    left.set_xlabel("epoch")
-    left.legend()
-    right.plot(epochs, [r["val_accuracy"] for r in history], label="ideal model")
-    if "val_physical_accuracy" in history[0]:
-        right.plot(epochs, [r["val_physical_accuracy"] for r in history], label="physical system")
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation accuracy")
-    right.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def train_with_system(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
     """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc."""
     run_dir = Path(run_dir)
@@ -259,8 +235,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     task = build_task(config, len(data.classes)).to(device)
     network = Network(config, model, task)
     system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
-    planes = config.model.layers + 1 if network.is_d2nn else config.model.mzi.meshes
-    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(planes)).to(device) if strategy == "dat" else None
+    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)).to(device) if strategy == "dat" else None
     optimizers = [torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.train.lr)]
     if sepns is not None:
         optimizers.append(torch.optim.Adam(sepns.parameters(), lr=config.dat.lr))
@@ -270,17 +245,15 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     best: dict[str, Any] = {}
     first_epoch = 1
     checkpoint_path = run_dir / rundir.CHECKPOINT
-    if resume and checkpoint_path.is_file() and (run_dir / rundir.CONFIG).is_file() and (run_dir / rundir.CONFIG).read_text() == dump_config(config):
-        state = rundir.load_checkpoint(checkpoint_path)
-        if "optimizers" in state:
-            model.load_state_dict(state["model"])
-            if sepns is not None:
-                sepns.load_state_dict(state["sepns"])
-            for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
-                holder.load_state_dict(saved)
-            torch.set_rng_state(state["rng"]["torch"])
-            shuffle.set_state(state["rng"]["shuffle"])
-            history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
+    state = rundir.resumable_checkpoint(run_dir, dump_config(config), "optimizers") if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if sepns is not None:
+            sepns.load_state_dict(state["sepns"])
+        for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
+            holder.load_state_dict(saved)
+        rundir.restore_rng(state["rng"], shuffle)
+        history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
     rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
@@ -338,14 +311,12 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
             best = {"score": record[selection], "epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         history.append(record)
         rundir.append_jsonl(run_dir / rundir.HISTORY, record)
-        rundir.save_checkpoint(
-            checkpoint_path,
-            {
-                "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
-                "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
-                "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}, "history": history, "best": best,
-            },
-        )
+        state = {
+            "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
+            "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
+            "rng": rundir.rng_state(shuffle), "history": history, "best": best,
+        }
+        rundir.save_checkpoint(checkpoint_path, state)
         if config.train.progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_"))
             tqdm.write(f"epoch {epoch}: task loss {record['train_loss']:.4f}, {shown}")
@@ -370,8 +341,8 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     }
     if sepns is not None:
         metrics["sepn_parameters"] = sum(p.numel() for p in sepns[0].parameters())
-    if history:  # the kept (selected) parameters become the checkpoint's model, for eval and export
-        rundir.save_checkpoint(checkpoint_path, {**rundir.load_checkpoint(checkpoint_path), "model": model.state_dict()})
+    if state is not None:  # the kept (selected) parameters become the checkpoint's model, for eval and export
+        rundir.save_checkpoint(checkpoint_path, {**state, "model": model.state_dict()})
     plot_physical_history(history, run_dir / "figures" / "history.png")
     run_report(run_dir, metrics)
     rundir.write_json(run_dir / rundir.METRICS, metrics)

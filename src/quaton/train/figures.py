@@ -111,6 +111,28 @@ def plot_history(history: list[dict[str, Any]], primary: str, path: Path) -> Non
     _save(figure, path)
 
 
+def plot_physical_history(history: list[dict[str, Any]], path: Path) -> None:
+    """Runs with a physical system: task (and SEPN similarity) loss, and validation accuracy per
+    epoch on the ideal model and measured on the system."""
+    if not history:
+        return
+    epochs = [r["epoch"] for r in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for axis, curves, ylabel in (
+        (left, {"train_loss": "task loss", "similarity_loss": "SEPN similarity loss"}, None),
+        (right, {"val_accuracy": "ideal model", "val_physical_accuracy": "physical system"}, "validation accuracy"),
+    ):
+        for key, label in curves.items():
+            if key in history[0]:
+                axis.plot(epochs, [r[key] for r in history], label=label)
+        axis.set_xlabel("epoch")
+        if ylabel:
+            axis.set_ylabel(ylabel)
+        axis.legend()
+    left.set_yscale("log")
+    _save(figure, path)
+
+
 def plot_sensor(inputs: torch.Tensor, sensors: torch.Tensor, path: Path) -> None:
     """Input images and the optical CNN's ideal sensor images (K feature maps tiled)."""
     count = len(inputs)

@@ -137,10 +137,6 @@ def distributed_context(config: Config) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _rng_state(shuffle: torch.Generator) -> dict[str, torch.Tensor]:
-    return {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-
-
 def train(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
     """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
 
@@ -180,18 +176,16 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     history: list[dict[str, Any]] = []
     first_epoch = 1
     checkpoint_path = run_dir / rundir.CHECKPOINT
-    if resume and checkpoint_path.is_file() and (run_dir / rundir.CONFIG).is_file() and (run_dir / rundir.CONFIG).read_text() == dump_config(config):
-        state = rundir.load_checkpoint(checkpoint_path)
-        if "optimizer" in state:
-            model.load_state_dict(state["model"])
-            task.load_state_dict(state["task"])
-            readout.load_state_dict(state["readout"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["rng"]["torch"])
-            shuffle.set_state(state["rng"]["shuffle"])
-            history = list(state["history"])
-            first_epoch = int(state["epoch"]) + 1
+    state = rundir.resumable_checkpoint(run_dir, dump_config(config), "optimizer") if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        task.load_state_dict(state["task"])
+        readout.load_state_dict(state["readout"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rundir.restore_rng(state["rng"], shuffle)
+        history = list(state["history"])
+        first_epoch = int(state["epoch"]) + 1
     if writer:
         run_dir.mkdir(parents=True, exist_ok=True)
         rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
@@ -246,7 +240,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
                 "readout": readout.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(shuffle),
+                "rng": rundir.rng_state(shuffle),
                 "history": history,
             },
         )

@@ -88,3 +88,23 @@ def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunDirError(f"{path} does not exist")
     return json.loads(path.read_text())
+
+
+def resumable_checkpoint(run_dir: Path, config_text: str, marker: str) -> dict[str, Any] | None:
+    """The run directory's checkpoint if training can continue from it: written for the same
+    resolved config (``config_text``) and holding the training state (the ``marker`` key); else None."""
+    checkpoint, config = run_dir / CHECKPOINT, run_dir / CONFIG
+    if not (checkpoint.is_file() and config.is_file() and config.read_text() == config_text):
+        return None
+    state = load_checkpoint(checkpoint)
+    return state if marker in state else None
+
+
+def rng_state(shuffle: torch.Generator) -> dict[str, torch.Tensor]:
+    """The random generators a resumed run must restore: torch's global one and the data order's."""
+    return {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+
+
+def restore_rng(state: dict[str, torch.Tensor], shuffle: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
