@@ -74,8 +74,32 @@ def test_config_builds_the_chain_in_physical_order_and_evaluation_noise_is_repro
     readout = build_readout(config)
     assert list(readout.effects) == ["crosstalk", "nonlinearity", "gain_offset", "noise", "adc"]
     image = torch.rand(2, 8, 8)
+    readout.eval()
     readout.reseed()
     first = readout(image)
     readout.reseed()
     assert torch.equal(first, readout(image))
     assert build_readout(build_config({})).ideal
+
+
+def test_training_noise_is_fresh_independent_of_evaluation_and_resumable():
+    readout = Readout({"noise": ReadNoise(sigma=1.0)}, seed=3)
+    image = torch.zeros(1000)
+    readout.eval()
+    evaluation = readout(image)
+    readout.train()
+    saved = readout.noise_state()
+    first = readout(image)
+    readout.eval()
+    readout.reseed()  # an evaluation between two training read-outs must not restart the training noise
+    assert torch.equal(readout(image), evaluation)
+    readout.train()
+    second = readout(image)
+    assert not torch.equal(first, second)
+    for drawn in (first, second):  # the training stream is not the evaluation stream, nor shifted by a draw
+        assert not torch.equal(drawn, evaluation) and not torch.equal(drawn[:-1], evaluation[1:])
+    readout.set_noise_state(saved)
+    assert torch.equal(readout(image), first)
+    other_run = Readout({"noise": ReadNoise(sigma=1.0)}, seed=3)
+    other_run.seed_training(run_seed=1)
+    assert not torch.equal(other_run(image), first)

@@ -2,10 +2,17 @@
 offset -> random noise -> ADC. ``full_scale`` (the ADC's range and the unit of every effect) is
 set by calibration: the ``percentile`` of the ideal intensities of calibration images (e.g. the
 training set), stored with the model as a buffer.
+
+Random noise draws from one of two generators, chosen by the module's mode: in training mode a
+training generator that is never reseeded (every read-out is fresh, every epoch new; its state is
+part of a run's resumable state, see ``noise_state``), in eval mode an evaluation generator that
+every evaluation restarts at ``seed`` (``reseed``), so that evaluations are reproducible. The two
+streams are seeded differently, so training never sees the test noise.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,8 +30,18 @@ EFFECTS: dict[str, type[nn.Module]] = {
 }
 
 
+def training_seed(evaluation_seed: int, run_seed: int = 0, rank: int = 0) -> int:
+    """The seed of the training noise: a 63-bit hash of (evaluation seed, run seed, process rank) and
+    a tag, so that it never equals an evaluation seed's stream and differs between runs and ranks."""
+    sequence = np.random.SeedSequence([evaluation_seed, run_seed, rank, 0x7472_6169])  # tag "trai"
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
 class Readout(nn.Module):
-    """Intensity [B, ...] -> read-out values in intensity units, through ``effects`` (an ordered dict of modules)."""
+    """Intensity [B, ...] -> read-out values in intensity units, through ``effects`` (an ordered dict of modules).
+
+    ``seed`` seeds the evaluation noise (eval mode), ``seed_training`` the training noise (training mode).
+    """
 
     def __init__(self, effects: dict[str, nn.Module] | None = None, percentile: float = 99.9, seed: int = 0) -> None:
         super().__init__()
@@ -36,7 +53,9 @@ class Readout(nn.Module):
         self.percentile = percentile
         self.seed = seed
         self.register_buffer("full_scale", torch.tensor(1.0))
-        self.generator: torch.Generator | None = None
+        self.generator: torch.Generator | None = None  # evaluation noise, restarted by reseed()
+        self.train_seed = training_seed(seed)
+        self.train_generator: torch.Generator | None = None  # training noise, never restarted
 
     @property
     def ideal(self) -> bool:
@@ -52,11 +71,38 @@ class Readout(nn.Module):
         self.full_scale.fill_(value if value > 0 else 1.0)
 
     def reseed(self, seed: int | None = None) -> None:
-        """Restart the noise sequence, for a reproducible evaluation."""
+        """Restart the evaluation noise sequence, for a reproducible evaluation (the training noise goes on)."""
         self.generator = torch.Generator(device=self.full_scale.device).manual_seed(self.seed if seed is None else seed)
 
+    def seed_training(self, run_seed: int, rank: int = 0) -> None:
+        """Start the training noise for a run (``run_seed``) and process ``rank``; see ``training_seed``."""
+        self.train_seed = training_seed(self.seed, run_seed, rank)
+        self.train_generator = None
+
+    def _training_generator(self) -> torch.Generator:
+        device = self.full_scale.device
+        if self.train_generator is None or self.train_generator.device != device:
+            self.train_generator = torch.Generator(device=device).manual_seed(self.train_seed)
+        return self.train_generator
+
+    def noise_state(self) -> torch.Tensor:
+        """The training noise generator's state (uint8 [n], CPU): what a resumed run must restore."""
+        return self._training_generator().get_state()
+
+    def set_noise_state(self, state: torch.Tensor) -> None:
+        """Continue the training noise from a state written by ``noise_state``."""
+        self._training_generator().set_state(state)
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Intensity [B, ...] -> read-out values [B, ...], with the training noise (training mode) or
+        the evaluation noise (eval mode; reseeded at ``seed`` if no evaluation has started it)."""
+        if self.training:
+            generator = self._training_generator()
+        else:
+            if self.generator is None:
+                self.reseed()
+            generator = self.generator
         scale = self.full_scale.to(image.dtype)
         for effect in self.effects.values():
-            image = effect(image, scale, self.generator)
+            image = effect(image, scale, generator)
         return image

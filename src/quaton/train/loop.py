@@ -56,14 +56,16 @@ def evaluate(
     config: Config, model: nn.Module, task: Task, images: torch.Tensor, labels: torch.Tensor, readout: Readout | None = None
 ) -> dict[str, Any]:
     """Mean loss and the task's metrics over a test set, of the device as evaluated: hard-quantized
-    phases, and the read-out chain and modulator response when ``readout`` is given (its noise
-    reseeded, so that the evaluation is reproducible).
+    phases, and the read-out chain and modulator response when ``readout`` is given (its evaluation
+    noise reseeded, so that the evaluation is reproducible; the training noise is left where it was).
 
     Classification also gets its confusion matrix (rows: true class, columns: predicted).
     """
     model.eval()
     device = next(model.parameters()).device
     if readout is not None:
+        readout_was_training = readout.training
+        readout.eval()
         readout.reseed()
         set_modulator(config, model, True)
     sums: dict[str, float] = {"loss": 0.0}
@@ -81,6 +83,8 @@ def evaluate(
                 confusion = counts if confusion is None else confusion + counts
             else:
                 sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+    if readout is not None:
+        readout.train(readout_was_training)
     result: dict[str, Any] = {name: total / len(images) for name, total in sums.items()}
     if confusion is not None:
         result["confusion"] = confusion.tolist()
@@ -137,6 +141,15 @@ def distributed_context(config: Config) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
+    """Every rank's ``state`` (uint8 [n]), in rank order: one process's is a list of one."""
+    if world <= 1:
+        return [state]
+    states: list[Any] = [None] * world
+    dist.all_gather_object(states, state)
+    return states
+
+
 def train(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
     """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
 
@@ -168,6 +181,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
     readout = build_readout(config).to(device)
+    readout.seed_training(config.seed, rank)  # fresh noise at every training read-out, its own stream per rank
     pipeline = Pipeline(config, model, task, readout)
     step_module = nn.parallel.DistributedDataParallel(pipeline) if world > 1 else pipeline
     optimizer = _optimizer(config, model, task)
@@ -184,6 +198,9 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         rundir.restore_rng(state["rng"], shuffle)
+        noise_states = state["rng"].get("readout", [])
+        if rank < len(noise_states):
+            readout.set_noise_state(noise_states[rank])
         history = list(state["history"])
         first_epoch = int(state["epoch"]) + 1
     if writer:
@@ -197,6 +214,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         calibrate(config, model, readout, data.x_train)
     for epoch in range(first_epoch, config.train.epochs + 1):
         model.train()
+        readout.train()
         pipeline.epoch = epoch
         order = torch.randperm(len(data.x_train), generator=shuffle)
         running, seen = 0.0, 0
@@ -220,6 +238,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
             bar.set_postfix(loss=f"{running / seen:.4f}")
         scheduler.step()
         calibrate(config, model, readout, data.x_train)
+        noise_states = _gather(readout.noise_state(), world)
         if not writer:
             continue
         test = evaluate(config, model, task, data.x_test, data.y_test, readout)
@@ -240,7 +259,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
                 "readout": readout.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": rundir.rng_state(shuffle),
+                "rng": {**rundir.rng_state(shuffle), "readout": noise_states},
                 "history": history,
             },
         )
