@@ -54,6 +54,20 @@ def test_psq_at_low_temperature_is_smooth_and_has_gradients_everywhere():
     assert raw.grad.min() > 0.05
 
 
+@pytest.mark.parametrize("levels", [2, 3, 4, 8, 16])
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 5.0, 20.0])
+def test_psq_staircase_is_continuous_on_the_circle(levels, temperature):
+    """exp(iQ) has no jump at the 0/2π wrap at any temperature (the old form jumped by 1.1–1.4 rad
+    at τ = 1), and Q(x + 2π) = Q(x) + 2π everywhere: the staircase of every turn is the same."""
+    tau = torch.tensor(temperature, dtype=torch.float64)
+    edge = torch.tensor([TWO_PI - 1e-9, 1e-9, -1e-9], dtype=torch.float64)
+    q = sigmoid_staircase(edge, levels, None, tau)
+    assert circular_distance(q[0], q[1]) < 1e-3 and circular_distance(q[1], q[2]) < 1e-3
+    raw = torch.linspace(-3.0, 9.0, 997, dtype=torch.float64)
+    shifted = sigmoid_staircase(raw + TWO_PI, levels, None, tau) - sigmoid_staircase(raw, levels, None, tau)
+    assert torch.allclose(shifted, torch.full_like(shifted, TWO_PI), atol=1e-3)
+
+
 def make(method: str, levels: int = 4, shape=(6, 6)):
     cls = QUANTIZERS[method]
     quantizer = cls(levels, None, Schedule(start=1.0, end=20.0, epochs=3)) if method != "psq-lt" else cls(levels)
