@@ -55,9 +55,15 @@ def test_idx_round_trip_and_corruption(tmp_path):
         read_idx(tmp_path / "b.gz")
 
 
+def pretend_standard(monkeypatch, name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Make ``arrays`` the 'standard' content of ``name`` for one test (the real files are large)."""
+    monkeypatch.setitem(datasets.STANDARD[name], "md5", {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()})
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_standard_dataset_from_quaton_data(tmp_path, monkeypatch, gz):
     arrays = fake_split()
+    pretend_standard(monkeypatch, "fashion_mnist", arrays)
     write_idx_dir(tmp_path / "fashion_mnist", arrays, gz)
     monkeypatch.setenv("QUATON_DATA", str(tmp_path))
     dataset = load_dataset("fashion_mnist", download=False)
@@ -65,8 +71,9 @@ def test_standard_dataset_from_quaton_data(tmp_path, monkeypatch, gz):
     assert dataset.classes[9] == "Ankle boot"
 
 
-def test_npz_dataset_in_root_and_by_path(tmp_path):
+def test_npz_dataset_in_root_and_by_path(tmp_path, monkeypatch):
     arrays = fake_split(1)
+    pretend_standard(monkeypatch, "mnist", arrays)
     np.savez(tmp_path / "mnist.npz", **arrays)
     assert np.array_equal(load_dataset("mnist", root=tmp_path, download=False).x_test, arrays["x_test"])
     assert len(load_dataset(str(tmp_path / "mnist.npz")).y_train) == 30
@@ -89,6 +96,39 @@ def _serve(monkeypatch, arrays, corrupt: str | None = None):
 
     monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
     return requested
+
+
+def test_fashion_files_are_never_read_as_mnist(tmp_path, monkeypatch):
+    """Issue 13 item 2: MNIST and Fashion-MNIST share file names; the content decides."""
+    mnist, fashion = fake_split(10), fake_split(11)
+    pretend_standard(monkeypatch, "mnist", mnist)
+    pretend_standard(monkeypatch, "fashion_mnist", fashion)
+    write_idx_dir(tmp_path / "fashion", fashion, gz=True)  # the files directly in the root, as the review did
+    with pytest.raises(DataNotFoundError, match=r"train-images-idx3-ubyte.gz holds fashion_mnist's train-images-idx3-ubyte, not mnist's"):
+        load_dataset("mnist", root=tmp_path / "fashion", download=False)
+    assert load_dataset("fashion_mnist", root=tmp_path / "fashion", download=False).source == str(tmp_path / "fashion")
+    # a modified copy is refused by name too, and an .npz under the standard name as well
+    changed = dict(mnist, y_test=(mnist["y_test"] + 1) % 10)
+    write_idx_dir(tmp_path / "mine" / "mnist", changed, gz=False)
+    with pytest.raises(DataNotFoundError, match=r"t10k-labels-idx1-ubyte is not the standard mnist .*MD5"):
+        load_dataset("mnist", root=tmp_path / "mine", download=False)
+    (tmp_path / "npz").mkdir()
+    np.savez(tmp_path / "npz" / "mnist.npz", **fashion)
+    with pytest.raises(DataNotFoundError, match=r"mnist.npz \(array x_train\) holds fashion_mnist's"):
+        load_dataset("mnist", root=tmp_path / "npz", download=False)
+    # ... while the same file by path is the user's own data
+    assert np.array_equal(load_dataset(str(tmp_path / "npz" / "mnist.npz")).x_test, fashion["x_test"])
+
+
+SHARED = Path("/work/shared/data")
+
+
+@pytest.mark.skipif(not (SHARED / "fashion_mnist.npz").exists(), reason="the staged real datasets are not here")
+def test_the_real_fashion_mnist_is_not_mnist(tmp_path):
+    (tmp_path / "mnist.npz").symlink_to(SHARED / "fashion_mnist.npz")
+    with pytest.raises(DataNotFoundError, match="holds fashion_mnist's train-images"):
+        load_dataset("mnist", root=tmp_path, download=False)
+    assert load_dataset("mnist", root=SHARED, download=False).x_train.shape == (60000, 28, 28)
 
 
 def test_download_verifies_checksums(tmp_path, monkeypatch):

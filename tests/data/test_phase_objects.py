@@ -52,6 +52,20 @@ def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
     assert all(any(np.array_equal(p, c) for c in cifar) for p in picked)
 
 
+def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
+    """Issue 13 item 2: data.dataset natural switches between CIFAR and photographs; say which."""
+    from quaton.config import build_config
+    from quaton.train.setup import prepare_data
+
+    monkeypatch.delenv("QUATON_DATA", raising=False)
+    settings = {"task": {"kind": "phase_imaging", "loss": "mse"}, "model": {"grid": 32}, "input": {"object_size": 16},
+                "data": {"dataset": "natural", "root": str(tmp_path), "train_size": 8, "test_size": 4}}
+    assert prepare_data(build_config(settings)).source.startswith("scikit-image photographs (camera")
+    cifar = np.random.default_rng(0).integers(0, 256, (20, 32, 32), dtype=np.uint8)
+    np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(20), x_test=cifar[:2], y_test=np.zeros(2))
+    assert prepare_data(build_config(settings)).source == f"CIFAR-10 grayscale ({tmp_path / 'cifar10_jpeg75_gray.npz'})"
+
+
 def test_user_phase_maps_from_folder_npy_and_npz(tmp_path):
     maps = np.random.default_rng(1).uniform(0, 3, (6, 20, 20)).astype(np.float32)
     (tmp_path / "folder").mkdir()

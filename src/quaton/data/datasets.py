@@ -5,8 +5,12 @@ Where the standard files are looked for, in order:
    ``<root>/<name>.npz`` (keys ``x_train, y_train, x_test, y_test``), or the four standard IDX
    files (gzipped or not) in ``<root>/<name>/`` or in ``<root>/`` itself;
 2. system copies (Debian's ``dataset-fashion-mnist`` under /usr/share/datasets/fashion-mnist);
-3. a download of the standard files into ``<root>/<name>/`` (or ~/.cache/quaton/<name>), each
-   checked against the MD5 of its uncompressed content before it is used.
+3. a download of the standard files into ``<root>/<name>/`` (or ~/.cache/quaton/<name>).
+
+Whatever the source, the content is checked against the MD5 of the standard uncompressed IDX files
+before it is used (for an .npz: the MD5 of its arrays written as IDX), so that a folder of
+Fashion-MNIST files (which share MNIST's file names) is never read as MNIST. A modified copy is
+refused by name; give its .npz path as the dataset to use it as one's own data.
 """
 
 from __future__ import annotations
@@ -72,13 +76,14 @@ class ImageDataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: list[str]
+    source: str = ""  # where the images were read from (a directory or file), for the run's record
 
     def subset(self, train_size: int | None, test_size: int | None, seed: int) -> "ImageDataset":
         """A class-stratified random subset (None keeps everything), reproducible for a seed."""
         rng = np.random.default_rng(seed)
         train = _stratified(self.y_train, train_size, rng)
         test = _stratified(self.y_test, test_size, rng)
-        return ImageDataset(self.name, self.x_train[train], self.y_train[train], self.x_test[test], self.y_test[test], self.classes)
+        return ImageDataset(self.name, self.x_train[train], self.y_train[train], self.x_test[test], self.y_test[test], self.classes, self.source)
 
 
 def _stratified(labels: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -119,7 +124,7 @@ def load_embedded_mnist() -> ImageDataset:
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         test[rng.choice(members, size=len(members) // 5, replace=False)] = True
-    return ImageDataset(EMBEDDED, images[~test], labels[~test], images[test], labels[test], [str(i) for i in range(10)])
+    return ImageDataset(EMBEDDED, images[~test], labels[~test], images[test], labels[test], [str(i) for i in range(10)], str(embedded_mnist_path()))
 
 
 def load_npz(path: str | Path, name: str | None = None, classes: list[str] | None = None) -> ImageDataset:
@@ -146,7 +151,7 @@ def _checked(name: str, arrays: dict[str, np.ndarray], classes: list[str] | None
     x_train, x_test = (_to_uint8(arrays[k]) for k in ("x_train", "x_test"))
     y_train, y_test = (arrays[k].astype(np.int64) for k in ("y_train", "y_test"))
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    return ImageDataset(name, x_train, y_train, x_test, y_test, classes or [str(i) for i in range(num_classes)])
+    return ImageDataset(name, x_train, y_train, x_test, y_test, classes or [str(i) for i in range(num_classes)], source)
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
@@ -156,6 +161,47 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     if scaled.max() <= 1.0:
         scaled = scaled * 255.0
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def idx_md5(array: np.ndarray) -> str | None:
+    """MD5 of ``array`` written as a uint8 IDX file (what the standard MD5s are of); None when the
+    array is not uint8 data (then it cannot be a standard file)."""
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or array.size == 0 or array.min() < 0 or array.max() > 255:
+            return None
+        array = array.astype(np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    digest = hashlib.md5(header)
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def _known_content(digest: str | None) -> str | None:
+    """'fashion_mnist t10k-images-idx3-ubyte' when ``digest`` is one of the standard files, else None."""
+    for name, spec in STANDARD.items():
+        for key, expected in spec["md5"].items():
+            if digest == expected:
+                return f"{name}'s {SPLIT_FILES[key]}"
+    return None
+
+
+def verify_standard(name: str, arrays: dict[str, np.ndarray], files: dict[str, str]) -> None:
+    """Raise DataNotFoundError naming the file when ``arrays`` are not exactly the standard ``name`` data.
+
+    ``files`` maps each split key to the file it was read from (for the message).
+    """
+    expected = STANDARD[name]["md5"]
+    for key, array in arrays.items():
+        digest = idx_md5(array)
+        if digest == expected[key]:
+            continue
+        known = _known_content(digest)
+        what = f"holds {known}" if known else f"is not the standard {name} {SPLIT_FILES[key]} (MD5 {digest}, expected {expected[key]})"
+        raise DataNotFoundError(
+            f"{files[key]} {what}, not {name}'s data. Point data.root (or $QUATON_DATA) at a folder with the "
+            f"standard {name} files (in <root>/{name}/), or, to train on this data as your own, give the path of an "
+            f".npz with x_train, y_train, x_test, y_test as data.dataset"
+        )
 
 
 def _find_idx(directory: Path) -> dict[str, Path] | None:
@@ -226,8 +272,11 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     base = data_root(root)
     candidates: list[Path] = []
     if base is not None:
-        if (base / f"{name}.npz").exists():
-            return load_npz(base / f"{name}.npz", name, spec["classes"])
+        npz = base / f"{name}.npz"
+        if npz.exists():
+            dataset = load_npz(npz, name, spec["classes"])
+            verify_standard(name, _splits(dataset), {k: f"{npz} (array {k})" for k in SPLIT_FILES})
+            return dataset
         candidates += [base / name, base]
     candidates += [Path(p) for p in spec["system"]]
     for directory in candidates:
@@ -237,12 +286,19 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
                 arrays = {k: read_idx(p) for k, p in files.items()}
             except IDXFormatError as error:
                 raise DataNotFoundError(str(error)) from error
+            verify_standard(name, arrays, {k: str(p) for k, p in files.items()})
             return _checked(name, arrays, spec["classes"], str(directory))
     if not download:
         raise DataNotFoundError(f"{name} not found in {[str(c) for c in candidates]} and download is off")
     target = (base / name) if base is not None else Path.home() / ".cache" / "quaton" / name
     files = download_standard(name, target)
-    return _checked(name, {k: read_idx(p) for k, p in files.items()}, spec["classes"], str(target))
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    verify_standard(name, arrays, {k: str(p) for k, p in files.items()})
+    return _checked(name, arrays, spec["classes"], str(target))
 
 
-__all__ = ["DATASETS", "DataNotFoundError", "ImageDataset", "load_dataset", "load_npz", "parse_idx", "read_idx"]
+def _splits(dataset: ImageDataset) -> dict[str, np.ndarray]:
+    return {key: getattr(dataset, key) for key in SPLIT_FILES}
+
+
+__all__ = ["DATASETS", "DataNotFoundError", "ImageDataset", "idx_md5", "load_dataset", "load_npz", "parse_idx", "read_idx", "verify_standard"]

@@ -85,6 +85,29 @@ def rbc_phase_maps(
     return maps
 
 
+PHOTOGRAPHS = ("camera", "astronaut", "coffee", "chelsea", "rocket", "horse", "grass", "gravel", "brick", "moon")
+
+
+def _cifar_gray(root: str | Path | None) -> Path | None:
+    """The grayscale CIFAR-10 file in ``root`` / $QUATON_DATA, if there is one."""
+    from quaton.data.datasets import data_root
+
+    base = data_root(root)
+    if base is not None:
+        for name in ("cifar10_jpeg75_gray.npz", "cifar10_gray.npz"):
+            if (base / name).is_file():
+                return base / name
+    return None
+
+
+def natural_image_source(root: str | Path | None = None) -> str:
+    """Which images :func:`natural_image_patches` draws from for this ``root``, in words, for the run's record."""
+    cifar = _cifar_gray(root)
+    if cifar is not None:
+        return f"CIFAR-10 grayscale ({cifar})"
+    return f"scikit-image photographs ({', '.join(PHOTOGRAPHS)}), random crops"
+
+
 def natural_image_patches(count: int, size: int, seed: int = 0, root: str | Path | None = None) -> np.ndarray:
     """Grayscale natural-image patches uint8 [count, size, size].
 
@@ -92,17 +115,13 @@ def natural_image_patches(count: int, size: int, seed: int = 0, root: str | Path
     ``root`` / $QUATON_DATA (whole 32 × 32 images), else random crops of the natural photographs
     that scikit-image ships (camera, astronaut, coffee, chelsea, rocket, horse, grass, gravel, brick, moon).
     """
-    from quaton.data.datasets import data_root
-
     rng = np.random.default_rng(seed)
-    base = data_root(root)
-    if base is not None:
-        for name in ("cifar10_jpeg75_gray.npz", "cifar10_gray.npz"):
-            if (base / name).is_file():
-                with np.load(base / name, allow_pickle=False) as archive:
-                    images = archive["x_train"]
-                picks = rng.choice(len(images), size=min(count, len(images)), replace=False)
-                return images[picks]
+    cifar = _cifar_gray(root)
+    if cifar is not None:
+        with np.load(cifar, allow_pickle=False) as archive:
+            images = archive["x_train"]
+        picks = rng.choice(len(images), size=min(count, len(images)), replace=False)
+        return images[picks]
     try:
         import skimage.color
         import skimage.data
@@ -112,7 +131,7 @@ def natural_image_patches(count: int, size: int, seed: int = 0, root: str | Path
             "or scikit-image: pip install 'scikit-image>=0.22,<1'"
         ) from None
     photos = []
-    for name in ("camera", "astronaut", "coffee", "chelsea", "rocket", "horse", "grass", "gravel", "brick", "moon"):
+    for name in PHOTOGRAPHS:
         image = getattr(skimage.data, name)()
         if image.ndim == 3:
             image = (skimage.color.rgb2gray(image) * 255).astype(np.uint8)

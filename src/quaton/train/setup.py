@@ -13,7 +13,7 @@ import torch
 
 from quaton.config import Config
 from quaton.data import DATASETS, DataNotFoundError, encode, load_dataset, resize_images
-from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, rbc_phase_maps
+from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, natural_image_source, rbc_phase_maps
 from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, Readout, ReadNoise, slm_response
 from quaton.models import D2NN
 from quaton.models.optical_cnn import DigitalCNN, OpticalCNN
@@ -30,6 +30,7 @@ class PreparedData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: list[str]
+    source: str = ""  # where the images came from (directory, file, or generator), for metrics.json and the report
 
 
 # Generated and patch datasets have no natural size: these are their defaults.
@@ -46,12 +47,13 @@ def _phase_data(config: Config) -> PreparedData | None:
         parameters = RBCParameters(rbc.diameter, rbc.index_contrast, tuple(math.radians(t) for t in rbc.tilt_deg), rbc.count)
         maps = rbc_phase_maps(n_train + n_test, size, config.optics.pitch, config.optics.wavelength, parameters, seed=config.seed)
         x = torch.from_numpy(maps) / scale
-        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(n_test, dtype=torch.int64), [])
+        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(n_test, dtype=torch.int64), [], "generated red blood cells")
     if data.dataset == "natural":
         patches = natural_image_patches(n_train + n_test, size, seed=config.seed, root=data.root)
         x = resize_images(patches, size)
         n_train = len(x) * n_train // (n_train + n_test)
-        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [])
+        source = natural_image_source(data.root)
+        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [], source)
     path = Path(data.dataset).expanduser()
     is_image_npz = path.suffix == ".npz" and path.is_file() and _npz_keys(path) >= {"x_train"}
     if data.dataset in DATASETS or is_image_npz:
@@ -60,7 +62,7 @@ def _phase_data(config: Config) -> PreparedData | None:
     order = np.random.default_rng(config.seed).permutation(len(maps))
     test = max(1, len(maps) // 5)
     x = resize_images(torch.from_numpy(maps[order]), size) / scale
-    return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [])
+    return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [], str(path))
 
 
 def _npz_keys(path: Path) -> set[str]:
@@ -87,6 +89,7 @@ def prepare_data(config: Config) -> PreparedData:
         resize_images(dataset.x_test, size),
         torch.as_tensor(dataset.y_test, dtype=torch.int64),
         dataset.classes,
+        dataset.source,
     )
 
 
