@@ -61,3 +61,115 @@ def test_missing_and_malformed_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+# --- units slips (issue 13, item 16): plausible physics at config time, the likely slip named ----
+
+SHIPPED = sorted(CONFIGS.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(CONFIGS)) for p in SHIPPED])
+def test_every_shipped_config_and_sweep_validates(path):
+    import yaml
+
+    from quaton.train.sweep import plan
+
+    data = yaml.safe_load(path.read_text())
+    if "grid" in data or "base" in data:  # a sweep: every run of its grid validates
+        assert plan(path)[2]
+    else:
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("optics.wavelength=532", "optics.wavelength: 532 m is outside the plausible 100 nm to 1 mm: did you mean 532e-9?"),
+        ("optics.wavelength=1.55", "did you mean 1.55e-6?"),
+        ("optics.pitch=1", "optics.pitch: 1 m is outside the plausible 10 nm to 10 mm: did you mean 1e-6?"),
+        ("optics.pitch=20", "did you mean 20e-6?"),  # not 20e-9: a pitch far below the wavelength is no likelier
+        ("model.distances=200", "model.distances: 200 m is too long"),
+        ("model.distances=200", "did you mean 200e-6?"),
+        ("model.distances=[200e-6, 200e-6, 200e-6, 200e-6, 200e-6, 0.2]", "model.distances[5]: 0.2 m is too long"),
+        ("model.distances=200e-9", "model.distances: 2e-07 m is too short for neurons to couple"),
+        ("optics.wavelength=532e-6", "optics.wavelength: 0.000532 m is longer than the padded window"),
+        ("fabrication.base_thickness=20", "did you mean 20e-6?"),
+    ],
+)
+def test_units_slips_are_refused_naming_the_likely_slip(override, expected):
+    with pytest.raises(ConfigError) as error:
+        build_config({}, [override])
+    assert expected in str(error.value)
+    assert "<config>" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("model.distances=200um", "model.distances: '200um' is not a number: lengths are in metres, e.g. 200e-6"),
+        ("model.distances=2 mm", "e.g. 2e-3"),
+        ("optics.wavelength=532nm", "optics.wavelength: '532nm' is not a number: lengths are in metres, e.g. 532e-9"),
+    ],
+)
+def test_a_length_with_a_unit_says_metres_not_pydantic_union_internals(override, expected):
+    with pytest.raises(ConfigError) as error:
+        build_config({}, [override])
+    message = str(error.value)
+    assert expected in message
+    assert "list[float]" not in message and ".float" not in message and message.count(";") == 0
+
+
+def test_a_value_no_union_member_accepts_gets_one_error():
+    with pytest.raises(ConfigError) as error:
+        build_config({}, ["quantization.levels={}"])
+    assert str(error.value) == "invalid config: quantization.levels: expected int or list[int], got {}"
+
+
+def test_the_refused_lengths_really_pass_only_the_mean():
+    """The distance rule is the band limit's: at the refused 200 m the kernel holds the DC term only,
+    at the longest accepted distance it holds more (so the rule refuses no working set-up)."""
+    import torch
+
+    from quaton.optics.propagation import transfer_function
+
+    default = build_config({})
+    window, wavelength = 128 * default.optics.pitch, default.optics.wavelength
+    kernel = transfer_function((128, 128), wavelength=wavelength, pitch=default.optics.pitch, distance=200.0)
+    assert int((kernel.abs() > 0).sum()) == 1 and kernel[0, 0].abs() == pytest.approx(1.0)
+    longest = window / 2 * (((window / wavelength) ** 2 - 1) ** 0.5)
+    build_config({}, [f"model.distances={longest * 0.99}"])
+    kernel = transfer_function((128, 128), wavelength=wavelength, pitch=default.optics.pitch, distance=longest * 0.99)
+    assert int((kernel.abs() > 0).sum()) > 1
+    assert torch.isfinite(kernel.abs()).all()
+
+
+def test_physically_sensible_set_ups_far_from_the_defaults_pass():
+    # the first D2NN (Lin et al., Science 2018): 0.4 THz, λ = 0.75 mm, 0.4 mm pitch, 3 cm gaps
+    build_config({"optics": {"wavelength": 0.75e-3, "pitch": 0.4e-3}, "model": {"distances": 3e-2}})
+    # a near-infrared metasurface network: λ = 1.55 µm, 0.5 µm pitch, 50 µm gaps
+    build_config({"optics": {"wavelength": 1.55e-6, "pitch": 0.5e-6}, "model": {"distances": 50e-6}})
+
+
+def test_rbc_cells_must_fit_the_field_of_view():
+    qpi = {"task": {"kind": "phase_imaging", "loss": "mse"}, "data": {"dataset": "rbc"}, "input": {"object_size": 32}}
+    build_config(qpi)
+    with pytest.raises(ConfigError, match=r"data.rbc.diameter: cells up to 8.5 m do not fit the 32 µm field of view.*did you mean 8.5e-6\?"):
+        build_config(qpi, ["data.rbc.diameter=[7, 8.5]"])
+
+
+def test_load_config_refuses_a_units_slip_in_a_file(tmp_path):
+    (tmp_path / "nm.yaml").write_text("optics:\n  wavelength: 532\n")
+    with pytest.raises(ConfigError, match="did you mean 532e-9"):
+        load_config(tmp_path / "nm.yaml")
+
+
+@pytest.mark.parametrize("override,expected", [("optics.wavelength=532", "did you mean 532e-9?"), ("model.distances=200um", "metres, e.g. 200e-6")])
+def test_cli_train_refuses_a_units_slip_before_any_work(tmp_path, override, expected):
+    from typer.testing import CliRunner
+
+    from quaton.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(CONFIGS / "smoke.yaml"), "--set", override, "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from quaton.errors import ConfigError
 from quaton.optics.detector import default_regions, region_masks
+from quaton.optics.propagation import bandlimit, padded_shape
 
 
 class Section(BaseModel):
@@ -307,6 +309,15 @@ class Config(Section):
             raise ValueError(f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy")
         return self
 
+    @model_validator(mode="after")
+    def _physically_plausible(self) -> "Config":
+        """Units slips (nm or µm typed for m) pass every type check and train at chance: refuse them
+        here, naming the likely slip."""
+        problem = _implausible_lengths(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     def regions(self, num_classes: int = 10) -> list[tuple[int, int, int, int]]:
         """Detector regions (half-open px ranges), explicit or the default layout."""
         if self.detector.regions is not None:
@@ -314,19 +325,170 @@ class Config(Section):
         return default_regions(self.model.grid, num_classes, self.detector.size, self.detector.gap)
 
 
+# Physically plausible lengths (m). Wavelength: deep UV to terahertz (the first D2NN, Lin et al.,
+# Science 361, 1004 (2018), ran at 0.4 THz, λ = 0.75 mm); pitch: metasurface atoms to millimetre-wave
+# pixels; base plate: what a printer makes.
+WAVELENGTH_RANGE = (100e-9, 1e-3)
+PITCH_RANGE = (10e-9, 10e-3)
+BASE_THICKNESS_RANGE = (100e-9, 10e-3)
+_SLIP_EXPONENTS = (-9, -6, -3)  # nm, µm, mm typed as if they were metres
+
+
+def _metres(value: float) -> str:
+    """A length for a message: '532 nm', '1 µm', '15.4 mm', '200 m'."""
+    for scale, unit in ((1.0, "m"), (1e-3, "mm"), (1e-6, "µm"), (1e-9, "nm")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} m"
+
+
+def _slip(value: float, plausible: Callable[[float], bool], example: str) -> str:
+    """': did you mean 532e-9?' when reading ``value`` (m) as nm, µm or mm makes it ``plausible``;
+    otherwise a reminder that lengths are metres, with ``example``."""
+    typed = f"{value:g}"
+    for exponent in _SLIP_EXPONENTS:
+        candidate = value * 10.0**exponent
+        if plausible(candidate):
+            readable = "e" not in typed and 0.01 <= abs(value) < 1e5  # 532 -> 532e-9; 0.000532 -> 5.32e-07
+            return f": did you mean {typed}e{exponent}?" if readable else f": did you mean {candidate:.4g}?"
+    return f" (lengths are in metres, e.g. {example})"
+
+
+def _d2nn_sampling(config: "Config") -> str | None:
+    """Each gap of a D2NN must let diffraction couple neighbouring neurons (the cone of half-angle
+    asin(λ / 2·pitch) widens by at least one pitch) and its band-limited kernel (:func:`bandlimit`
+    on the padded window) must pass more than the field's mean; otherwise the network trains at
+    chance. Returns the problem, or None."""
+    optics, model = config.optics, config.model
+    wavelength, pitch = optics.wavelength, optics.pitch
+    padded = padded_shape((model.grid, model.grid), optics.pad_factor)[0]
+    window = padded * pitch
+    if wavelength >= window:
+        return (
+            f"optics.wavelength: {wavelength:g} m is longer than the padded window ({padded} px x {_metres(pitch)} = {_metres(window)}): "
+            f"nothing but the field's mean propagates"
+            + _slip(wavelength, lambda v: WAVELENGTH_RANGE[0] <= v < window, "532e-9")
+        )
+    half_angle = math.asin(min(1.0, wavelength / (2.0 * pitch)))
+    spread = 2.0 * math.tan(half_angle)  # cone width per metre of propagation
+
+    def couples(z: float) -> bool:
+        return z * spread >= pitch
+
+    def passes(z: float) -> bool:
+        return bandlimit(window, wavelength, z, optics.method) * window >= 1.0
+
+    for index, z in enumerate(model.distance_list()):
+        where = f"model.distances[{index}]" if isinstance(model.distances, list) else "model.distances"
+        if not couples(z):
+            return (
+                f"{where}: {z:g} m is too short for neurons to couple: a neuron's diffraction cone (half-angle "
+                f"{math.degrees(half_angle):.1f}°) widens by {_metres(z * spread)}, less than the pitch {_metres(pitch)}; "
+                f"use at least {pitch / spread:.3g} m (lengths are in metres, e.g. 200e-6)"
+            )
+        if not passes(z):
+            longest = window / 2.0 * math.sqrt((window / wavelength) ** 2 - 1.0) if optics.method == "asm" else window**2 / (2.0 * wavelength)
+            return (
+                f"{where}: {z:g} m is too long: at λ = {_metres(wavelength)} the band-limited {optics.method} kernel of the "
+                f"{_metres(window)} padded window passes nothing but the field's mean beyond {longest:.3g} m"
+                + _slip(z, lambda v: couples(v) and passes(v), "200e-6")
+            )
+    return None
+
+
+def _implausible_lengths(config: "Config") -> str | None:
+    """The first length of ``config`` that is physically implausible (most often a units slip), as
+    a message naming the key and the likely slip; None if all are plausible."""
+    optics = config.optics
+    for key, value, (low, high), example in (
+        ("optics.wavelength", optics.wavelength, WAVELENGTH_RANGE, "532e-9"),
+        ("optics.pitch", optics.pitch, PITCH_RANGE, "1e-6"),
+        ("fabrication.base_thickness", config.fabrication.base_thickness, BASE_THICKNESS_RANGE, "20e-6"),
+    ):
+        if not low <= value <= high:
+            # a pitch below a quarter wavelength is no likelier a reading than the value typed
+            floor = max(low, optics.wavelength / 4) if key == "optics.pitch" else low
+            return f"{key}: {value:g} m is outside the plausible {_metres(low)} to {_metres(high)}" + _slip(
+                value, lambda v: floor <= v <= high, example
+            )
+    if config.model.kind == "d2nn":
+        problem = _d2nn_sampling(config)
+        if problem:
+            return problem
+    if config.task.kind == "phase_imaging" and config.data.dataset == "rbc":
+        smallest, largest = config.data.rbc.diameter
+        field = config.input.object_size * optics.pitch
+        if not 0 < smallest <= largest:
+            return f"data.rbc.diameter: give [min, max] with 0 < min <= max in metres, e.g. [7.0e-6, 8.5e-6], not {[smallest, largest]}"
+        if largest > field:
+            return (
+                f"data.rbc.diameter: cells up to {largest:g} m do not fit the {_metres(field)} field of view "
+                f"(input.object_size {config.input.object_size} px x optics.pitch {_metres(optics.pitch)})"
+                + _slip(largest, lambda v: optics.pitch <= v <= field, "8.5e-6")
+            )
+    return None
+
+
 def _location(error: dict[str, Any]) -> str:
     return ".".join(str(p) for p in error["loc"]) or "<config>"
 
 
+# pydantic names each member of a union in the error location (model.distances.float,
+# model.distances.list[float]); a user typed one value and wants one message about it.
+_UNION_MEMBER = re.compile(r"^(?:float|int|str|bool|none|(?:list|tuple|dict|set)\[.*\])$")
+_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(nm|um|µm|μm|mm|cm|m)\s*$")
+_UNIT_EXPONENT = {"nm": "e-9", "um": "e-6", "µm": "e-6", "μm": "e-6", "mm": "e-3", "cm": "e-2", "m": ""}
+
+
+def _merge_union_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One error per key for union fields: the members' specific errors (a bad list entry, an
+    unparsable number) with the member's name dropped from the location, or, when the value fits
+    no member at all, one 'expected A or B' error."""
+    merged: list[dict[str, Any]] = []
+    groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
+    for item in items:
+        loc = tuple(item["loc"])
+        at = next((i for i, part in enumerate(loc) if i > 0 and isinstance(part, str) and _UNION_MEMBER.match(part)), None)
+        if at is None:
+            merged.append(item)
+            continue
+        key = loc[:at]
+        if key not in groups:
+            groups[key] = []
+            merged.append({"loc": key, "group": groups[key]})
+        groups[key].append((loc[at], {**item, "loc": key + loc[at + 1:]}))
+    result = []
+    for item in merged:
+        if "group" not in item:
+            result.append(item)
+            continue
+        members = item["group"]
+        specific = [error for _, error in members if not error["type"].endswith("_type")]
+        if specific:
+            result.extend(specific)
+        else:
+            names = " or ".join(dict.fromkeys(name for name, _ in members))
+            result.append({"loc": item["loc"], "type": "union", "msg": f"expected {names}, got {members[0][1]['input']!r}", "input": members[0][1]["input"]})
+    return result
+
+
+def _message(item: dict[str, Any]) -> str:
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "extra_forbidden":
+        return "unknown key (check its spelling; see quaton/config.py for the schema)"
+    value = item.get("input")
+    if item["type"] == "float_parsing" and isinstance(value, str):
+        match = _WITH_UNIT.match(value)
+        if match:
+            return f"{value!r} is not a number: lengths are in metres, e.g. {match.group(1)}{_UNIT_EXPONENT[match.group(2)]}"
+    return message
+
+
 def format_validation_error(error: ValidationError) -> str:
     """One message listing every offending key and what is wrong with it."""
-    lines = []
-    for item in error.errors():
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; see quaton/config.py for the schema)"
-        lines.append(f"{_location(item)}: {message}")
-    return "invalid config: " + "; ".join(lines)
+    # a rule across keys (empty location) names its keys in its message
+    lines = [f"{_location(item)}: {_message(item)}" if item["loc"] else _message(item) for item in _merge_union_members(error.errors())]
+    return "invalid config: " + "; ".join(dict.fromkeys(lines))
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
