@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from quaton.errors import QuatonError
+from quaton.paths import check_writable_directory, check_writable_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world.")
 
@@ -32,9 +33,13 @@ def train(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: SetOption = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over even if the run directory holds a checkpoint of this config.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over in the run directory, overwriting the run it holds (of this or another config).")] = False,
 ) -> None:
-    """Train a network from CONFIG and write a run directory (resuming from its checkpoint if there is one)."""
+    """Train a network from CONFIG and write a run directory.
+
+    A run directory that holds a checkpoint of the same config resumes from it; one of the same config
+    with a larger train.epochs continues from its last epoch where no schedule depends on the epochs;
+    one of another config is refused (keys named): pass --fresh or another --run-dir."""
     from quaton.config import load_config
     from quaton.train.loop import train as run_training
 
@@ -64,6 +69,8 @@ def evaluate(
     from quaton.train.rundir import write_json
 
     try:
+        if json_path:
+            check_writable_file(json_path, "--json")
         metrics = evaluate_run(run_dir, set_ or [])
     except QuatonError as error:
         _fail(error)
@@ -106,6 +113,7 @@ def compare(
     from quaton.train.sweep import compare_runs
 
     try:
+        check_writable_directory(out, "--out")
         target = compare_runs(run_dirs, out)
     except QuatonError as error:
         _fail(error)
@@ -123,37 +131,48 @@ def export_design(
     from quaton.export.design import FORMATS, export_run
 
     try:
+        check_writable_directory(out, "--out")
         target = export_run(run_dir, out, tuple(formats or FORMATS))
     except QuatonError as error:
         _fail(error)
     typer.echo(f"design written to {target}")
 
 
+PERTURB_HELP = (
+    "NAME=VALUE (repeatable), each simulated on its own: "
+    "phase_noise=σ (rad, 0..2π: Gaussian error per pixel, every layer; random, over --draws draws); "
+    "height_error=e (relative, -1 < e <= 1: every height of every layer x (1+e)); "
+    "shift=k or shift=L:k (whole pixels, 0 <= k < grid: every layer, or layer L, moved k px along +x); "
+    "distance_error=e (relative, -1 < e <= 1: all L+1 distances x (1+e))."
+)
+
+
 @app.command()
 def simulate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory written by quaton export.")],
-    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", "-p", help="NAME=VALUE: phase_noise, height_error, shift, distance_error (repeatable).")] = None,
+    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", "-p", help=PERTURB_HELP)] = None,
     set_: SetOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write simulation.json and report.html (default DESIGN_DIR/simulation).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random perturbations (draw d uses numpy default_rng([seed, d])).")] = 0,
+    draws: Annotated[int, typer.Option("--draws", help="Monte-Carlo draws of each random perturbation (mean, std, min, max reported).")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.")] = None,
 ) -> None:
-    """Re-evaluate an exported design on its test set, as designed and under perturbations."""
+    """Re-evaluate an exported design on its test set, as trained (the run's read-out chain and modulator
+    response) and under perturbations. Every call is kept; nothing earlier is overwritten."""
+    from quaton.export.simulate import result_line, save_simulation
     from quaton.export.simulate import simulate as run_simulation
-    from quaton.train.rundir import write_json
 
     try:
-        result = run_simulation(design_dir, perturb or [], set_ or [])
+        if out is not None:
+            check_writable_directory(out, "--out")
+        result = run_simulation(design_dir, perturb or [], set_ or [], seed=seed, draws=draws)
+        target = save_simulation(result, design_dir, out)
     except QuatonError as error:
         _fail(error)
-    target = out or Path(design_dir) / "simulation"
-    target.mkdir(parents=True, exist_ok=True)
-    write_json(target / "simulation.json", result)
-    from quaton.report import simulation_report
-
-    simulation_report(Path(design_dir), target, result)
     primary = result["primary_metric"]
+    typer.echo(f"{result['dataset']}, {result['test_size']} test images; device {result['hardware']}")
     for row in result["results"]:
-        label = row["perturbation"] if row["perturbation"] == "none" else f"{row['perturbation']}={row['value']}"
-        typer.echo(f"{label:>24}: {primary} {row[primary]:.4f}")
+        typer.echo(result_line(row, primary))
+    typer.echo(f"simulation: {target / 'simulation.json'}")
     typer.echo(f"report: {target / 'report.html'}")
 
 

@@ -36,6 +36,25 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
         assert torch.allclose(a[key], b[key], atol=1e-4), key
 
 
+@pytest.mark.parametrize("train_size", [97, 99])
+def test_two_process_ddp_with_an_uneven_last_batch_matches_one_process(tmp_path, train_size):
+    """97 images in batches of 32 end with a batch of 1 (one rank's shard is empty), 99 with a batch of
+    3 (shards of 2 and 1): the gradient must still be the global batch's, as in one process."""
+    settings = ["train.epochs=1", "train.progress=false", f"data.train_size={train_size}", "data.test_size=64", "train.batch_size=32"]
+    sets = [item for override in settings for item in ("--set", override)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "quaton", "train", str(SMOKE), *sets, "--run-dir", str(tmp_path / "ddp")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    single = train(load_config(SMOKE, settings), tmp_path / "single")
+    ddp = yaml.safe_load((tmp_path / "ddp" / "metrics.json").read_text())
+    assert ddp["processes"] == 2 and ddp["train_size"] == single["train_size"] == train_size
+    assert ddp["test_loss"] == pytest.approx(single["test_loss"], rel=1e-5)
+    a = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
 def test_batch_must_split_evenly_across_processes(monkeypatch, tmp_path):
     monkeypatch.setattr(loop, "distributed_context", lambda config: (0, 3))
     with pytest.raises(loop.TrainingError, match="multiple of the number of processes"):

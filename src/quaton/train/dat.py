@@ -245,7 +245,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     best: dict[str, Any] = {}
     first_epoch = 1
     checkpoint_path = run_dir / rundir.CHECKPOINT
-    state = rundir.resumable_checkpoint(run_dir, dump_config(config), "optimizers") if resume else None
+    state = rundir.resumable_checkpoint(run_dir, config, "optimizers") if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         if sepns is not None:

@@ -156,7 +156,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     With ``resume`` and a checkpoint of the same config in ``run_dir``, training continues from it
     (model, optimizer, scheduler, quantizer state, data order and random generators), so the result
     equals that of an uninterrupted run. Under torchrun each rank trains on its shard of every
-    global batch (``train.batch_size`` images in all) and rank 0 alone writes the run directory.
+    global batch (``train.batch_size`` images in all; the gradient is that of the whole global
+    batch, also for an uneven last batch) and rank 0 alone writes the run directory.
     """
     run_dir = Path(run_dir)
     if config.physical.system is not None or config.model.kind == "mzi":
@@ -190,7 +191,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     history: list[dict[str, Any]] = []
     first_epoch = 1
     checkpoint_path = run_dir / rundir.CHECKPOINT
-    state = rundir.resumable_checkpoint(run_dir, dump_config(config), "optimizer") if resume else None
+    state = rundir.resumable_checkpoint(run_dir, config, "optimizer") if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         task.load_state_dict(state["task"])
@@ -205,6 +206,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         first_epoch = int(state["epoch"]) + 1
     if writer:
         run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / rundir.METRICS).unlink(missing_ok=True)  # the run is not finished until it is written again
         rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
         rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
     steps = math.ceil(len(data.x_train) / batch)
@@ -220,7 +222,17 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         running, seen = 0.0, 0
         bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not (config.train.progress and writer), leave=False)
         for step in bar:
-            index = order[step * batch : (step + 1) * batch][rank::world]
+            global_index = order[step * batch : (step + 1) * batch]
+            index = global_index[rank::world]
+            count = len(index)
+            # DDP averages the ranks' gradients: weighting each rank's mean loss by its share of the
+            # global batch (count · world / global count) makes that average the gradient of the global
+            # batch's mean loss, as in one process, also for a last batch that does not split evenly. A
+            # rank whose shard is empty (a last batch smaller than the number of processes) still takes
+            # part in the gradient exchange, with one image at weight 0.
+            share = count * world / len(global_index)
+            if count == 0:
+                index = global_index[:1]
             x = data.x_train[index].to(device)
             y = data.y_train[index].to(device)
             quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
@@ -231,10 +243,10 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
                     f"(now {config.train.lr}) or check the input data; the last good checkpoint is kept"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share if world > 1 else loss).backward()
             optimizer.step()
-            running += float(loss.detach()) * len(index)
-            seen += len(index)
+            running += float(loss.detach()) * count
+            seen += count
             bar.set_postfix(loss=f"{running / seen:.4f}")
         scheduler.step()
         calibrate(config, model, readout, data.x_train)

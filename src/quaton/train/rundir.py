@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
+from quaton.config import Config, dump_config
 from quaton.errors import RunDirError
 
 CHECKPOINT = "checkpoint.pt"
@@ -67,11 +69,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise RunDirError(f"no checkpoint at {path}: train first (quaton train CONFIG --run-dir {path.parent})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a corrupt or unsafe file
-        raise RunDirError(f"checkpoint {path} is corrupt or not a quaton checkpoint: {error}") from None
+    except Exception:  # torch raises many types for a corrupt, truncated or unsafe file
+        # torch's own text is left out on purpose: it suggests loading with weights_only=False, which
+        # would let the file run code.
+        raise RunDirError(_unreadable(path, "is corrupt or not a quaton checkpoint: it cannot be read as one (tensors and plain data)")) from None
     if not isinstance(state, dict) or "model" not in state:
-        raise RunDirError(f"checkpoint {path} is not a quaton checkpoint (no model state)")
+        raise RunDirError(_unreadable(path, "is not a quaton checkpoint (it holds no model state)"))
     return state
+
+
+def _unreadable(path: Path, what: str) -> str:
+    return (
+        f"checkpoint {path} {what}. Restore it from a copy, or retrain the run from the start with "
+        f"quaton train CONFIG --run-dir {path.parent} --fresh (which overwrites it)"
+    )
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -90,14 +101,84 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def resumable_checkpoint(run_dir: Path, config_text: str, marker: str) -> dict[str, Any] | None:
-    """The run directory's checkpoint if training can continue from it: written for the same
-    resolved config (``config_text``) and holding the training state (the ``marker`` key); else None."""
-    checkpoint, config = run_dir / CHECKPOINT, run_dir / CONFIG
-    if not (checkpoint.is_file() and config.is_file() and config.read_text() == config_text):
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(saved_text: str, config_text: str) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (saved value, new value) for every key where two resolved configs differ."""
+    saved, new = _flatten(yaml.safe_load(saved_text) or {}), _flatten(yaml.safe_load(config_text) or {})
+    return {key: (saved.get(key), new.get(key)) for key in sorted(saved.keys() | new.keys()) if saved.get(key) != new.get(key)}
+
+
+def epoch_dependent_schedules(config: Config) -> list[str]:
+    """The parts of a run's schedule that are laid out over ``train.epochs`` (so that a run cannot
+    simply go on for more epochs): a cosine learning rate, a quantizer temperature ramp, DAT's warm-up."""
+    from quaton.train.setup import DEFAULT_TEMPERATURES
+
+    with_system = config.physical.system is not None or config.model.kind == "mzi"  # train.dat's loop
+    found = []
+    if config.train.scheduler == "cosine" and not (with_system and config.train.schedule_step):
+        found.append("train.scheduler is cosine, annealed over train.epochs")
+    quant = config.quantization
+    if quant.method != "none":
+        start, end = DEFAULT_TEMPERATURES.get(quant.method, (1.0, 1.0))
+        if (quant.schedule.start or start) != (quant.schedule.end or end):
+            found.append(f"the {quant.method} temperature ramps over train.epochs (quantization.schedule)")
+    if with_system and config.train.strategy == "dat" and config.dat.warmup_fraction:
+        found.append("dat.warmup_fraction is a fraction of train.epochs")
+    return found
+
+
+def resumable_checkpoint(run_dir: Path, config: Config, marker: str) -> dict[str, Any] | None:
+    """The run directory's checkpoint if training continues from it, None if there is none to keep.
+
+    Training continues from a checkpoint written for the same resolved config, or for one that
+    differs only in a larger ``train.epochs`` when no schedule is laid out over the epochs (then the
+    run goes on from its last epoch). A checkpoint of any other config is never silently replaced:
+    RunDirError names the differing keys and the choices (``--fresh``, another ``--run-dir``). A
+    checkpoint without the training state (the ``marker`` key, e.g. a 0-epoch run) is None.
+    """
+    checkpoint, saved = run_dir / CHECKPOINT, run_dir / CONFIG
+    if not checkpoint.is_file():
         return None
+    config_text = dump_config(config)
+    if not saved.is_file():
+        raise RunDirError(
+            f"{run_dir} holds a checkpoint but no {CONFIG}, so it cannot be resumed: start over with --fresh "
+            f"(which overwrites the checkpoint) or train into another --run-dir"
+        )
+    differences = config_differences(saved.read_text(), config_text)
+    if differences:
+        _refuse_or_extend(run_dir, config, differences)
     state = load_checkpoint(checkpoint)
     return state if marker in state else None
+
+
+def _refuse_or_extend(run_dir: Path, config: Config, differences: dict[str, tuple[Any, Any]]) -> None:
+    """Return if the run may go on for more epochs; else raise RunDirError saying what to do."""
+    listed = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in ((k, *v) for k, v in differences.items()))
+    choices = (
+        f"train into another --run-dir, or pass --fresh to start over in {run_dir} (its checkpoint and "
+        f"metrics are overwritten)"
+    )
+    more_epochs = set(differences) == {"train.epochs"} and isinstance(differences["train.epochs"][0], int) and differences["train.epochs"][1] > differences["train.epochs"][0]
+    if more_epochs:
+        blockers = epoch_dependent_schedules(config)
+        if not blockers:
+            return
+        raise RunDirError(
+            f"{run_dir} holds a run of {differences['train.epochs'][0]} epochs; it cannot continue to "
+            f"{differences['train.epochs'][1]} because {'; '.join(blockers)} (more epochs would change the epochs "
+            f"already trained): {choices}"
+        )
+    extend = " (only a larger train.epochs, with no schedule laid out over the epochs, continues a run)"
+    raise RunDirError(f"{run_dir} holds a run of another config ({listed}); it is kept: {choices}{extend}")
 
 
 def rng_state(shuffle: torch.Generator) -> dict[str, torch.Tensor]:
