@@ -141,7 +141,7 @@ def export_design(
 PERTURB_HELP = (
     "NAME=VALUE (repeatable), each simulated on its own: "
     "phase_noise=σ (rad, 0..2π: Gaussian error per pixel, every layer; random, over --draws draws); "
-    "height_error=e (relative, -1 < e <= 1: every height of every layer x (1+e)); "
+    "height_error=e (relative, a fraction: 0.02 = 2 %; -1 < e <= 1: every height of every layer x (1+e)); "
     "shift=k or shift=L:k (whole pixels, 0 <= k < grid: every layer, or layer L, moved k px along +x); "
     "distance_error=e (relative, -1 < e <= 1: all L+1 distances x (1+e))."
 )
@@ -152,7 +152,7 @@ def simulate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory written by quaton export.")],
     perturb: Annotated[Optional[list[str]], typer.Option("--perturb", "-p", help=PERTURB_HELP)] = None,
     set_: SetOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random perturbations (draw d uses numpy default_rng([seed, d])).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random perturbations: draw d uses numpy's default_rng with the seed sequence (seed, d).")] = 0,
     draws: Annotated[int, typer.Option("--draws", help="Monte-Carlo draws of each random perturbation (mean, std, min, max reported).")] = 1,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.")] = None,
 ) -> None:

@@ -33,7 +33,11 @@ class Section(BaseModel):
 
 
 class OpticsConfig(Section):
-    wavelength: float = Field(532e-9, gt=0, allow_inf_nan=False, description="wavelength in the medium (m)")
+    wavelength: float = Field(
+        532e-9, gt=0, allow_inf_nan=False,
+        description="wavelength in the medium between the layers (m), the one propagation uses: the vacuum (laser) "
+        "wavelength λ₀ divided by fabrication.medium_index (in air the two agree)",
+    )
     pitch: float = Field(1e-6, gt=0, allow_inf_nan=False, description="neuron / pixel pitch (m)")
     method: Literal["asm", "fresnel"] = "asm"
     pad_factor: float = Field(2.0, ge=1.0, le=8.0, allow_inf_nan=False)
@@ -213,10 +217,11 @@ class HardwareConfig(Section):
 
 
 class FabricationConfig(Section):
-    """The printed device: heights h = φ·λ / (2π·(n_material − n_medium))."""
+    """The printed device: heights h = φ·λ₀ / (2π·(n_material − n_medium)), with the vacuum wavelength
+    λ₀ = optics.wavelength · medium_index (optics.wavelength is the wavelength in the medium)."""
 
     refractive_index: float = Field(1.545, gt=0, allow_inf_nan=False, description="material (IP-Dip photoresist at 532 nm ≈ 1.545)")
-    medium_index: float = Field(1.0, gt=0, allow_inf_nan=False, description="surrounding medium (air)")
+    medium_index: float = Field(1.0, gt=0, allow_inf_nan=False, description="medium around and between the layers (air: 1.0); also converts optics.wavelength to vacuum")
     base_thickness: float = Field(20e-6, gt=0, allow_inf_nan=False, description="STL base plate under the pixel columns (m)")
 
     @model_validator(mode="after")

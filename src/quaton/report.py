@@ -71,10 +71,17 @@ def simulation_report(design_dir: Path, out: Path, result: dict[str, Any]) -> Pa
     import matplotlib.pyplot as plt
 
     primary = result["primary_metric"]
-    rows = [{"perturbation": r["perturbation"], "value": r["value"], primary: r[primary]} for r in result["results"]]
+    rows = []
+    for r in result["results"]:
+        spread = r.get(f"{primary}_over_draws")
+        rows.append({
+            "perturbation": r["perturbation"], "value": r["value"], "unit": r.get("unit", ""), "what": r.get("what", ""),
+            "draws": r.get("draws", 1), f"{primary} (mean)": r[primary], "std over draws": spread["std"] if spread else "",
+        })
     figure, ax = plt.subplots(figsize=(6, 3))
     labels = [r["perturbation"] if r["perturbation"] == "none" else f"{r['perturbation']}={r['value']}" for r in rows]
-    ax.bar(range(len(rows)), [r[primary] for r in rows], color="tab:blue")
+    errors = [r["std over draws"] or 0.0 for r in rows]
+    ax.bar(range(len(rows)), [r[f"{primary} (mean)"] for r in rows], yerr=errors, capsize=3, color="tab:blue")
     ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right")
     ax.set_ylabel(primary)
     figure.tight_layout()
@@ -83,8 +90,11 @@ def simulation_report(design_dir: Path, out: Path, result: dict[str, Any]) -> Pa
     plt.close(figure)
     description = json.loads((Path(design_dir) / "design.json").read_text())
     summary = {k: description[k] for k in ("wavelength", "pitch", "grid", "distances") if k in description}
+    setup = (f"<p>Test set: {html.escape(str(result.get('dataset')))}, {result.get('test_size')} images. Device: "
+             f"{html.escape(str(result.get('hardware', '')))}. Random perturbations: {result.get('draws', 1)} draws, seed "
+             f"{result.get('seed', 0)} ({html.escape(str(result.get('random_draws', '')))}); error bars: std over draws.</p>")
     sections = [
-        ("Robustness", _table(rows) + _image(chart)),
+        ("Robustness", setup + _table(rows) + _image(chart)),
         ("Design", f"<pre>{html.escape(json.dumps(summary, indent=1))}</pre>"),
     ]
     write_html(out / "report.html", f"quaton simulate: {Path(design_dir).name}", sections)

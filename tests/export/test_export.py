@@ -17,9 +17,18 @@ import quaton.design
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.data import load_dataset
+import torch
+import yaml
+
+import quaton.export.simulate as simulate_module
 from quaton.export import DesignError, export_run, phase_to_height
+from quaton.export.design import phase_sha256
+from quaton.export.fabrication import vacuum_wavelength
 from quaton.export.simulate import simulate
-from quaton.train.loop import train
+from quaton.train import rundir
+from quaton.train.evaluate import load_run
+from quaton.train.loop import evaluate, train
+from quaton.train.setup import build_task, prepare_data
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 
@@ -50,8 +59,8 @@ def test_height_maps_follow_the_phase_to_height_formula(exported):
     fab = config.fabrication
     phase = np.load(design_dir / "layer_01.npy")
     height = np.load(design_dir / "height_01.npy")
-    expected = phase * config.optics.wavelength / (2 * math.pi * (fab.refractive_index - fab.medium_index))
-    assert np.allclose(height, expected)
+    expected = phase * config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    assert fab.medium_index == 1.0 and np.allclose(height, expected)
     # a π step is half a wavelength of optical path difference
     assert phase_to_height(np.array(math.pi), 532e-9, 1.5, 1.0) == pytest.approx(532e-9)
     with tifffile.TiffFile(design_dir / "height_01.tif") as tif:
@@ -59,6 +68,56 @@ def test_height_maps_follow_the_phase_to_height_formula(exported):
         meta = json.loads(tif.pages[0].description)
     assert counts.dtype == np.uint16
     assert np.allclose(counts * meta["scale_m_per_count"], height, atol=meta["scale_m_per_count"])
+
+
+def test_heights_in_water_use_the_vacuum_wavelength(exported, tmp_path):
+    """Issue 13 item 6: h = φ·λ₀ / (2π(n − n₀)) with the vacuum λ₀ = n₀·λ (optics.wavelength is in the medium)."""
+    root, config, _, _ = exported
+    run = tmp_path / "water_run"
+    shutil.copytree(root / "run", run)
+    stored = yaml.safe_load((run / rundir.CONFIG).read_text())
+    stored["fabrication"]["medium_index"] = 1.33  # fabrication does not enter training: the checkpoint still fits
+    (run / rundir.CONFIG).write_text(yaml.safe_dump(stored))
+    design_dir = export_run(run, tmp_path / "water", formats=("npy",))
+    phase = np.load(design_dir / "layer_01.npy")
+    height = np.load(design_dir / "height_01.npy")
+    vacuum = 1.33 * config.optics.wavelength
+    assert np.allclose(height, phase * vacuum / (2 * math.pi * (1.545 - 1.33)), rtol=1e-12, atol=0)
+    assert json.loads((design_dir / "design.json").read_text())["material"]["vacuum_wavelength"] == pytest.approx(vacuum)
+    # a π step in IP-Dip under water for a 532 nm (vacuum) laser: 532e-9 / (2·0.215) = 1.2372 µm
+    assert phase_to_height(np.array(math.pi), 532e-9, 1.545, 1.33) == pytest.approx(1.2372093e-6)
+    assert vacuum_wavelength(400e-9, 1.33) == pytest.approx(532e-9)
+
+
+def test_an_explicit_range_beyond_two_pi_exports_the_evaluated_device(tmp_path):
+    """Issue 13 item 8: raw −1 with quantization.range [−1, 2] evaluates to 2π − 1 = 5.28 rad: export that."""
+    config = load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=4",
+                                 "quantization.range=[-1, 2]", "data.train_size=40", "data.test_size=20"])
+    train(config, tmp_path / "run")
+    state = rundir.load_checkpoint(tmp_path / "run" / rundir.CHECKPOINT)
+    state["model"]["masks.0.raw"] = torch.linspace(-1.5, 2.5, 32 * 32).reshape(32, 32)  # every level, -1 included
+    rundir.save_checkpoint(tmp_path / "run" / rundir.CHECKPOINT, state)
+    _, model, _ = load_run(tmp_path / "run")
+    evaluated = [p.double().numpy() for p in model.phases()]
+    design_dir = export_run(tmp_path / "run", tmp_path / "design", formats=("npy",))
+    exported = np.load(design_dir / "layer_01.npy")
+    assert np.isclose(exported, 2 * math.pi - 1).sum() == np.isclose(evaluated[0], 2 * math.pi - 1, atol=1e-6).sum() > 0
+    for k, phase in enumerate(evaluated, start=1):
+        gap = np.abs(np.angle(np.exp(1j * (np.load(design_dir / f"layer_{k:02d}.npy") - phase))))
+        assert gap.max() < 1e-6
+    design = quaton.design.load(design_dir)
+    assert np.allclose(np.exp(1j * design.phases()[0].double().numpy()), np.exp(1j * evaluated[0]), atol=1e-6)
+    # what the old exporter wrote (clamped into the range: 2.0 where the device has 5.28) is caught on load,
+    # even with a consistent file checksum: it is not the device that was evaluated
+    clamped = np.where(np.isclose(exported, 2 * math.pi - 1), 2.0, exported)
+    np.save(design_dir / "layer_01.npy", clamped)
+    with pytest.raises(DesignError, match=r"layer_01.npy is not the file exported"):
+        quaton.design.load(design_dir)
+    description = json.loads((design_dir / "design.json").read_text())
+    description["layers"][0]["sha256"] = phase_sha256(clamped)
+    (design_dir / "design.json").write_text(json.dumps(description))
+    with pytest.raises(DesignError, match=r"layer_01.npy differs from the device that was evaluated"):
+        quaton.design.load(design_dir)
 
 
 def test_stl_meshes_are_watertight_volumes(exported):
@@ -131,6 +190,19 @@ def test_perturbations_are_reported_and_hurt(exported):
         simulate(design_dir, ["tilt=1"])
 
 
+def test_predict_refuses_float_images_in_0_255(exported):
+    """Issue 13 item 18: floats in 0..255 were encoded as phases up to 255π without a word."""
+    _, _, _, design_dir = exported
+    design = quaton.design.load(design_dir)
+    images = load_dataset("mnist_5k").x_test[:50]
+    expected = design.predict(images)
+    assert torch.equal(design.predict(images.astype(np.float32) / 255.0), expected)
+    with pytest.raises(DesignError, match=r"values in \[0, 255\].*floats in \[0, 1\].*divide by 255"):
+        design.predict(images.astype(np.float32))
+    with pytest.raises(DesignError, match=r"values in \[-1"):
+        design.encode(torch.full((1, 28, 28), -1.0))
+
+
 def test_bad_design_files_name_the_file_and_field(exported, tmp_path):
     _, _, _, design_dir = exported
     broken = tmp_path / "broken"
@@ -161,10 +233,77 @@ def test_cli_export_and_simulate(exported, tmp_path):
     assert not list((tmp_path / "d").glob("*.stl"))
     result = runner.invoke(app, ["simulate", str(tmp_path / "d"), "--perturb", "phase_noise=0.2"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "d" / "simulation" / "report.html").is_file()
     assert "phase_noise=0.2" in result.output
     result = runner.invoke(app, ["simulate", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(app, ["export", str(root / "run"), "--out", "/proc/quaton-design"])
+    assert result.exit_code == 2 and "cannot create the design directory /proc/quaton-design" in result.output
+
+
+def test_simulate_states_units_draws_and_keeps_every_simulation(exported, tmp_path):
+    """Issue 13 item 19: units, seed and draws in output, help and files; a second call keeps the first."""
+    _, _, _, design_dir = exported
+    design = tmp_path / "d"
+    shutil.copytree(design_dir, design)
+    runner = CliRunner()
+    first = runner.invoke(app, ["simulate", str(design), "-p", "distance_error=0.02", "-p", "phase_noise=0.5", "--draws", "3", "--seed", "7"])
+    assert first.exit_code == 0, first.output
+    assert "distance_error=0.02" in first.output and "relative" in first.output and "all 4 gaps" in first.output
+    assert "rad, standard deviation" in first.output and "3 draws, seed 7" in first.output
+    second = runner.invoke(app, ["simulate", str(design), "-p", "shift=2:1"])
+    assert second.exit_code == 0, second.output
+    assert "pixels: layer 2 moved 1 px along +x" in second.output
+    index = json.loads((design / "simulations" / "index.json").read_text())
+    assert len(index) == 2 and index[0]["id"] != index[1]["id"]
+    kept = json.loads((design / "simulations" / index[0]["file"]).read_text())
+    noise = next(r for r in kept["results"] if r["perturbation"] == "phase_noise")
+    assert kept["seed"] == 7 and noise["draws"] == 3 and len(noise["per_draw"]) == 3 and noise["seed"] == 7
+    draws = [d["accuracy"] for d in noise["per_draw"]]
+    assert noise["accuracy"] == pytest.approx(np.mean(draws)) and noise["accuracy_over_draws"]["std"] == pytest.approx(np.std(draws, ddof=1))
+    assert len(set(draws)) > 1  # independent draws, not one noise pattern three times
+    assert (design / "simulations" / index[0]["id"] / "report.html").is_file() and (design / "simulations" / index[1]["id"] / "report.html").is_file()
+    assert "3 draws, seed 7" in (design / "simulations" / index[0]["id"] / "report.html").read_text()
+    help_text = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "400"}).output
+    assert "rad" in help_text and "relative" in help_text and "pixels" in help_text and "--draws" in help_text
+
+
+@pytest.mark.parametrize("text, unit", [
+    ("distance_error=-2", "relative"), ("shift=-1", "pixels"), ("phase_noise=1e9", "rad"), ("phase_noise=-0.1", "rad"),
+    ("height_error=-1", "relative"), ("shift=32", "pixels"), ("shift=4:1", "layer 4 does not exist"), ("shift=0.5", "whole number"),
+    ("distance_error=nan", "relative"), ("phase_noise=abc", "a number"),
+])
+def test_perturbations_outside_their_physical_range_are_refused_before_any_work(exported, tmp_path, monkeypatch, text, unit):
+    """Issue 20: each perturbation has a physical range; say the unit, and check before the data is loaded."""
+    _, _, _, design_dir = exported
+
+    def no_work(config):
+        raise AssertionError("data were loaded before the perturbations were checked")
+
+    monkeypatch.setattr(simulate_module, "prepare_data", no_work)
+    with pytest.raises(DesignError, match=unit):
+        simulate(design_dir, [text])
+    result = CliRunner().invoke(app, ["simulate", str(design_dir), "--perturb", text, "--out", str(tmp_path / "sims")])
+    assert result.exit_code == 2 and unit in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "sims").exists()
+
+
+def test_a_hardware_aware_run_simulates_to_its_own_accuracy(tmp_path):
+    """Issue 13 item 11: simulate evaluates the device as trained: read-out chain, calibrated full scale, modulator."""
+    config = load_config(SMOKE, [
+        "train.progress=false", "train.epochs=1", "train.hardware_aware=true", "quantization.method=psq", "quantization.levels=4",
+        "hardware.readout.levels=8", "hardware.readout.noise=1.0", "hardware.distortion.gamma=0.6", "hardware.distortion.slm_gamma=1.6",
+    ])
+    metrics = train(config, tmp_path / "run")
+    design_dir = export_run(tmp_path / "run", tmp_path / "design", formats=("npy",))
+    hardware = json.loads((design_dir / "design.json").read_text())["hardware"]
+    assert hardware["full_scale"] > 0 and hardware["readout"]["levels"] == 8 and hardware["distortion"]["slm_gamma"] == 1.6
+    result = simulate(design_dir)
+    assert result["results"][0]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-12)
+    # and the ideal device (what simulate evaluated before) is a different one
+    design = quaton.design.load(design_dir)
+    data = prepare_data(config)
+    ideal = evaluate(config, design.network, build_task(config), data.x_test, data.y_test)
+    assert ideal["accuracy"] != pytest.approx(metrics["test_accuracy"], abs=1e-12)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

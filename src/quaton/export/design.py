@@ -4,6 +4,7 @@ re-simulate, and the fabrication files made from it. The format is documented in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -16,10 +17,10 @@ from torch import nn
 from quaton.config import Config, build_config
 from quaton.data import encode, resize_images
 from quaton.errors import QuatonError
-from quaton.export.fabrication import phase_to_height, write_height_tiff, write_stl
+from quaton.export.fabrication import phase_to_height, vacuum_wavelength, write_height_tiff, write_stl
 from quaton.models import D2NN
 from quaton.optics import IntensityDetector, padded_shape
-from quaton.quant import level_index, level_values
+from quaton.quant import level_values
 from quaton.train import rundir
 
 FORMAT, VERSION = "quaton-design", 1
@@ -49,9 +50,15 @@ def design_description(config: Config, metrics: dict[str, Any], regions: list[tu
             "object_size": [inputs.object_size, inputs.object_size],
             "resize": "bilinear, antialiased (torch.nn.functional.interpolate), images scaled to [0, 1] from uint8",
             "padding": "centred, zeros",
+            # what encode() accepts: classification images are uint8 0..255 or floats in [0, 1]; phase maps are φ / scale
+            "value_range": [0.0, 1.0] if config.task.kind == "classification" else None,
         },
         "detector": {"regions": [list(r) for r in regions]},
-        "material": {"refractive_index": config.fabrication.refractive_index, "medium_index": config.fabrication.medium_index},
+        "material": {
+            "refractive_index": config.fabrication.refractive_index,
+            "medium_index": config.fabrication.medium_index,
+            "vacuum_wavelength": vacuum_wavelength(optics.wavelength, config.fabrication.medium_index),
+        },
         "task": {"kind": config.task.kind},
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "training_config": config.model_dump(mode="json"),
@@ -73,25 +80,40 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
         )
     metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DesignError(f"cannot create the design directory {out}: {error.strerror or error}; choose another --out") from None
     regions = config.regions() if config.task.kind == "classification" else []
     description = design_description(config, metrics, regions)
     if "log_gain" in state.get("task", {}):
         gain = float(state["task"]["log_gain"].exp())
         description["output"] = {"gain": gain, "meaning": "predicted phase (rad) = π · gain · detector intensity"}
+    description["hardware"] = hardware_description(config, state)
     levels = config.quantization.layer_levels(config.model.layers)
     fab = config.fabrication
-    full_scale = phase_to_height(np.array(2 * math.pi), config.optics.wavelength, fab.refractive_index, fab.medium_index)
+    wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
+    full_scale = phase_to_height(np.array(2 * math.pi), wavelength_0, fab.refractive_index, fab.medium_index)
     value_range = tuple(config.quantization.range) if config.quantization.range else None
-    for index, (phase, n) in enumerate(zip(model.phases(), levels), start=1):
-        if n is None:
-            phase = phase.double().numpy()
-        else:  # exactly the float64 level values: the device as evaluated, without float32 rounding
-            phase = level_values(n, value_range, dtype=torch.float64)[level_index(phase.double(), n, value_range)].numpy()
+    for index, (evaluated, n) in enumerate(zip(model.phases(), levels), start=1):
+        # the phases evaluate() used (hard-quantized, wrapped to [0, 2π)), as float64
+        phase = evaluated.double().numpy()
         name = f"layer_{index:02d}"
+        if n is not None:  # exactly the float64 level values, without float32 rounding
+            phase, deviation = snap_to_levels(phase, wrapped_levels(n, value_range))
+            if deviation > 1e-5:
+                raise DesignError(
+                    f"{name}: the evaluated phases lie up to {deviation:.3g} rad off the {n} levels of quantization.range "
+                    f"{value_range}; the design would not be the device that was evaluated"
+                )
         _atomic_npy(out / f"{name}.npy", phase)
-        layer: dict[str, Any] = {"kind": "phase", "file": f"{name}.npy", "levels": n, "range": list(config.quantization.range) if n and config.quantization.range else None}
-        height = phase_to_height(phase, config.optics.wavelength, fab.refractive_index, fab.medium_index)
+        layer: dict[str, Any] = {
+            "kind": "phase", "file": f"{name}.npy", "levels": n,
+            "range": list(config.quantization.range) if n and config.quantization.range else None,
+            "sha256": phase_sha256(phase),
+            "evaluated_transmission_sum": transmission_sum(evaluated.double().numpy()),
+        }
+        height = phase_to_height(phase, wavelength_0, fab.refractive_index, fab.medium_index)
         if "npy" in formats:
             _atomic_npy(out / f"height_{index:02d}.npy", height)
             layer["height_file"] = f"height_{index:02d}.npy"
@@ -104,6 +126,52 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
         description["layers"].append(layer)
     rundir.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
     return out
+
+
+def hardware_description(config: Config, state: dict) -> dict[str, Any]:
+    """design.json's ``hardware``: the read-out chain and modulator response the run was evaluated
+    with, and the read-out's calibrated full scale (intensity units of the simulated detector)."""
+    readout = state.get("readout", {})
+    full_scale = readout.get("full_scale")
+    return {
+        "readout": config.hardware.readout.model_dump(mode="json"),
+        "distortion": config.hardware.distortion.model_dump(mode="json"),
+        "seed": config.hardware.seed,
+        "full_scale": float(full_scale) if full_scale is not None else None,
+        "meaning": "quaton simulate evaluates through this read-out chain (hardware.* of the training config) and "
+        "modulator response (distortion.slm_gamma), with full_scale as calibrated at the end of training",
+    }
+
+
+def wrapped_levels(levels: int, value_range: tuple[float, float] | None) -> np.ndarray:
+    """The phases (rad) a layer of ``levels`` levels takes on the device: its level values wrapped to
+    [0, 2π), float64 [levels] (an explicit range below 0 or above 2π wraps, e.g. −1 → 2π − 1)."""
+    values = np.mod(level_values(levels, value_range, dtype=torch.float64).numpy(), 2 * math.pi)
+    return np.where(values >= 2 * math.pi, 0.0, values)
+
+
+def circular_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a − b| on the phase circle (rad), in [0, π]."""
+    d = np.mod(a - b, 2 * math.pi)
+    return np.minimum(d, 2 * math.pi - d)
+
+
+def snap_to_levels(phase: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each phase replaced by the nearest allowed value on the circle, and the largest distance moved (rad)."""
+    gaps = circular_gap(phase[..., None], allowed)
+    return allowed[gaps.argmin(axis=-1)], float(gaps.min(axis=-1).max(initial=0.0))
+
+
+def phase_sha256(phase: np.ndarray) -> str:
+    """SHA-256 of a phase map's float64 values (C order, little-endian)."""
+    return hashlib.sha256(np.ascontiguousarray(phase, dtype="<f8").tobytes()).hexdigest()
+
+
+def transmission_sum(phase: np.ndarray) -> list[float]:
+    """Σ exp(i·φ) over a layer, as [real, imaginary]: a fingerprint of the device that float32
+    rounding moves by at most ~2.4e-7 per pixel, a wrong pixel by up to 2."""
+    total = np.exp(1j * np.asarray(phase, dtype=np.float64)).sum()
+    return [float(total.real), float(total.imag)]
 
 
 def _atomic_npy(path: Path, array: np.ndarray) -> None:
@@ -153,10 +221,38 @@ class Design(nn.Module):
         return self.network.phases()
 
     def encode(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Images [B, h, w] (uint8 0..255 or float in [0, 1]) -> input fields complex64 [B, N, N]."""
+        """Images [B, h, w] (uint8 0..255 or float in [0, 1]) -> input fields complex64 [B, N, N].
+
+        Raises DesignError for float images outside the range the design's encoding was trained on
+        (e.g. floats in 0..255, which would be encoded as phases up to 255·scale)."""
         inputs = self.description["input"]
+        self._check_range(images)
         x = resize_images(images, inputs["object_size"][0])
         return encode(x, self.grid, inputs["encoding"], inputs["scale"])
+
+    def _check_range(self, images: np.ndarray | torch.Tensor) -> None:
+        x = torch.as_tensor(images)
+        inputs = self.description["input"]
+        if x.dtype == torch.uint8:
+            return
+        if x.dtype.is_complex or x.dtype == torch.bool:
+            raise DesignError(f"images must be real (uint8 0..255 or floats), got {x.dtype}")
+        if x.numel() == 0:
+            return
+        low, high = float(x.min()), float(x.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise DesignError("images hold NaN or infinite values")
+        default = [0.0, 1.0] if self.description.get("task", {}).get("kind", "classification") == "classification" else None
+        expected = inputs.get("value_range", default)
+        if expected is None:
+            return
+        tolerance = 1e-6 * max(1.0, expected[1] - expected[0])
+        if low < expected[0] - tolerance or high > expected[1] + tolerance:
+            hint = ": divide by 255 (or pass the uint8 images)" if high > 1.5 and high <= 255 + tolerance else ""
+            raise DesignError(
+                f"{x.dtype} images hold values in [{low:g}, {high:g}], but this design's {inputs['encoding']} encoding takes "
+                f"floats in [{expected[0]:g}, {expected[1]:g}] (x·{inputs['scale']:.4g}) or uint8 0..255{hint}"
+            )
 
     @torch.no_grad()
     def intensity(self, field: torch.Tensor) -> torch.Tensor:
@@ -212,12 +308,30 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
             raise DesignError(f"{file}: phases must be finite floats (radians), got {phase.dtype}")
         levels = layer.get("levels")
         if check_levels and levels is not None:
-            allowed = level_values(int(levels), tuple(layer["range"]) if layer.get("range") else None, dtype=torch.float64).numpy()
-            off = ~np.isclose(phase[..., None], allowed, rtol=0.0, atol=1e-9).any(axis=-1)
+            allowed = wrapped_levels(int(levels), tuple(layer["range"]) if layer.get("range") else None)
+            off = circular_gap(phase[..., None], allowed).min(axis=-1) > 1e-9
             if off.any():
                 raise DesignError(f"{file}: {int(off.sum())} values are off the declared {levels} levels (field 'levels' of layer {k})")
+        _check_fingerprints(file, phase, layer, where)
         phases.append(phase.astype(np.float32))
     return Design(description, phases)
+
+
+def _check_fingerprints(file: Path, phase: np.ndarray, layer: dict, where: str) -> None:
+    """The phases must be those written at export (sha256) and the device that was evaluated
+    (its Σ exp(iφ)); designs without these fields (older exports) are not checked."""
+    digest = layer.get("sha256")
+    if digest is not None and phase_sha256(phase) != digest:
+        raise DesignError(f"{file} is not the file exported with this design.json (field 'sha256' of {where} differs): re-export the run")
+    expected = layer.get("evaluated_transmission_sum")
+    if expected is not None:
+        actual = transmission_sum(phase)
+        gap = math.hypot(actual[0] - expected[0], actual[1] - expected[1])
+        if gap > 1e-6 * phase.size + 1e-9:
+            raise DesignError(
+                f"{file} differs from the device that was evaluated (Σ exp(iφ) off by {gap:.3g}, field "
+                f"'evaluated_transmission_sum' of {where}): re-export the run with this quaton"
+            )
 
 
 def design_config(design: Design) -> Config:

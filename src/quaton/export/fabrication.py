@@ -1,8 +1,10 @@
 """Fabrication outputs: height maps (TIFF, .npy) and printable STL meshes of phase layers.
 
-Height of a phase φ (rad) printed in a material of index n_m surrounded by n_0:
-    h = φ·λ / (2π·(n_m − n_0)),
-with λ the design wavelength (in the medium the network was simulated in).
+Height of a phase φ (rad) printed in a material of index n_m surrounded by a medium of index n_0:
+    h = φ·λ₀ / (2π·(n_m − n_0)),
+with λ₀ the *vacuum* wavelength: a column of height h adds the optical path (n_m − n_0)·h, i.e. the
+phase 2π·(n_m − n_0)·h / λ₀. quaton's ``optics.wavelength`` is the wavelength in the medium
+(λ = λ₀ / n_0, what propagation uses), so λ₀ = n_0·λ (:func:`vacuum_wavelength`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from pathlib import Path
 import numpy as np
 
 
-def phase_to_height(phase: np.ndarray, wavelength: float, refractive_index: float, medium_index: float) -> np.ndarray:
-    """Heights (m) of phases (rad) in [0, 2π); float64, same shape."""
-    return np.asarray(phase, dtype=np.float64) * wavelength / (2 * math.pi * (refractive_index - medium_index))
+def vacuum_wavelength(wavelength_in_medium: float, medium_index: float) -> float:
+    """λ₀ = n_0·λ (m): the vacuum wavelength of light whose wavelength in the medium of index n_0 is λ."""
+    return wavelength_in_medium * medium_index
+
+
+def phase_to_height(phase: np.ndarray, vacuum_wavelength: float, refractive_index: float, medium_index: float) -> np.ndarray:
+    """Heights (m) of phases (rad) in [0, 2π); float64, same shape. ``vacuum_wavelength`` is λ₀ (m), not
+    the wavelength in the medium."""
+    return np.asarray(phase, dtype=np.float64) * vacuum_wavelength / (2 * math.pi * (refractive_index - medium_index))
 
 
 def write_height_tiff(path: Path, height: np.ndarray, pitch: float, full_scale: float) -> float:

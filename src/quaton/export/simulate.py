@@ -1,16 +1,34 @@
 """Re-evaluating an exported design on a dataset, as designed and under perturbations.
 
-Perturbations (``name=value``), each evaluated on its own:
-- ``phase_noise=σ``: Gaussian phase error of σ rad per pixel, independent per layer (seeded);
-- ``height_error=e``: every printed height, hence phase, scaled by (1 + e);
-- ``shift=k`` or ``shift=L:k``: every layer (or layer L, counted from 1) moved k pixels along x
-  (zero phase fills the vacated pixels);
-- ``distance_error=e``: every distance scaled by (1 + e).
+The device is evaluated as it was trained and evaluated: hard phases, the run's read-out chain
+(hardware.readout, hardware.distortion of the training config, noise seeded by hardware.seed) with
+the full scale calibrated at the end of training, and the modulator's phase response.
+
+Perturbations (``NAME=VALUE``), each evaluated on its own, each with a physical range that is
+checked before any work (see :data:`PERTURBATIONS`):
+
+- ``phase_noise=σ`` (rad, 0 ≤ σ ≤ 2π): Gaussian phase error of standard deviation σ, drawn
+  independently for every pixel of every layer; random, so evaluated over ``draws`` draws;
+- ``height_error=e`` (relative, −1 < e ≤ 1): every printed height, hence every phase, of every
+  layer scaled by (1 + e);
+- ``shift=k`` or ``shift=L:k`` (pixels, integer, 0 ≤ k < N): every layer (or layer L, counted from
+  1) moved k pixels along +x; the vacated pixels get phase 0;
+- ``distance_error=e`` (relative, −1 < e ≤ 1): every one of the L + 1 distances (input → layer 1,
+  …, layer L → detector) scaled by the same factor (1 + e).
+
+Random perturbations use draw d's generator ``numpy.random.default_rng([seed, d])``, d = 0…draws−1.
+Each simulation is kept: ``simulations/<id>/simulation.json`` and ``report.html``, listed in
+``simulations/index.json``.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,52 +36,140 @@ import numpy as np
 import torch
 
 from quaton.export.design import Design, DesignError, design_config, load
-from quaton.train.loop import evaluate
-from quaton.train.setup import build_task, prepare_data
+from quaton.train import rundir
+from quaton.train.loop import calibrate, evaluate
+from quaton.train.setup import build_readout, build_task, prepare_data
 
-PERTURBATIONS = ("phase_noise", "height_error", "shift", "distance_error")
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One kind of perturbation: its unit, physical range, and what it does (for output and report)."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    low_inclusive: bool
+    random: bool
+    meaning: str  # formatted with {value}
+
+    def range_text(self, grid: int | None = None) -> str:
+        high = f"{grid}" if self.name == "shift" and grid else f"{self.high:g}" if self.high != 2 * math.pi else "2π"
+        return f"{self.low:g} {'≤' if self.low_inclusive else '<'} value {'<' if self.name == 'shift' else '≤'} {high} ({self.unit})"
 
 
-def parse_perturbation(text: str) -> tuple[str, str]:
+PERTURBATIONS: dict[str, Perturbation] = {
+    p.name: p
+    for p in [
+        Perturbation("phase_noise", "rad, standard deviation", 0.0, 2 * math.pi, True, True,
+                     "Gaussian phase error, σ = {value} rad, drawn independently for every pixel of every layer"),
+        Perturbation("height_error", "relative, a fraction", -1.0, 1.0, False, False,
+                     "every printed height (hence phase) of every layer scaled by (1 + {value})"),
+        Perturbation("shift", "pixels", 0.0, math.inf, True, False,
+                     "{layers} moved {value} px along +x, vacated pixels at phase 0"),
+        Perturbation("distance_error", "relative, a fraction", -1.0, 1.0, False, False,
+                     "every distance (all {gaps} gaps: input → layer 1 … layer L → detector) scaled by (1 + {value})"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated perturbation: ``value`` in its unit, ``layer`` (0-based) for a one-layer shift."""
+
+    name: str
+    text: str
+    value: float
+    layer: int | None = None
+
+    @property
+    def spec(self) -> Perturbation:
+        return PERTURBATIONS[self.name]
+
+    def describe(self, design: Design) -> str:
+        layers = len(design.description["layers"])
+        which = f"layer {self.layer + 1}" if self.layer is not None else f"every layer (all {layers})"
+        value = int(self.value) if self.name == "shift" else self.value
+        return self.spec.meaning.format(value=value, layers=which, gaps=layers + 1)
+
+
+def parse_perturbation(text: str, grid: int | None = None, layers: int | None = None) -> Request:
+    """'distance_error=0.02' -> a Request, or one DesignError naming the perturbation, its unit and range."""
     if "=" not in text:
-        raise DesignError(f"perturbation {text!r}: expected NAME=VALUE with NAME one of {PERTURBATIONS}")
-    name, value = (part.strip() for part in text.split("=", 1))
+        raise DesignError(f"perturbation {text!r}: expected NAME=VALUE with NAME one of {tuple(PERTURBATIONS)}")
+    name, raw = (part.strip() for part in text.split("=", 1))
     if name not in PERTURBATIONS:
-        raise DesignError(f"unknown perturbation {name!r}; choose one of {PERTURBATIONS}")
-    return name, value
+        raise DesignError(f"unknown perturbation {name!r}; choose one of {tuple(PERTURBATIONS)}")
+    spec = PERTURBATIONS[name]
+    layer = None
+    if name == "shift":
+        layer_text, _, raw = raw.rpartition(":")
+        if layer_text:
+            try:
+                layer = int(layer_text) - 1
+            except ValueError:
+                raise DesignError(f"perturbation shift={layer_text}:{raw}: the layer must be a whole number, e.g. shift=2:3") from None
+            if layer < 0 or (layers is not None and layer >= layers):
+                raise DesignError(f"perturbation shift={layer_text}:{raw}: layer {layer_text} does not exist (layers 1 to {layers})")
+    try:
+        value = int(raw) if name == "shift" else float(raw)
+    except ValueError:
+        kind = "a whole number of pixels" if name == "shift" else "a number"
+        raise DesignError(f"perturbation {name}={raw}: the value must be {kind} ({spec.range_text(grid)})") from None
+    high = grid if (name == "shift" and grid) else spec.high
+    below = value < spec.low if spec.low_inclusive else value <= spec.low
+    above = value >= high if name == "shift" else value > high
+    if not math.isfinite(value) or below or above:
+        raise DesignError(f"perturbation {name}={raw} is outside its physical range: {spec.range_text(grid)}")
+    return Request(name, text.strip(), float(value), layer)
 
 
-def perturbed(design: Design, name: str, value: str, seed: int = 0) -> Design:
-    """A copy of ``design`` with one perturbation applied."""
+def perturbed(design: Design, request: Request | str, value: str | None = None, seed: int = 0, draw: int = 0) -> Design:
+    """A copy of ``design`` with one perturbation applied (``request`` as a Request or a NAME, VALUE pair)."""
+    if not isinstance(request, Request):
+        request = parse_perturbation(f"{request}={value}", design.grid, len(design.description["layers"]))
     description = copy.deepcopy(design.description)
     phases = [p.double().numpy() for p in design.phases()]
-    rng = np.random.default_rng(seed)
-    try:
-        if name == "phase_noise":
-            phases = [p + rng.normal(0.0, float(value), p.shape) for p in phases]
-        elif name == "height_error":
-            phases = [p * (1.0 + float(value)) for p in phases]
-        elif name == "distance_error":
-            description["distances"] = [d * (1.0 + float(value)) for d in description["distances"]]
-        elif name == "shift":
-            layer, _, pixels = value.rpartition(":")
-            k = int(pixels)
-            targets = [int(layer) - 1] if layer else range(len(phases))
-            for t in targets:
-                shifted = np.zeros_like(phases[t])
-                if k >= 0:
-                    shifted[:, k:] = phases[t][:, : phases[t].shape[1] - k]
-                else:
-                    shifted[:, :k] = phases[t][:, -k:]
-                phases[t] = shifted
-    except (ValueError, IndexError) as error:
-        raise DesignError(f"perturbation {name}={value}: {error}") from None
+    rng = np.random.default_rng([seed, draw])
+    v = request.value
+    if request.name == "phase_noise":
+        phases = [p + rng.normal(0.0, v, p.shape) for p in phases]
+    elif request.name == "height_error":
+        phases = [p * (1.0 + v) for p in phases]
+    elif request.name == "distance_error":
+        description["distances"] = [d * (1.0 + v) for d in description["distances"]]
+    elif request.name == "shift":
+        k = int(v)
+        for t in [request.layer] if request.layer is not None else range(len(phases)):
+            shifted = np.zeros_like(phases[t])
+            shifted[:, k:] = phases[t][:, : phases[t].shape[1] - k]
+            phases[t] = shifted
     return Design(description, [np.mod(p, 2 * np.pi).astype(np.float32) for p in phases])
 
 
-def simulate(design_dir: str | Path, perturbations: list[str] | None = None, overrides: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
-    """Metrics of a design on its stored test set (``overrides`` change the data, e.g. data.test_size=500)."""
+def _summary(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+            "min": float(array.min()), "max": float(array.max())}
+
+
+def simulate(
+    design_dir: str | Path,
+    perturbations: list[str] | None = None,
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    draws: int = 1,
+) -> dict[str, Any]:
+    """Metrics of a design on its stored test set (``overrides`` change the data or hardware, e.g.
+    data.test_size=500), as designed and under each perturbation; random perturbations over ``draws``
+    Monte-Carlo draws. Every perturbation is checked before any work."""
+    if draws < 1:
+        raise DesignError(f"draws must be at least 1, got {draws}")
+    if seed < 0:
+        raise DesignError(f"seed must be a non-negative integer, got {seed}")
     design = load(design_dir)
+    layers = len(design.description["layers"])
+    requests = [parse_perturbation(text, design.grid, layers) for text in perturbations or []]
     config = design_config(design)
     if overrides:
         from quaton.config import build_config
@@ -75,9 +181,98 @@ def simulate(design_dir: str | Path, perturbations: list[str] | None = None, ove
     if gain is not None:
         with torch.no_grad():
             task.log_gain.fill_(float(np.log(gain)))
-    cases = [("none", "", design)] + [(n, v, perturbed(design, n, v, seed)) for n, v in map(parse_perturbation, perturbations or [])]
-    results = []
-    for name, value, candidate in cases:
-        metrics = evaluate(config, candidate.network, task, data.x_test, data.y_test)
-        results.append({"perturbation": name, "value": value, **{k: v for k, v in metrics.items() if k != "confusion"}})
-    return {"dataset": config.data.dataset, "test_size": len(data.x_test), "primary_metric": task.primary_metric, "results": results}
+    readout = build_readout(config)
+    full_scale = design.description.get("hardware", {}).get("full_scale")
+    if full_scale is not None:
+        readout.full_scale.fill_(float(full_scale))
+    else:  # a design exported before the full scale was stored: calibrate as training did
+        calibrate(config, design.network, readout, data.x_train)
+
+    def metrics_of(candidate: Design) -> dict[str, Any]:
+        metrics = evaluate(config, candidate.network, task, data.x_test, data.y_test, readout)
+        return {k: v for k, v in metrics.items() if k != "confusion"}
+
+    primary = task.primary_metric
+    results = [{"perturbation": "none", "value": "", "unit": "", "what": "the design as exported", "draws": 1, **metrics_of(design)}]
+    for request in requests:
+        count = draws if request.spec.random else 1
+        runs = [metrics_of(perturbed(design, request, seed=seed, draw=d)) for d in range(count)]
+        row: dict[str, Any] = {
+            "perturbation": request.name,
+            "value": request.text.split("=", 1)[1].strip(),
+            "unit": request.spec.unit,
+            "what": request.describe(design),
+            "draws": count,
+            **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
+        }
+        if request.spec.random:
+            row["seed"] = seed
+            row[f"{primary}_over_draws"] = _summary([r[primary] for r in runs])
+            row["per_draw"] = runs
+        results.append(row)
+    hardware = design.description.get("hardware")
+    return {
+        "design": str(design_dir),
+        "dataset": config.data.dataset,
+        "test_size": len(data.x_test),
+        "primary_metric": primary,
+        "seed": seed,
+        "draws": draws,
+        "random_draws": "numpy.random.default_rng([seed, draw]), draw = 0 … draws − 1",
+        "hardware": "as trained: read-out chain and modulator response of the run" if hardware else "ideal read-out (design without a hardware section)",
+        "overrides": list(overrides or []),
+        "results": results,
+    }
+
+
+def result_line(row: dict[str, Any], primary: str) -> str:
+    """One line of output for a result row, with units, draws and what was perturbed."""
+    if row["perturbation"] == "none":
+        return f"{'as designed':>28}: {primary} {row[primary]:.4f}"
+    label = f"{row['perturbation']}={row['value']}"
+    text = f"{label:>28}: {primary} {row[primary]:.4f}"
+    spread = row.get(f"{primary}_over_draws")
+    if spread is not None:
+        text += f" ± {spread['std']:.4f} (min {spread['min']:.4f}, max {spread['max']:.4f}; {row['draws']} draws, seed {row['seed']})"
+    return f"{text}  [{row['unit']}: {row['what']}]"
+
+
+def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Keep one simulation: ``<out>/<id>/simulation.json`` and ``report.html``, listed in
+    ``<out>/index.json`` (default out: DESIGN_DIR/simulations). Earlier simulations are never overwritten."""
+    from quaton.report import simulation_report
+
+    root = Path(out) if out is not None else Path(design_dir) / "simulations"
+    request = json.dumps({k: result[k] for k in ("seed", "draws", "overrides")} | {"perturbations": [f"{r['perturbation']}={r['value']}" for r in result["results"]]}, sort_keys=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = f"{stamp}-{hashlib.sha256(request.encode()).hexdigest()[:8]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        name, counter = base, 1
+        while True:
+            try:
+                (root / name).mkdir()
+                break
+            except FileExistsError:
+                counter += 1
+                name = f"{base}-{counter}"
+    except OSError as error:
+        raise DesignError(f"cannot create the simulation directory under {root}: {error.strerror or error}; choose another --out") from None
+    target = root / name
+    result = {"id": name, "created": stamp, **result}
+    rundir.write_json(target / "simulation.json", result)
+    simulation_report(Path(design_dir), target, result)
+    index_path = root / "index.json"
+    try:
+        index = json.loads(index_path.read_text()) if index_path.is_file() else []
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        index = []  # a damaged index is rebuilt from what is listed now on; the simulations themselves stay
+    if not isinstance(index, list):
+        index = []
+    primary = result["primary_metric"]
+    index.append({
+        "id": name, "created": stamp, "file": f"{name}/simulation.json", "seed": result["seed"], "draws": result["draws"],
+        "overrides": result["overrides"], "results": {f"{r['perturbation']}={r['value']}" if r["value"] != "" else "none": r[primary] for r in result["results"]},
+    })
+    rundir.atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
+    return target

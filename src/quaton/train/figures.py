@@ -200,7 +200,7 @@ def write_figures(
     levels = config.quantization.layer_levels(config.model.layers)
     fab = config.fabrication
     plot_phases(phases, config.optics.pitch, figures / "phases.png", levels)
-    per_radian = config.optics.wavelength / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    per_radian = config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))  # vacuum λ₀
     plot_phases(phases, config.optics.pitch, figures / "heights.png", levels, height_per_radian=per_radian)
     device = next(model.parameters()).device
     if isinstance(task, PhaseImaging):
