@@ -19,3 +19,7 @@ class TrainingError(QuatonError, RuntimeError):
 
 class RunDirError(QuatonError, RuntimeError):
     """A run directory or checkpoint is missing, incomplete or corrupt."""
+
+
+class OutputPathError(QuatonError, ValueError):
+    """An output path cannot be written (read-only, not a directory, no such device); checked before any work."""

@@ -156,7 +156,51 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
                 evaluation, config = config, ideal
         key = run_key(config)
         runs.append(PlannedRun(values, config, key, out / "runs" / key, evaluation))
+    check_table(spec, path, runs)
+    check_out(out, path)
     return spec, out, runs
+
+
+# The numeric metrics each kind of run reports (metrics.json, or evaluate_run for a naive run
+# evaluated under other hardware): runs with a physical system or MZI networks (train/dat.py) report
+# accuracies only; the others test_loss and test_<name> for the task's batch metrics.
+CLASSIFICATION_METRICS = ("test_accuracy", "test_loss")
+PHASE_IMAGING_METRICS = ("test_loss", "test_ssim", "test_psnr", "test_phase_error", "test_pcc", "test_ssim_dark_baseline", "test_phase_error_dark_baseline")
+
+
+def reported_metrics(config: Config) -> tuple[str, ...]:
+    """The numeric metrics a run of ``config`` reports, by name."""
+    if config.physical.system is not None or config.model.kind == "mzi":
+        return ("test_accuracy",) + (("physical_test_accuracy",) if config.physical.system is not None else ())
+    return CLASSIFICATION_METRICS if config.task.kind == "classification" else PHASE_IMAGING_METRICS
+
+
+def check_table(spec: SweepSpec, path: Path, runs: list[PlannedRun]) -> None:
+    """The table's rows and columns and the plot's axes must be grid keys, and the metric one that
+    every run reports: checked before the first run, so that a sweep cannot train its whole grid and
+    then fail to tabulate it."""
+    grid = list(spec.grid)
+    named = [(f"table.rows[{i}]", key) for i, key in enumerate(spec.table.rows)] + [("table.columns", spec.table.columns)]
+    if spec.plot is not None:
+        named += [(f"plot.{axis}", getattr(spec.plot, axis)) for axis in ("x", "series", "style") if getattr(spec.plot, axis) is not None]
+    for where, key in named:
+        if key not in spec.grid:
+            raise ConfigError(f"sweep {path}: {where} {key!r} is not a grid key; choose one of {grid} (or add it to grid:)")
+    if runs:
+        common = [m for m in reported_metrics(runs[0].config) if all(m in reported_metrics(r.config) for r in runs)]
+        if spec.table.metric not in common:
+            raise ConfigError(f"sweep {path}: table.metric {spec.table.metric!r} is not reported by every run; choose one of {common}")
+
+
+def check_out(out: Path, path: Path) -> None:
+    """The sweep's ``out`` directory must be writable (checked before the first run; nothing is created)."""
+    from quaton.errors import OutputPathError
+    from quaton.paths import check_writable_directory
+
+    try:
+        check_writable_directory(out, "out:")
+    except OutputPathError as error:
+        raise ConfigError(f"sweep {path}: {error}") from None
 
 
 def _metrics(run: PlannedRun) -> dict[str, Any]:
