@@ -44,12 +44,51 @@ class OpticsConfig(Section):
 
 
 class CNNConfig(Section):
+    """The mixed-signal optical CNN: a 4f system (input modulator at optics.pitch, lens f1, a passive
+    Fourier-plane element, lens f2, a tiled sensor) and a digital head; see quaton.models.optical_cnn."""
+
     kernels: int = Field(16, ge=1, le=256, description="optical convolution kernels (feature maps tiled on one sensor)")
-    kernel_size: int = Field(7, ge=1, le=63, description="taps per kernel side (px)")
+    kernel_size: int = Field(7, ge=1, le=63, description="PSF support each tile is sized for (image px): tiles are object_size + kernel_size - 1 wide")
     hidden: int = Field(128, ge=1, description="hidden units of the digital head")
-    columns: int = Field(4, ge=1, description="tiles per sensor row")
-    focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="4f lens focal length (m)")
-    coherent: bool = True
+    columns: int = Field(4, ge=1, le=256, description="tiles per sensor row")
+    focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="first lens focal length f1 (m)")
+    focal_length_2: float | None = Field(None, gt=0, allow_inf_nan=False, description="second lens focal length f2 (m); null: f1")
+    coherent: bool = Field(True, description="coherent light (camera sees |U * h|^2) or spatially incoherent (|h|^2 convolves |U|^2)")
+    differential: bool = Field(True, description="incoherent light: each kernel is a positive and a negative tile, subtracted after read-out (2K tiles)")
+    element: Literal["phase", "amplitude", "complex"] = Field("phase", description="Fourier-plane element: phase-only DOE, amplitude SLM or complex; passive (|t| <= 1)")
+    element_pitch: float = Field(40e-6, gt=0, allow_inf_nan=False, description="element pixel pitch (m)")
+    element_pixels: int = Field(128, ge=2, le=4096, description="element pixels per side")
+    element_aperture: float | None = Field(None, gt=0, allow_inf_nan=False, description="circular stop diameter in the Fourier plane (m); null: the element's square")
+    element_oversampling: int = Field(2, ge=1, le=16, description="simulated Fourier-plane cells per element pixel and axis")
+    sensor_pitch: float | None = Field(None, gt=0, allow_inf_nan=False, description="sensor pixel pitch (m); null: optics.pitch * f2/f1")
+    sensor_oversampling: int = Field(2, ge=1, le=16, description="intensity samples per sensor pixel and axis (pixel integration)")
+    photons_per_pixel: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="photons a fully bright input pixel sends per exposure; sets the sensor's shot noise (device evaluation and aware training); null: no shot noise",
+    )
+
+    def geometry(self, wavelength: float, pitch: float, size: int):
+        """The optical layer's geometry (quaton.models.optical_cnn.OpticalCNNGeometry) for optics.wavelength,
+        optics.pitch and input.object_size."""
+        from quaton.models.optical_cnn import OpticalCNNGeometry
+
+        return OpticalCNNGeometry(
+            size=size, kernels=self.kernels, kernel_size=self.kernel_size, columns=self.columns, wavelength=wavelength, pitch=pitch,
+            focal_length=self.focal_length, focal_length_2=self.focal_length_2, element_pitch=self.element_pitch,
+            element_pixels=self.element_pixels, element_aperture=self.element_aperture, element_oversampling=self.element_oversampling,
+            sensor_pitch=self.sensor_pitch, sensor_oversampling=self.sensor_oversampling, coherent=self.coherent, differential=self.differential,
+        )
+
+    def check_optics(self, wavelength: float, pitch: float, size: int) -> None:
+        """Raise ValueError naming the keys if the 4f system's sampling conditions fail (quaton.optics.fourier.check_sampling)."""
+        from quaton.optics.fourier import check_sampling
+
+        try:
+            check_sampling(self.geometry(wavelength, pitch, size).optics())
+        except ValueError as error:
+            raise ValueError(
+                f"model.cnn (with optics.wavelength {wavelength:.4g} m, optics.pitch {pitch:.4g} m, input.object_size {size}): {error}"
+            ) from None
 
 
 class MZIConfig(Section):
@@ -310,6 +349,8 @@ class Config(Section):
             raise ValueError("physical.system: training with a physical system is implemented for classification")
         if model.kind == "mzi" and self.input.object_size ** 2 < model.mzi.ports:
             raise ValueError(f"input.object_size ({self.input.object_size}) is too small for {model.mzi.ports} Fourier coefficients")
+        if model.kind == "optical_cnn":
+            model.cnn.check_optics(self.optics.wavelength, self.optics.pitch, self.input.object_size)
         if model.kind != "d2nn" and (self.task.kind != "classification" or self.task.loss != "cross_entropy"):
             raise ValueError(f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy")
         return self

@@ -1,43 +1,109 @@
-"""The optical CNN: the 4f system computes the convolution it claims, tiling, a short real run."""
+"""The optical CNN as optics: tiles from the element's design, passivity, quantized element, signed
+incoherent pairs, photon budget, a short real run, and a trained design under another wavelength."""
 
+import json
+import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from scipy.signal import convolve2d
 from typer.testing import CliRunner
 
 from quaton.cli import app
 from quaton.config import load_config
-from quaton.models.optical_cnn import OpticalConv4f, tile, untile
+from quaton.errors import ConfigError
+from quaton.hardware import Readout
+from quaton.models.optical_cnn import OpticalCNN, OpticalCNNGeometry, tile, untile
+from quaton.optics.fourier import tile_centres, tiled_transmission
+from quaton.quant import StraightThroughQuantizer
 from quaton.train.loop import train
+from quaton.train.setup import build_model
 
 SMOKE = Path(__file__).parents[2] / "configs" / "mixed_signal" / "smoke.yaml"
+SMALL = OpticalCNNGeometry(size=8, kernels=4, kernel_size=3, columns=2, element_pixels=48, element_pitch=60e-6)
 
 
-@pytest.mark.parametrize("coherent", [True, False])
-def test_4f_system_is_a_linear_convolution(coherent):
-    layer = OpticalConv4f(12, kernels=3, kernel_size=5, coherent=coherent).double()
-    field = torch.rand(2, 12, 12, dtype=torch.float64).to(torch.complex128)
+def tile_energies(model: OpticalCNN, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        got = layer(field)
-    psf = layer.psf().detach().numpy()
-    for b in range(2):
-        for k in range(3):
-            if coherent:
-                expected = np.abs(convolve2d(field[b].numpy(), psf[k], mode="full")) ** 2
-            else:
-                expected = convolve2d(np.abs(field[b].numpy()) ** 2, np.abs(psf[k]) ** 2, mode="full")
-            assert np.allclose(got[b, k].numpy(), expected, atol=1e-9)
+        return untile(model.sensor(images), model.geometry.tiles, model.geometry.tile).sum(dim=(-2, -1))
 
 
-def test_fourier_mask_sampling_is_physical():
-    layer = OpticalConv4f(28, kernels=2, kernel_size=7, wavelength=532e-9, pitch=8e-6, focal_length=0.1)
-    assert layer.tile == 34
-    assert layer.fourier_pitch == pytest.approx(532e-9 * 0.1 / (34 * 8e-6))
-    # the mask's aperture λf/Δ passes every frequency of the input grid
-    assert layer.fourier_pitch * layer.tile == pytest.approx(532e-9 * 0.1 / 8e-6)
+def test_a_single_ramp_design_sends_the_light_to_its_tile():
+    # the element carries one tap behind the linear phase that deflects it onto tile 2: tile 2 gets the image
+    model = OpticalCNN(SMALL, hidden=4)
+    g = SMALL
+    centres = tile_centres(g.tiles, g.columns, g.tile, g.pixel)
+    kernels = torch.zeros(g.tiles, 1, 1, dtype=torch.complex128)
+    kernels[2] = 1.0
+    design = tiled_transmission(kernels, centres, g.image_pitch, g.optics())
+    with torch.no_grad():
+        model.optics.element.mask.raw.copy_(torch.remainder(design.angle(), 2 * math.pi))
+    energies = tile_energies(model, torch.rand(2, 8, 8))
+    assert torch.all(energies[:, 2] > 0.9 * energies.sum(1))
+
+
+def test_initial_design_lights_every_tile_and_the_optics_are_passive():
+    model = OpticalCNN(SMALL, hidden=4)
+    images = torch.rand(3, 8, 8)
+    energies = tile_energies(model, images)
+    total = (images**2).sum(dim=(1, 2))
+    assert torch.all(energies.sum(1) <= total)  # passive: never more light than came in
+    assert torch.all(energies > 0.05 * energies.sum(1, keepdim=True))  # each kernel's ramp reaches its tile
+
+
+def test_wavelength_focal_length_and_element_pitch_change_the_sensor_image():
+    model = OpticalCNN(SMALL, hidden=4, seed=1)
+    images = torch.rand(2, 8, 8)
+    base = model.sensor(images).detach()
+    for change in ({"wavelength": 600e-9}, {"focal_length": 0.11}, {"element_pitch": 55e-6}, {"element_aperture": 2.0e-3}):
+        other = OpticalCNN(OpticalCNNGeometry(**{**SMALL.__dict__, **change}), hidden=4, seed=1)
+        other.load_state_dict(model.state_dict())
+        moved = other.sensor(images).detach()
+        assert float((moved - base).abs().sum() / base.abs().sum()) > 0.05, change
+
+
+def test_element_is_quantized_like_a_d2nn_layer():
+    model = OpticalCNN(SMALL, hidden=4, quantizer=StraightThroughQuantizer(4)).eval()
+    (phase,) = model.phases()
+    assert phase.shape == (48, 48)
+    levels = torch.unique(torch.round(phase * 1e4) / 1e4)
+    assert len(levels) <= 4 and torch.allclose(levels, torch.arange(len(levels)) * math.pi / 2, atol=1e-3)
+
+
+def test_incoherent_signed_pairs_give_negative_weights_on_2k_tiles():
+    g = OpticalCNNGeometry(**{**SMALL.__dict__, "coherent": False, "kernels": 2})
+    model = OpticalCNN(g, hidden=4)
+    assert g.tiles == 4 and g.sensor_shape == (2 * g.tile, 2 * g.tile)  # the sensor area of the scheme: 2K tiles
+    with torch.no_grad():
+        sensor = model.sensor(torch.rand(2, 8, 8))
+        features = model.features(sensor)
+    tiles = untile(sensor, 4, g.tile)
+    assert features.shape == (2, 2, g.tile, g.tile)
+    assert torch.equal(features, tiles[:, 0::2] - tiles[:, 1::2])
+    assert float(sensor.min()) >= 0 and float(features.min()) < 0
+
+
+def test_photon_budget_sets_the_shot_noise_of_the_exposure():
+    g = SMALL
+    bright = OpticalCNN(g, hidden=4, photons_per_pixel=1e4)
+    dim = OpticalCNN(g, hidden=4, photons_per_pixel=1e2)
+    dim.load_state_dict(bright.state_dict())
+    images = torch.rand(1, 8, 8)
+    with torch.no_grad():
+        ratio = bright.sensor(images).sum() / dim.sensor(images).sum()
+    assert float(ratio) == pytest.approx(100.0, rel=1e-4)  # photons scale with the budget through the passive optics
+    readout = Readout()
+    readout.calibrate(dim.sensor(images))
+    captured = []
+    readout.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    with torch.no_grad():
+        for _ in range(400):
+            dim(images, readout.eval(), readout.full_scale)
+    frames = torch.cat(captured)
+    mean = dim.sensor(images).detach()[0]
+    lit = mean > 20
+    variance = frames.var(dim=0)[lit]
+    assert float((variance / mean[lit]).mean()) == pytest.approx(1.0, abs=0.1)  # Poisson: variance = photon count
 
 
 def test_tiles_round_trip():
@@ -45,36 +111,50 @@ def test_tiles_round_trip():
     sensor = tile(maps, 4)
     assert sensor.shape == (2, 10, 20)
     assert torch.equal(untile(sensor, 6, 5), maps)
-    assert torch.equal(sensor[0, 5:10, 0:5], maps[0, 4])
-
-
-def test_hardware_aware_smoke_run_and_eval_under_other_hardware(tmp_path):
-    config = load_config(SMOKE, ["train.progress=false", "train.epochs=1", "data.train_size=800", "data.test_size=200"])
-    metrics = train(config, tmp_path / "run")
-    assert metrics["test_accuracy"] > 0.5
-    assert (tmp_path / "run" / "figures" / "sensor.png").is_file()
-    runner = CliRunner()
-    result = runner.invoke(app, ["eval", str(tmp_path / "run"), "--json", str(tmp_path / "same.json")])
-    assert result.exit_code == 0, result.output
-    import json
-
-    same = json.loads((tmp_path / "same.json").read_text())
-    assert same["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
-    result = runner.invoke(app, ["eval", str(tmp_path / "run"), "--set", "hardware.readout.noise=3.0", "--json", str(tmp_path / "noisy.json")])
-    assert result.exit_code == 0, result.output
-    noisy = json.loads((tmp_path / "noisy.json").read_text())
-    assert noisy["test_accuracy"] < metrics["test_accuracy"]
 
 
 def test_head_sees_the_same_units_with_and_without_an_ideal_read_out():
-    from quaton.hardware import Readout
-    from quaton.models.optical_cnn import OpticalCNN
-
-    model = OpticalCNN(12, kernels=2, kernel_size=3, hidden=8)
-    images = torch.rand(4, 12, 12)
+    model = OpticalCNN(SMALL, hidden=8)
+    images = torch.rand(4, 8, 8)
     readout = Readout()
     readout.calibrate(model.sensor(images).detach())
     with torch.no_grad():
         naive = model(images, None, readout.full_scale)
         device = model(images, readout, readout.full_scale)
     assert torch.allclose(naive, device)
+
+
+def test_config_rejects_an_element_that_cannot_reach_the_tiles():
+    with pytest.raises(ConfigError, match=r"model\.cnn.*element pitch"):
+        load_config(SMOKE, ["model.cnn.element_pitch=100e-6"])
+    with pytest.raises(ConfigError, match=r"optics\.wavelength"):
+        load_config(SMOKE, ["optics.wavelength=300e-9"])
+
+
+def test_digital_baseline_keeps_the_same_head():
+    config = load_config(SMOKE, ["model.kind=digital_cnn"])
+    model = build_model(config)
+    optical = build_model(load_config(SMOKE))
+    assert [p.shape for p in model.head.parameters()] == [p.shape for p in optical.head.parameters()]
+
+
+def test_hardware_aware_smoke_run_and_eval_under_other_hardware_and_wavelength(tmp_path):
+    config = load_config(SMOKE, ["train.progress=false", "train.epochs=1", "data.train_size=800", "data.test_size=200"])
+    metrics = train(config, tmp_path / "run")
+    assert metrics["test_accuracy"] > 0.6
+    assert (tmp_path / "run" / "figures" / "sensor.png").is_file()
+    runner = CliRunner()
+
+    def evaluate(*overrides: str) -> float:
+        out = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}.json"
+        args = ["eval", str(tmp_path / "run"), "--json", str(out)]
+        for override in overrides:
+            args += ["--set", override]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())["test_accuracy"]
+
+    assert evaluate() == pytest.approx(metrics["test_accuracy"])
+    assert evaluate("hardware.readout.noise=3.0") < metrics["test_accuracy"]
+    # dispersion: the trained element at another wavelength deflects and filters differently
+    assert evaluate("optics.wavelength=650e-9") < metrics["test_accuracy"] - 0.1

@@ -1,80 +1,118 @@
-"""A mixed-signal optical CNN: a 4f optical convolution layer, a camera read-out, a digital head.
+"""A mixed-signal optical CNN: a physically simulated 4f convolution layer, a camera, a digital head.
 
-The optical layer is a 4f system: lens (focal length f), a learnable complex mask in the Fourier
-plane, lens. A lens maps the input field U(x) to U_f(x_f) = Û(x_f/(λf))/(iλf) in its back focal
-plane, so a mask M(x_f) there multiplies the spectrum at spatial frequency ν = x_f/(λf), and the
-second lens gives the convolution U ∗ h (inverted, a sign quaton drops) with h the inverse
-transform of M. The K kernels are tiled on one sensor: kernel k's point-spread function is placed
-at its tile's offset, i.e. its Fourier mask carries the linear phase of that shift, and the sum of
-the K shifted transfer functions is one mask.
+The optical layer follows Chang et al., "Hybrid optical-electronic convolutional neural networks
+with optimized diffractive optics for image classification", Sci. Rep. 8, 12324 (2018): the image
+is shown on a modulator (pitch Δ), a lens (f1) Fourier-transforms it, one fabricable element in
+the Fourier plane (a phase-only DOE by default; an amplitude or complex SLM as options; always
+|t| ≤ 1) shapes the spectrum, a second lens (f2) forms the image on a sensor (pitch p_s). The
+system's point-spread function is whatever the element's design makes (see
+:mod:`quaton.optics.fourier`): there are no kernel parameters, only the element's pixels.
 
-Sampling conditions relied on (documented in README.md):
-- the input is an n × n field at pitch Δ (the SLM/object pitch) and each kernel has k × k taps at
-  the same pitch; each tile is m = n + k − 1 pixels wide, so tiles never overlap and each holds the
-  full linear convolution;
-- the Fourier-plane mask is sampled on m × m pixels of pitch λf/(mΔ) per tile spectrum, spanning
-  the aperture λf/Δ that passes every frequency the input grid carries (|ν| ≤ 1/(2Δ));
-- the sensor has the input's pitch (unit magnification, equal focal lengths).
+The K feature maps are K tiles of the one sensor image, read at fixed positions: tile k is where
+the element's design sends kernel k's light. The element starts as the kinoform of K random k × k
+kernels, each behind the linear phase ramp that deflects it (λf2·ν) onto its tile; training then
+changes the element freely, and whatever light it sends elsewhere (other tiles, between tiles, out
+of the sensor) is what a camera would record or lose.
 
-Coherent illumination: the camera sees |U ∗ h_k|². Incoherent: the intensity PSF |h_k|² convolves
-the input intensity |U|².
+Coherent light: each tile records |U ∗ h_k|². Incoherent light: the intensity PSF |h_k|² ≥ 0
+convolves |U|², which cannot weigh with negative numbers; with ``differential`` (the default) each
+kernel is a pair of tiles, positive and negative, subtracted digitally after the read-out, so the
+sensor holds 2K tiles.
+
+Light budget: ``photons_per_pixel`` is the energy (photons) a fully bright input pixel sends into
+the system per exposure; the sensor then records photons, after the passive optics, and the shot
+noise of a read-out (Gaussian, variance = the photon count) is that of the real exposure.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from quaton.optics.fourier import ElementKind, FourFGeometry, FourFSystem, FourierElement, tile_centres, tiled_transmission
 
-class OpticalConv4f(nn.Module):
-    """K learnable complex kernels applied by a 4f system: field [B, n, n] -> sensor intensities [B, K, m, m]."""
 
-    def __init__(
-        self,
-        size: int,
-        kernels: int = 16,
-        kernel_size: int = 7,
-        *,
-        wavelength: float = 532e-9,
-        pitch: float = 8e-6,
-        focal_length: float = 0.1,
-        coherent: bool = True,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        self.size, self.kernels, self.kernel_size = size, kernels, kernel_size
-        self.wavelength, self.pitch, self.focal_length, self.coherent = wavelength, pitch, focal_length, coherent
-        self.tile = size + kernel_size - 1
-        generator = torch.Generator().manual_seed(seed)
-        scale = 1.0 / kernel_size
-        self.real = nn.Parameter(torch.randn(kernels, kernel_size, kernel_size, generator=generator) * scale)
-        self.imag = nn.Parameter(torch.randn(kernels, kernel_size, kernel_size, generator=generator) * scale)
+@dataclass(frozen=True)
+class OpticalCNNGeometry:
+    """Everything the optical layer needs but the element's pixels (SI units)."""
+
+    size: int  # input pixels per side
+    kernels: int = 8
+    kernel_size: int = 5  # the PSF support (image pixels) each tile is sized for
+    columns: int = 4  # tiles per sensor row
+    wavelength: float = 532e-9
+    pitch: float = 8e-6  # input modulator pitch Δ
+    focal_length: float = 0.1  # f1
+    focal_length_2: float | None = None  # f2; None: f1
+    element_pitch: float = 40e-6
+    element_pixels: int = 128
+    element_aperture: float | None = None  # circular stop diameter; None: the element's square
+    element_oversampling: int = 2
+    sensor_pitch: float | None = None  # None: Δ·f2/f1 (one sensor pixel per image pixel)
+    sensor_oversampling: int = 2
+    coherent: bool = True
+    differential: bool = True  # incoherent only: a positive and a negative tile per kernel
 
     @property
-    def fourier_pitch(self) -> float:
-        """Pitch of the Fourier-plane mask (m): λf/(mΔ)."""
-        return self.wavelength * self.focal_length / (self.tile * self.pitch)
+    def f2(self) -> float:
+        return self.focal_length if self.focal_length_2 is None else self.focal_length_2
 
-    def psf(self) -> torch.Tensor:
-        """Amplitude point-spread functions h_k, complex [K, k, k]."""
-        return torch.complex(self.real, self.imag)
+    @property
+    def image_pitch(self) -> float:
+        """Input pixel pitch imaged on the sensor: Δ·f2/f1 (m)."""
+        return self.pitch * self.f2 / self.focal_length
 
-    def fourier_mask(self) -> torch.Tensor:
-        """Each kernel's Fourier-plane transmission M_k = FFT(h_k) on the tile's m × m frequency grid, complex [K, m, m]."""
-        psf = self.psf()
-        kernel = psf if self.coherent else psf.abs().square().to(psf.dtype)
-        return torch.fft.fft2(kernel, s=(self.tile, self.tile))
+    @property
+    def pixel(self) -> float:
+        """Sensor pixel pitch (m)."""
+        return self.image_pitch if self.sensor_pitch is None else self.sensor_pitch
 
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        """Input field complex [B, n, n] -> intensities [B, K, m, m] (full linear convolutions)."""
-        m = self.tile
-        source = field if self.coherent else field.abs().square().to(field.dtype)
-        spectrum = torch.fft.fft2(source, s=(m, m))[:, None]
-        out = torch.fft.ifft2(spectrum * self.fourier_mask()[None])
-        return out.abs().square() if self.coherent else out.real.clamp_min(0)
+    @property
+    def tile(self) -> int:
+        """Tile side in sensor pixels: the full linear convolution, (n + k − 1) image pixels."""
+        return math.ceil((self.size + self.kernel_size - 1) * self.image_pitch / self.pixel - 1e-9)
+
+    @property
+    def tiles(self) -> int:
+        return self.kernels * (2 if self.signed_pairs else 1)
+
+    @property
+    def signed_pairs(self) -> bool:
+        return not self.coherent and self.differential
+
+    @property
+    def sensor_shape(self) -> tuple[int, int]:
+        return math.ceil(self.tiles / self.columns) * self.tile, self.columns * self.tile
+
+    def optics(self) -> FourFGeometry:
+        return FourFGeometry(
+            wavelength=self.wavelength, input_pitch=self.pitch, input_size=self.size,
+            focal_length_1=self.focal_length, focal_length_2=self.f2,
+            element_pitch=self.element_pitch, element_pixels=self.element_pixels,
+            sensor_pitch=self.pixel, sensor_shape=self.sensor_shape,
+            element_oversampling=self.element_oversampling, sensor_oversampling=self.sensor_oversampling,
+            element_aperture=self.element_aperture,
+        )
+
+
+def shot_noise(photons: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Photon counts float [...] plus Poisson noise in its Gaussian limit (variance = the count);
+    straight-through (the noise carries no gradient)."""
+    noise = torch.randn(photons.shape, generator=generator, device=photons.device, dtype=photons.dtype)
+    return photons + torch.sqrt(photons.detach().clamp_min(0)) * noise
+
+
+def _readout_generator(readout: nn.Module) -> torch.Generator | None:
+    """The generator the read-out would draw its next noise from (training or evaluation stream)."""
+    if readout.training and hasattr(readout, "_training_generator"):
+        return readout._training_generator()
+    if getattr(readout, "generator", None) is None and hasattr(readout, "reseed"):
+        readout.reseed()
+    return getattr(readout, "generator", None)
 
 
 def tile(maps: torch.Tensor, columns: int) -> torch.Tensor:
@@ -85,11 +123,38 @@ def tile(maps: torch.Tensor, columns: int) -> torch.Tensor:
     return padded.reshape(b, rows, columns, m, m).permute(0, 1, 3, 2, 4).reshape(b, rows * m, columns * m)
 
 
-def untile(sensor: torch.Tensor, kernels: int, m: int) -> torch.Tensor:
-    """Inverse of :func:`tile`: [B, rows·m, columns·m] -> [B, K, m, m]."""
+def untile(sensor: torch.Tensor, tiles: int, m: int) -> torch.Tensor:
+    """Read ``tiles`` tiles of m × m pixels off a sensor image [B, rows·m, columns·m] -> [B, tiles, m, m]."""
     b, height, width = sensor.shape
     rows, columns = height // m, width // m
-    return sensor.reshape(b, rows, m, columns, m).permute(0, 1, 3, 2, 4).reshape(b, rows * columns, m, m)[:, :kernels]
+    return sensor.reshape(b, rows, m, columns, m).permute(0, 1, 3, 2, 4).reshape(b, rows * columns, m, m)[:, :tiles]
+
+
+class OpticalConv4f(nn.Module):
+    """The optical layer: images [B, n, n] in [0, 1] (amplitude-encoded on the modulator) -> sensor
+    photons [B, H, W], K kernels tiled (2K with signed pairs)."""
+
+    def __init__(self, geometry: OpticalCNNGeometry, *, element: ElementKind = "phase", quantizer: nn.Module | None = None,
+                 photons_per_pixel: float | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.geometry = geometry
+        self.photons_per_pixel = photons_per_pixel
+        optics = geometry.optics()
+        generator = torch.Generator().manual_seed(seed)
+        k = geometry.kernel_size
+        kernels = torch.complex(torch.randn(geometry.tiles, k, k, generator=generator), torch.randn(geometry.tiles, k, k, generator=generator))
+        centres = tile_centres(geometry.tiles, geometry.columns, geometry.tile, geometry.pixel)
+        design = tiled_transmission(kernels, centres, geometry.image_pitch, optics)
+        self.system = FourFSystem(optics, FourierElement(geometry.element_pixels, element, init=design, quantizer=quantizer, generator=generator), geometry.coherent)
+
+    @property
+    def element(self) -> FourierElement:
+        return self.system.element
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images float [B, n, n] (amplitude transmission of each modulator pixel) -> photons per sensor pixel [B, H, W]."""
+        energy = 1.0 if self.photons_per_pixel is None else self.photons_per_pixel
+        return self.system(images.to(torch.complex64) * math.sqrt(energy))
 
 
 class DigitalHead(nn.Module):
@@ -106,31 +171,51 @@ class DigitalHead(nn.Module):
 
 
 class OpticalCNN(nn.Module):
-    """Optical convolution -> camera (tiled sensor, read-out chain) -> digital head.
+    """Optical 4f convolution -> camera (one tiled sensor, read-out chain) -> digital head.
 
-    ``forward(images, readout)``: images float [B, n, n] in [0, 1], amplitude-encoded -> logits [B, C].
-    The read-out (``quaton.hardware.Readout``) sees the whole sensor, so crosstalk acts across
-    tile borders as on a real camera; the sensor values are divided by the calibrated full scale
-    (known to the electronics) before the digital layers, with or without the read-out.
+    ``forward(images, readout)``: images float [B, n, n] in [0, 1] -> logits [B, C]. The read-out
+    (``quaton.hardware.Readout``) sees the whole sensor, so crosstalk acts across tile borders as on
+    a real camera; with a photon budget, shot noise comes first (photon arrival), from the read-out's
+    noise generator. Sensor values are divided by the calibrated full scale before the digital layers.
     """
 
-    def __init__(self, size: int, kernels: int = 16, kernel_size: int = 7, hidden: int = 128, classes: int = 10, columns: int = 4, **optics) -> None:
+    def __init__(self, geometry: OpticalCNNGeometry, hidden: int = 128, classes: int = 10, *, element: ElementKind = "phase",
+                 quantizer: nn.Module | None = None, photons_per_pixel: float | None = None, seed: int = 0) -> None:
         super().__init__()
-        self.optics = OpticalConv4f(size, kernels, kernel_size, **optics)
-        self.columns = columns
-        self.head = DigitalHead(kernels, self.optics.tile, hidden, classes)
+        self.geometry = geometry
+        self.optics = OpticalConv4f(geometry, element=element, quantizer=quantizer, photons_per_pixel=photons_per_pixel, seed=seed)
+        self.head = DigitalHead(geometry.kernels, geometry.tile, hidden, classes)
 
     def sensor(self, images: torch.Tensor) -> torch.Tensor:
-        """Ideal sensor intensities [B, rows·m, columns·m]."""
-        return tile(self.optics(images.to(torch.complex64)), self.columns)
+        """Ideal sensor photons [B, H, W]."""
+        return self.optics(images)
+
+    def features(self, sensor: torch.Tensor) -> torch.Tensor:
+        """Sensor image [B, H, W] -> feature maps [B, K, tile, tile] (signed pairs subtracted)."""
+        tiles = untile(sensor, self.geometry.tiles, self.geometry.tile)
+        return tiles[:, 0::2] - tiles[:, 1::2] if self.geometry.signed_pairs else tiles
 
     def forward(self, images: torch.Tensor, readout: nn.Module | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         """``readout`` None: the ideal sensor (naive training); either way the sensor values are divided
         by the calibrated ``full_scale``, so that the head sees the same units in training and on the device."""
         sensor = self.sensor(images)
         if readout is not None:
+            if self.optics.photons_per_pixel is not None:
+                sensor = shot_noise(sensor, _readout_generator(readout))
             sensor = readout(sensor)
-        return self.head(untile(sensor / full_scale, self.optics.kernels, self.optics.tile))
+        return self.head(self.features(sensor / full_scale))
+
+    @torch.no_grad()
+    def phases(self) -> list[torch.Tensor]:
+        """The Fourier-plane element's phases in [0, 2π), float [M, M], as evaluated (one layer; none
+        for an amplitude element), for export like a D2NN layer."""
+        phase = self.optics.element.phase()
+        return [] if phase is None else [phase]
+
+    @property
+    def element_pitch(self) -> float:
+        """Pixel pitch of the fabricated element (m)."""
+        return self.geometry.element_pitch
 
 
 class DigitalCNN(nn.Module):

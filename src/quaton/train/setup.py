@@ -125,9 +125,10 @@ def build_model(config: Config) -> torch.nn.Module:
     optics, model = config.optics, config.model
     cnn = model.cnn
     if model.kind == "optical_cnn":
+        quantizer = build_quantizer(config)  # the Fourier-plane element is quantized like a D2NN layer (layer 0)
         return OpticalCNN(
-            config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden, columns=cnn.columns,
-            wavelength=optics.wavelength, pitch=optics.pitch, focal_length=cnn.focal_length, coherent=cnn.coherent, seed=config.seed,
+            cnn.geometry(optics.wavelength, optics.pitch, config.input.object_size), cnn.hidden, element=cnn.element,
+            quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None, photons_per_pixel=cnn.photons_per_pixel, seed=config.seed,
         )
     if model.kind == "mzi":
         from quaton.models.mzi import MZINetwork
