@@ -125,17 +125,26 @@ def compare(
 def export_design(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
     out: Annotated[Path, typer.Option("--out", help="Design directory to write.")],
-    formats: Annotated[Optional[list[str]], typer.Option("--format", help="npy, tiff, stl (repeatable; default all).")] = None,
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).")] = None,
+    min_feature: Annotated[Optional[float], typer.Option("--min-feature", help="gds design-rule check: smallest printable feature (m), e.g. 1e-6.")] = None,
+    min_gap: Annotated[Optional[float], typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")] = None,
 ) -> None:
-    """Export a trained run as a design: design.json, phase layers, height maps, STL meshes."""
-    from quaton.export.design import FORMATS, export_run
+    """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks."""
+    from quaton.export.design import DEFAULT_FORMATS, export_run
 
     try:
         check_writable_directory(out, "--out")
-        target = export_run(run_dir, out, tuple(formats or FORMATS))
+        target = export_run(run_dir, out, tuple(formats or DEFAULT_FORMATS), min_feature, min_gap)
     except QuatonError as error:
         _fail(error)
     typer.echo(f"design written to {target}")
+    gds = json.loads((target / "design.json").read_text()).get("gds")
+    for index, layer in enumerate(gds["drc"] if gds else [], start=1):
+        for step, check in enumerate(layer, start=1):
+            typer.echo(
+                f"layer {index} mask {step}: {check['feature_violations_px']} px in features below min_feature={check['min_feature_m']} m, "
+                f"{check['gap_violations_px']} px in gaps below min_gap={check['min_gap_m']} m"
+            )
 
 
 PERTURB_HELP = (
@@ -143,6 +152,8 @@ PERTURB_HELP = (
     "phase_noise=σ (rad, 0..2π: Gaussian error per pixel, every layer; random, over --draws draws); "
     "height_error=e (relative, a fraction: 0.02 = 2 %; -1 < e <= 1: every height of every layer x (1+e)); "
     "shift=k or shift=L:k (whole pixels, 0 <= k < grid: every layer, or layer L, moved k px along +x); "
+    "etch_depth=σ (relative, 0..1: each binary-optics etch step's depth off by a Gaussian error, per step and layer; "
+    "2^k-level designs; random, over --draws draws); "
     "distance_error=e (relative, -1 < e <= 1: all L+1 distances x (1+e))."
 )
 

@@ -17,6 +17,7 @@ import quaton.design
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.data import load_dataset
+import gdstk
 import torch
 import yaml
 
@@ -24,6 +25,7 @@ import quaton.export.simulate as simulate_module
 from quaton.export import DesignError, export_run, phase_to_height
 from quaton.export.design import phase_sha256
 from quaton.export.fabrication import vacuum_wavelength
+from quaton.export.gds import design_rule_check, level_map, read_masks
 from quaton.export.simulate import simulate
 from quaton.train import rundir
 from quaton.train.evaluate import load_run
@@ -237,7 +239,9 @@ def test_cli_export_and_simulate(exported, tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["export", str(root / "run"), "--out", "/proc/quaton-design"])
-    assert result.exit_code == 2 and "cannot create the design directory /proc/quaton-design" in result.output
+    assert result.exit_code == 2 and "/proc/quaton-design" in result.output and "Traceback" not in result.output
+    with pytest.raises(DesignError, match="cannot create the design directory /proc/quaton-design"):
+        export_run(root / "run", "/proc/quaton-design")
 
 
 def test_simulate_states_units_draws_and_keeps_every_simulation(exported, tmp_path):
@@ -285,6 +289,63 @@ def test_perturbations_outside_their_physical_range_are_refused_before_any_work(
     result = CliRunner().invoke(app, ["simulate", str(design_dir), "--perturb", text, "--out", str(tmp_path / "sims")])
     assert result.exit_code == 2 and unit in result.output and "Traceback" not in result.output
     assert not (tmp_path / "sims").exists()
+
+
+@pytest.mark.parametrize("levels", [4, 8])
+def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_path, levels):
+    """Issue 19: k binary masks per layer; read back, rasterised, they give every level map exactly."""
+    config = load_config(SMOKE, ["train.progress=false", "train.epochs=1", "quantization.method=psq", f"quantization.levels={levels}",
+                                 "data.train_size=100", "data.test_size=20"])
+    train(config, tmp_path / "run")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "d"), "--format", "npy", "--format", "gds",
+                                      "--min-feature", "2e-6", "--min-gap", "2e-6"])
+    assert result.exit_code == 0, result.output
+    design_dir = tmp_path / "d"
+    assert "layer 1 mask 1:" in result.output and "below min_feature=2e-06 m" in result.output
+    sidecar = json.loads((design_dir / "masks.json").read_text())
+    k = int(math.log2(levels))
+    for layer in sidecar["layers"]:
+        phase = np.load(design_dir / f"layer_{layer['layer']:02d}.npy")
+        masks = read_masks(design_dir / "masks.gds", layer["layer"], k, 32, 1.0)
+        levels_back = sum(m.astype(np.int64) << (k - j) for j, m in enumerate(masks, start=1))
+        assert np.array_equal(levels_back, level_map(phase, levels))
+        depths = [m["etch_depth_m"] for m in layer["masks"]]
+        etched = sum(m * d for m, d in zip(masks, depths))
+        assert np.allclose(etched, np.load(design_dir / f"height_{layer['layer']:02d}.npy"), rtol=1e-12, atol=1e-18)
+        assert [m["gds_layer"] for m in layer["masks"]] == [10 * layer["layer"] + j for j in range(1, k + 1)]
+        # merged polygons, not one square per pixel; the DRC counts what a 2 µm process cannot make
+        drc = layer["masks"][0]["drc"]
+        assert drc["feature_violations_px"] == design_rule_check(masks[0], 1e-6, 2e-6, None)["feature_violations_px"] > 0
+    library = gdstk.read_gds(str(design_dir / "masks.gds"))
+    cell = next(c for c in library.cells if c.name == "LAYER_01")
+    open_pixels = sum(m["open_pixels"] for m in sidecar["layers"][0]["masks"])
+    assert len([p for p in cell.polygons if p.datatype == 0]) < open_pixels / 2
+    assert len([p for p in cell.polygons if p.datatype == 1]) == 8 * k  # two bars per cross, four crosses per mask
+
+
+def test_design_rule_check_counts_narrow_features_and_gaps():
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[1:5, 1:2] = True  # a 1 px wide line: a feature narrower than 2 px
+    mask[1:5, 3:6] = True  # 3 px wide, with a 1 px gap to the line
+    check = design_rule_check(mask, 1e-6, 2e-6, 2e-6)
+    assert check["feature_violations_px"] == 4 and check["gap_violations_px"] == 4
+    assert design_rule_check(mask, 1e-6, 1e-6, 1e-6)["feature_violations_px"] == 0
+
+
+def test_gds_refuses_level_counts_that_are_not_powers_of_two(tmp_path):
+    run = tmp_path / "run3"
+    train(load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=3",
+                              "data.train_size=40", "data.test_size=20"]), run)
+    with pytest.raises(DesignError, match=r"3 levels, not a power of two.*grayscale lithography.*STL"):
+        export_run(run, tmp_path / "d3", formats=("gds",))
+    assert not (tmp_path / "d3").exists()  # refused before anything was written
+
+
+def test_zero_etch_depth_error_is_the_unperturbed_design(exported):
+    _, _, _, design_dir = exported
+    result = simulate(design_dir, ["etch_depth=0", "etch_depth=0.3"], draws=2)
+    base, zero, large = (r["accuracy"] for r in result["results"])
+    assert zero == base and large < base
 
 
 def test_a_hardware_aware_run_simulates_to_its_own_accuracy(tmp_path):

@@ -24,7 +24,8 @@ from quaton.quant import level_values
 from quaton.train import rundir
 
 FORMAT, VERSION = "quaton-design", 1
-FORMATS = ("npy", "tiff", "stl")
+FORMATS = ("npy", "tiff", "stl", "gds")
+DEFAULT_FORMATS = ("npy", "tiff", "stl")  # gds only on request: it needs 2^k levels per layer
 
 
 class DesignError(QuatonError, ValueError):
@@ -65,8 +66,17 @@ def design_description(config: Config, metrics: dict[str, Any], regions: list[tu
     }
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
-    """Write a run's design (design.json, layer_XX.npy) and fabrication files into ``out_dir``."""
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    min_feature: float | None = None,
+    min_gap: float | None = None,
+) -> Path:
+    """Write a run's design (design.json, layer_XX.npy) and fabrication files into ``out_dir``.
+
+    ``gds``: binary-optics masks (see quaton.export.gds), with a design-rule check of every mask
+    against ``min_feature`` and ``min_gap`` (m) reported in masks.json and design.json."""
     from quaton.train.evaluate import load_run
 
     unknown = set(formats) - set(FORMATS)
@@ -78,6 +88,18 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
             f"quaton export writes diffractive (D2NN) designs; {run_dir} holds a {config.model.kind} network, whose "
             "parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values in radians)"
         )
+    for name, value in (("min_feature", min_feature), ("min_gap", min_gap)):
+        if value is not None and not (math.isfinite(value) and 0 < value < 1e-2):
+            raise DesignError(f"{name} is a length in metres between 0 and 1 cm, e.g. 1e-6; got {value}")
+    levels = config.quantization.layer_levels(config.model.layers)
+    if "gds" in formats:
+        from quaton.export.gds import GDSError, check_gds
+
+        span = list(config.quantization.range) if config.quantization.range else None
+        try:
+            check_gds([{"levels": n, "range": span if n else None} for n in levels])
+        except GDSError as error:
+            raise DesignError(f"--format gds: {error}") from None
     metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
     out = Path(out_dir)
     try:
@@ -90,8 +112,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
         gain = float(state["task"]["log_gain"].exp())
         description["output"] = {"gain": gain, "meaning": "predicted phase (rad) = π · gain · detector intensity"}
     description["hardware"] = hardware_description(config, state)
-    levels = config.quantization.layer_levels(config.model.layers)
     fab = config.fabrication
+    written: list[np.ndarray] = []
     wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
     full_scale = phase_to_height(np.array(2 * math.pi), wavelength_0, fab.refractive_index, fab.medium_index)
     value_range = tuple(config.quantization.range) if config.quantization.range else None
@@ -107,6 +129,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
                     f"{value_range}; the design would not be the device that was evaluated"
                 )
         _atomic_npy(out / f"{name}.npy", phase)
+        written.append(phase)
         layer: dict[str, Any] = {
             "kind": "phase", "file": f"{name}.npy", "levels": n,
             "range": list(config.quantization.range) if n and config.quantization.range else None,
@@ -124,6 +147,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
             write_stl(out / f"layer_{index:02d}.stl", height, config.optics.pitch, fab.base_thickness)
             layer["stl"] = {"file": f"layer_{index:02d}.stl", "unit": "mm", "base_thickness": fab.base_thickness}
         description["layers"].append(layer)
+    if "gds" in formats:
+        from quaton.export.gds import write_gds
+
+        masks = write_gds(out, written, description["layers"], config.optics.pitch, wavelength_0, fab.refractive_index, fab.medium_index, min_feature, min_gap)
+        description["gds"] = {"file": masks["file"], "sidecar": "masks.json", "layer_numbers": masks["layer_numbers"],
+                              "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]]}
     rundir.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
     return out
 

@@ -13,6 +13,9 @@ checked before any work (see :data:`PERTURBATIONS`):
   layer scaled by (1 + e);
 - ``shift=k`` or ``shift=L:k`` (pixels, integer, 0 ≤ k < N): every layer (or layer L, counted from
   1) moved k pixels along +x; the vacated pixels get phase 0;
+- ``etch_depth=σ`` (relative, 0 ≤ σ ≤ 1): for layers of 2^k circular levels made by k binary-optics
+  etch steps (quaton.export.gds), each step's depth off by a Gaussian relative error of standard
+  deviation σ, independent per step and per layer; random, so evaluated over ``draws`` draws;
 - ``distance_error=e`` (relative, −1 < e ≤ 1): every one of the L + 1 distances (input → layer 1,
   …, layer L → detector) scaled by the same factor (1 + e).
 
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton.errors import QuatonError
 from quaton.export.design import Design, DesignError, design_config, load
 from quaton.train import rundir
 from quaton.train.loop import calibrate, evaluate
@@ -67,6 +71,9 @@ PERTURBATIONS: dict[str, Perturbation] = {
                      "every printed height (hence phase) of every layer scaled by (1 + {value})"),
         Perturbation("shift", "pixels", 0.0, math.inf, True, False,
                      "{layers} moved {value} px along +x, vacated pixels at phase 0"),
+        Perturbation("etch_depth", "relative, a fraction (standard deviation)", 0.0, 1.0, True, True,
+                     "binary-optics etch steps: each step's depth (mask j: phase 2π/2^j) off by a Gaussian relative error "
+                     "of σ = {value}, drawn independently per step and per layer (layers of 2^k circular levels)"),
         Perturbation("distance_error", "relative, a fraction", -1.0, 1.0, False, False,
                      "every distance (all {gaps} gaps: input → layer 1 … layer L → detector) scaled by (1 + {value})"),
     ]
@@ -136,6 +143,17 @@ def perturbed(design: Design, request: Request | str, value: str | None = None, 
         phases = [p + rng.normal(0.0, v, p.shape) for p in phases]
     elif request.name == "height_error":
         phases = [p * (1.0 + v) for p in phases]
+    elif request.name == "etch_depth":
+        from quaton.export.gds import check_gds, level_map, mask_bits
+
+        try:
+            ks = check_gds(description["layers"])
+        except QuatonError as error:
+            raise DesignError(f"perturbation etch_depth: {error}") from None
+        for t, k in enumerate(ks):
+            bits = mask_bits(level_map(phases[t], description["layers"][t]["levels"]), k)
+            errors = rng.normal(0.0, v, k)
+            phases[t] = sum(b * (2 * np.pi / 2**j) * (1.0 + e) for j, (b, e) in enumerate(zip(bits, errors), start=1))
     elif request.name == "distance_error":
         description["distances"] = [d * (1.0 + v) for d in description["distances"]]
     elif request.name == "shift":
