@@ -43,11 +43,17 @@ ROOT = Path(__file__).parents[2]
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
 SWEEPS = sorted(p for p in CONFIGS.rglob("*.yaml") if "grid" in (yaml.safe_load(p.read_text()) or {}))
-EXAMPLES = int(os.environ.get("QUATON_CLI_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("QUATON_CLI_FUZZ_EXAMPLES", "6"))  # per command; QUATON_CLI_FUZZ_EXAMPLES_TRAIN etc. per command
 TINY = ["train.epochs=0", "train.progress=false", "data.train_size=20", "data.test_size=10", "train.threads=1"]
 CASES: collections.Counter = collections.Counter()  # cases run per command (printed at the end)
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 20,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+
+
+def fuzz(command: str):
+    """Hypothesis settings of one command's test: its number of examples, derandomized in CI."""
+    examples = int(os.environ.get(f"QUATON_CLI_FUZZ_EXAMPLES_{command.upper()}", EXAMPLES))
+    return settings(max_examples=examples, deadline=None, derandomize=examples <= 20, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+
 
 # ---------------------------------------------------------------- values and paths ----------------
 
@@ -253,7 +259,7 @@ def report_cases():
 # ---------------------------------------------------------------- the commands ---------------------
 
 
-@FUZZ
+@fuzz("train")
 @given(fuzzed=overrides(max_size=2), state=st.sampled_from(RUN_STATES), data=st.data())
 def test_train(trained, tmp_path, fuzzed, state, data):
     run, _ = trained
@@ -266,7 +272,7 @@ def test_train(trained, tmp_path, fuzzed, state, data):
     check("train", ["train", str(SMOKE), *sets(fuzzed + TINY), "--run-dir", str(target), *fresh])
 
 
-@FUZZ
+@fuzz("eval")
 @given(fuzzed=overrides(keys=[k for k in SET_KEYS if k.startswith("hardware.")] + ["model.grid", "optics.wavelength", "train.eval_batch_size", "hardware"], max_size=2),
        state=st.sampled_from(RUN_STATES), json_kind=st.sampled_from([None, "fresh", "proc", "existing", "under_file", "long"]))
 def test_eval(trained, tmp_path, fuzzed, state, json_kind):
@@ -281,7 +287,7 @@ def test_eval(trained, tmp_path, fuzzed, state, json_kind):
     check("eval", args, reads=(target,), writes=json_path)
 
 
-@FUZZ
+@fuzz("compare")
 @given(states=st.lists(st.sampled_from(RUN_STATES), min_size=0, max_size=3), data=st.data())
 def test_compare(trained, tmp_path, states, data):
     run, _ = trained
@@ -291,7 +297,7 @@ def test_compare(trained, tmp_path, states, data):
     check("compare", ["compare", *map(str, runs), "--out", str(out)], reads=tuple(runs), writes=out)
 
 
-@FUZZ
+@fuzz("export")
 @given(state=st.sampled_from(RUN_STATES), formats=st.lists(st.sampled_from(["npy", "tiff", "stl", "png", "", "NPY", "stl "]), max_size=3), data=st.data())
 def test_export(trained, tmp_path, state, formats, data):
     run, _ = trained
@@ -308,7 +314,7 @@ PERTURB_VALUES = st.one_of(
 )
 
 
-@FUZZ
+@fuzz("simulate")
 @given(
     state=st.sampled_from(DESIGN_STATES),
     field=st.sampled_from(["wavelength", "pitch", "grid", "distances", "layers", "propagation", "input", "detector", "format", "version", "task", "hardware", "material"]),
@@ -404,7 +410,7 @@ def sweep_file(draw, where: Path):
     return data
 
 
-@FUZZ
+@fuzz("sweep")
 @given(data=st.data(), dry=st.booleans(), fuzzed=overrides(max_size=1))
 def test_sweep(tmp_path, monkeypatch, data, dry, fuzzed):
     import quaton.train.evaluate

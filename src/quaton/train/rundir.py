@@ -98,7 +98,13 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
 def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunDirError(f"{path} does not exist")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunDirError(f"{path} is unreadable or not JSON ({error}): restore it, or rerun what wrote it") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path} holds a JSON {type(data).__name__}, not an object: restore it, or rerun what wrote it")
+    return data
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
