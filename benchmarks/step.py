@@ -1,9 +1,12 @@
 """Time a D2NN training step against the bare FFTs it cannot avoid, in the same run.
 
 A step (forward, backward, optimizer) of an L-layer D2NN has L + 1 propagations; each needs one
-forward and one inverse FFT of the padded complex field going forward, and the same two again
-going backward. The "FFT bound" times exactly those 4·(L + 1) batched FFTs on preallocated
-buffers (``out=``), so the ratio step / bound says how much time goes anywhere else.
+forward and one inverse FFT of the padded complex field going forward. Going backward, each
+propagation after a mask needs the same two again; the first one (input -> layer 1) needs none,
+because the input field requires no gradient. That is 2·(L + 1) + 2·L = 4L + 2 FFTs (22 for five
+layers; ``step_ffts``, checked against the profiler's count by tests/benchmarks/test_step.py). The
+"FFT bound" times exactly those batched FFTs on preallocated buffers (``out=``), so the ratio
+step / bound says how much time goes anywhere else.
 
 Each grid is measured in a fresh child process, so that its peak memory (the child's maximum
 resident set size) is its own. Run with stable allocator settings (see benchmarks/README.md):
@@ -43,20 +46,29 @@ def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     return 1e3 * statistics.median(times)
 
 
-def fft_bound_ms(batch: int, padded: tuple[int, int], propagations: int, repeats: int) -> float:
-    """4 FFTs of [batch, P, Q] complex64 per propagation (forward + inverse, twice for backward)."""
+def step_ffts(layers: int) -> int:
+    """FFTs of one training step of an ``layers``-layer D2NN: a forward and an inverse FFT per
+    propagation going forward (layers + 1 propagations), the same per propagation going backward
+    except the first, whose input (the encoded image) needs no gradient."""
+    return 2 * (layers + 1) + 2 * layers
+
+
+def fft_bound_ms(batch: int, padded: tuple[int, int], ffts: int, repeats: int) -> float:
+    """``ffts`` FFTs (even: forward and inverse in pairs) of [batch, P, Q] complex64."""
     a = torch.randn(batch, *padded, dtype=torch.complex64)
     b = torch.empty_like(a)
 
     def work() -> None:
-        for _ in range(2 * propagations):
+        for _ in range(ffts // 2):
             torch.fft.fft2(a, out=b)
             torch.fft.ifft2(b, out=a)
 
     return median_ms(work, repeats)
 
 
-def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int, method: str, levels: int) -> dict:
+def build_step(config_path: Path, grid: int | None, layers: int | None, batch: int, method: str, levels: int):
+    """The timed work: (config, model, step, infer), step a full training step (forward, backward,
+    Adam) and infer a no-grad forward pass, both on one fixed random batch."""
     overrides = ["train.progress=false", f"quantization.method={method}", f"quantization.levels={levels}"]
     if grid is not None:
         overrides += [f"model.grid={grid}", f"detector.size={max(1, grid // 8)}", f"input.object_size={min(28, grid)}"]
@@ -72,22 +84,28 @@ def measure(config_path: Path, grid: int | None, layers: int | None, batch: int,
     labels = torch.randint(0, 10, (batch,))
 
     def step() -> None:
+        model.train()
         loss = task.loss(model.intensity(encode_batch(config, images)), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     def infer() -> None:
+        model.eval()
         with torch.no_grad():
             task.predict(model.intensity(encode_batch(config, images)))
 
-    model.train()
+    return config, model, step, infer
+
+
+def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int, method: str, levels: int) -> dict:
+    config, model, step, infer = build_step(config_path, grid, layers, batch, method, levels)
     step_ms = median_ms(step, repeats)
-    model.eval()
     infer_ms = median_ms(infer, repeats)
     n = config.model.grid
     padded = padded_shape((n, n), config.optics.pad_factor)
-    bound = fft_bound_ms(batch, padded, model.num_layers + 1, repeats)
+    ffts = step_ffts(model.num_layers)
+    bound = fft_bound_ms(batch, padded, ffts, repeats)
     return {
         "grid": n,
         "padded": list(padded),
@@ -95,6 +113,7 @@ def measure(config_path: Path, grid: int | None, layers: int | None, batch: int,
         "batch": batch,
         "step_ms": round(step_ms, 3),
         "infer_ms": round(infer_ms, 3),
+        "ffts": ffts,
         "fft_bound_ms": round(bound, 3),
         "ratio": round(step_ms / bound, 3),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -113,6 +132,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--note", default=None, help="conditions of the measurement, stored with every row (e.g. 'shared machine, load 4.4')")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:  # one grid, in this fresh process
@@ -122,7 +142,8 @@ def main() -> None:
     for grid in args.grids:
         command = [sys.executable, __file__, "--child", str(grid), "--config", str(args.config), "--layers", str(args.layers),
                    "--batch", str(args.batch), "--method", args.method, "--levels", str(args.levels), "--repeats", str(args.repeats)]
-        rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
+        row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        rows.append({**row, "note": args.note} if args.note else row)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels")
     print(f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}")
     for r in rows:
