@@ -84,8 +84,15 @@ class CNNConfig(Section):
         from quaton.optics.fourier import check_sampling
 
         try:
-            check_sampling(self.geometry(wavelength, pitch, size).optics())
-        except ValueError as error:
+            optics = self.geometry(wavelength, pitch, size).optics()
+            if optics.fourier_samples > 4096 or max(optics.sensor_shape) * optics.sensor_oversampling > 8192:
+                raise ValueError(
+                    f"the simulation would need {optics.fourier_samples}² Fourier-plane cells (at most 4096² allowed) and "
+                    f"{max(optics.sensor_shape) * optics.sensor_oversampling} sensor points per side (at most 8192): use fewer "
+                    "element_pixels or element_oversampling, fewer kernels or a smaller sensor_oversampling"
+                )
+            check_sampling(optics)
+        except (ValueError, OverflowError, ZeroDivisionError) as error:
             raise ValueError(
                 f"model.cnn (with optics.wavelength {wavelength:.4g} m, optics.pitch {pitch:.4g} m, input.object_size {size}): {error}"
             ) from None
