@@ -1,4 +1,4 @@
-"""Phase imaging: the target and metrics, and a short real training run that raises SSIM."""
+"""Phase imaging: the target and metrics, and a short real training run that beats a dark camera."""
 
 import math
 from pathlib import Path
@@ -8,8 +8,8 @@ import torch
 
 from quaton.config import load_config
 from quaton.tasks import PhaseImaging
-from quaton.train.loop import evaluate, train
-from quaton.train.setup import build_model, build_task, prepare_data
+from quaton.train.loop import train
+from quaton.train.setup import build_task, prepare_data
 
 QPI = Path(__file__).parents[2] / "configs" / "qpi.yaml"
 
@@ -37,19 +37,41 @@ def test_gain_is_one_learnable_scalar_and_the_ssim_loss_is_differentiable():
 
 
 @pytest.mark.parametrize("method", ["none", "psq"])
-def test_short_training_clearly_raises_ssim(tmp_path, method):
+def test_short_training_images_better_than_a_dark_camera(tmp_path, method):
+    """A camera that sees nothing is the baseline to beat: on sparse objects it scores a high SSIM
+    and a low phase error (the mean phase). A short run must beat it on both, not merely beat the
+    untrained network. At this size (3 layers of 48², 256 fields, 5 epochs) no network beats the
+    dark camera on RBC cells (README, QPI section), so the run images MNIST digits as phase objects
+    (φ = π·x; also sparse: dark SSIM ≈ 0.35 here), where full precision reaches SSIM ≈ 0.45 and PSQ
+    at 8 levels ≈ 0.41, phase error ≈ 0.36 rad against the dark camera's 0.40 rad."""
     overrides = [
-        "model.grid=48", "model.layers=3", "input.object_size=24", "data.train_size=256", "data.test_size=64",
-        "train.epochs=3", "train.batch_size=16", "train.lr=0.05", "train.progress=false", "task.loss=mse_ssim",
-        f"quantization.method={method}", "quantization.levels=8",
+        "model.grid=48", "model.layers=3", "input.object_size=24", "data.dataset=mnist_5k", "data.train_size=256",
+        "data.test_size=64", "train.epochs=5", "train.batch_size=16", "train.lr=0.05", "train.progress=false",
+        "task.loss=mse_ssim", f"quantization.method={method}", "quantization.levels=8",
     ]
     config = load_config(QPI, overrides)
     data = prepare_data(config)
-    untrained = evaluate(config, build_model(config), build_task(config), data.x_test, data.y_test)
+    task = build_task(config)
+    dark = task.batch_metrics(torch.zeros(len(data.x_test), 48, 48), task.target(data.x_test))
     trained = train(config, tmp_path / method, data=data)
-    assert trained["test_ssim"] > untrained["ssim"] + 0.2
-    assert trained["test_phase_error"] < untrained["phase_error"]
+    # the reported baselines are the dark camera's
+    assert trained["test_ssim_dark_baseline"] == pytest.approx(float(dark["ssim"].mean()), abs=1e-6)
+    assert trained["test_phase_error_dark_baseline"] == pytest.approx(float(dark["phase_error"].mean()), abs=1e-6)
+    assert trained["test_ssim"] > trained["test_ssim_dark_baseline"] + 0.04
+    assert trained["test_phase_error"] < trained["test_phase_error_dark_baseline"] - 0.02
+    assert trained["test_pcc"] > 0.4  # the image follows the phase; a dark camera's correlation is 0
     assert (tmp_path / method / "figures" / "phase_images.png").is_file()
+
+
+def test_the_dark_baseline_is_what_a_dark_camera_scores():
+    task = PhaseImaging(grid=16, object_size=8)
+    target = torch.zeros(2, 8, 8)
+    target[:, 2:4, 2:4] = 0.5
+    metrics = task.batch_metrics(torch.zeros(2, 16, 16), target)
+    assert torch.allclose(metrics["ssim"], metrics["ssim_dark_baseline"])
+    assert torch.allclose(metrics["phase_error"], metrics["phase_error_dark_baseline"])
+    # mean |φ| = π·0.5 on 4 of 64 px
+    assert torch.allclose(metrics["phase_error_dark_baseline"], torch.full((2,), math.pi * 0.5 * 4 / 64))
 
 
 def test_pcc_loss_does_not_reward_a_dark_camera():
