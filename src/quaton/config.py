@@ -215,6 +215,10 @@ class QuantizationConfig(Section):
     penalty_c: float = Field(0.1, ge=0, allow_inf_nan=False, description="PSQ-LT: c of the penalty")
     double_every: int = Field(5, ge=1, description="PSQ-LT: λ_e doubles every this many epochs")
     temperature_lr: float | None = Field(None, gt=0, allow_inf_nan=False, description="PSQ-LT: learning rate of k; null: train.lr")
+    relaxation: Literal["chord", "arc"] = Field(
+        "chord",
+        description="STE, PSQ, PSQ-LT: train the transmission between levels on the chord (secant; needed for 2 levels) or on the arc exp(iφ) (QuATON's form)",
+    )
 
     @field_validator("levels")
     @classmethod
@@ -289,6 +293,9 @@ class TrainConfig(Section):
     progress: bool = True
     hardware_aware: bool = Field(False, description="train with the configured hardware models in the loop (evaluation always uses them)")
     ideal_epochs: int = Field(0, ge=0, description="hardware-aware training: this many epochs on the ideal model first, then the hardware in the loop")
+    init_from: str | None = Field(
+        None, description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision run for quantization-aware fine-tuning"
+    )
     strategy: Literal["ideal", "pat", "dat"] = Field("ideal", description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive)")
     validation_size: int = Field(0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%")
     schedule_step: int | None = Field(None, ge=1, description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -14,6 +16,44 @@ TWO_PI = 2.0 * math.pi
 def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
     """Phase wrapped to [0, 2π) (radians); gradient 1 everywhere but on the cut."""
     return torch.remainder(phase, TWO_PI)
+
+
+def chord_transmission(
+    phase: torch.Tensor,
+    levels: int,
+    value_range: tuple[float, float] | None,
+    response: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Transmission [H, W] of a phase [H, W] (rad) between the device's levels, on the chord.
+
+    With θ_m ≤ φ < θ_m+1 the two levels that enclose φ and f = (φ − θ_m)/Δ, the transmission is
+    (1 − f)·exp(iθ_m) + f·exp(iθ_m+1): equal to exp(iφ) on every level, and between levels the
+    straight line in the complex plane that a switch from one level to the next travels. Its
+    derivative in φ is the secant (exp(iθ_m+1) − exp(iθ_m))/Δ, the direction in which the device
+    really changes when a pixel moves a level, where exp(iφ)'s tangent iexp(iφ) is orthogonal to
+    it for two levels (a {0, π} switch turns t into −t, along the real axis, while the tangent
+    at 0 or π is imaginary): phase gradients cannot train binary masks, chord gradients can.
+    ``response`` (the modulator's phase response) is applied to the two levels.
+    """
+    if value_range is None:
+        lo, delta, top = 0.0, TWO_PI / levels, None
+    else:
+        lo, delta, top = value_range[0], (value_range[1] - value_range[0]) / (levels - 1), levels - 2
+    position = (phase - lo) / delta
+    index = torch.floor(position).detach()
+    if top is not None:
+        index = index.clamp(0, top)
+    fraction = position - index
+    if top is not None:
+        # Beyond an explicit range the device stays at its end level (a passive element cannot
+        # extrapolate); a 1 % straight-through leak keeps a gradient that pulls the phase back in.
+        outside = (fraction < 0) | (fraction > 1)
+        fraction = fraction.clamp(0, 1) + torch.where(outside, 0.01 * (fraction - fraction.detach()), torch.zeros_like(fraction))
+    below, above = lo + index * delta, lo + (index + 1) * delta
+    if response is not None:
+        below, above = response(below), response(above)
+    one = torch.ones_like(phase)
+    return (1 - fraction) * torch.polar(one, below) + fraction * torch.polar(one, above)
 
 
 class FreeSpace(nn.Module):
@@ -105,9 +145,19 @@ class PhaseMask(nn.Module):
         return wrap_phase(self.quantizer(self.raw))
 
     def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
-        """exp(i·response(φ)), complex [H, W]."""
-        phase = self.phase() if self.response is None else self.response(self.phase())
+        """exp(i·response(φ)), complex [H, W]; in training with a quantizer that relaxes on the chord,
+        the secant between the two levels that enclose φ (see :func:`chord_transmission`)."""
         real = torch.float64 if dtype == torch.complex128 else torch.float32
+        phase = self.phase()
+        quantizer = self.quantizer
+        if self.training and quantizer is not None and quantizer.uses_chord():
+            relaxed = chord_transmission(quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response)
+            if not quantizer.straight_through:
+                return relaxed.to(dtype)
+            device = quantizer.hard(self.raw) if self.response is None else self.response(quantizer.hard(self.raw))
+            device = device.to(real)
+            return (torch.polar(torch.ones_like(device), device) + (relaxed - relaxed.detach())).to(dtype)
+        phase = phase if self.response is None else self.response(phase)
         phase = phase.to(real)
         return torch.polar(torch.ones_like(phase), phase)
 

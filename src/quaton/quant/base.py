@@ -27,6 +27,22 @@ class Quantizer(nn.Module):
         self.register_buffer("values", level_values(self.levels, self.value_range))
         self.register_buffer("temperature", torch.tensor(schedule.start if schedule else 1.0))
 
+    # How a phase mask turns the training form into a transmission: "arc", exp(i·forward(raw)), or
+    # "chord", the secant between neighbouring levels of the continuous phase relaxed(raw) (see
+    # quaton.optics.elements.chord_transmission), with the hard device's value in the forward pass
+    # when straight_through.
+    relaxation = "arc"
+    relaxations: tuple[str, ...] = ("arc",)
+    straight_through = False
+
+    def uses_chord(self) -> bool:
+        """Whether a mask trains this quantizer's transmission on the chord right now."""
+        return self.relaxation == "chord"
+
+    def relaxed(self, raw: torch.Tensor) -> torch.Tensor:
+        """The continuous phase (rad) whose chord transmission is trained (chord relaxation only)."""
+        return self.soft(raw)
+
     def hard(self, raw: torch.Tensor) -> torch.Tensor:
         """The hard device: nearest level of each phase (rad), no gradient."""
         return hard_quantize(raw, self.levels, self.value_range)

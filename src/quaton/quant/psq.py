@@ -69,6 +69,9 @@ def sigmoid_staircase(raw: torch.Tensor, levels: int, value_range: tuple[float, 
 class ProgressiveSigmoidQuantizer(Quantizer):
     """PSQ: the soft staircase at a scheduled temperature; raw phases during warm-up epochs."""
 
+    relaxation = "chord"
+    relaxations = ("arc", "chord")
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_buffer("warm", torch.tensor(bool(self.schedule and self.schedule.warmup_epochs > 0)))
@@ -78,6 +81,9 @@ class ProgressiveSigmoidQuantizer(Quantizer):
         if self.schedule is not None:
             self.warm.fill_(epoch < self.schedule.warmup_epochs)
 
+    def uses_chord(self) -> bool:
+        return super().uses_chord() and not bool(self.warm)  # warm-up trains full-precision phases
+
     def soft(self, raw: torch.Tensor) -> torch.Tensor:
         if bool(self.warm):
             return raw
@@ -86,6 +92,9 @@ class ProgressiveSigmoidQuantizer(Quantizer):
 
 class LearnedTemperatureQuantizer(Quantizer):
     """PSQ-LT: the soft staircase at τ = 1/(|k| + 0.005), k learnable, with a growing penalty on k²."""
+
+    relaxation = "chord"
+    relaxations = ("arc", "chord")
 
     def __init__(
         self,

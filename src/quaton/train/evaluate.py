@@ -20,7 +20,7 @@ def load_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[C
         raise RunDirError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
     config = load_config(run_dir / rundir.CONFIG, overrides)
     state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
-    model = build_model(config)
+    model = build_model(config, initialize=False)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:

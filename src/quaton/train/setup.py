@@ -14,6 +14,7 @@ import torch
 from quaton.config import Config
 from quaton.data import DATASETS, DataNotFoundError, encode, load_dataset, resize_images
 from quaton.data.phase_objects import RBCParameters, load_phase_maps, natural_image_patches, natural_image_source, rbc_phase_maps
+from quaton.errors import ConfigError, QuatonError
 from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, Readout, ReadNoise, slm_response
 from quaton.models import D2NN
 from quaton.models.optical_cnn import DigitalCNN, OpticalCNN
@@ -118,10 +119,56 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
     elif quant.method == "psq-lt":
         options = {"k_init": quant.k_init, "penalty": quant.penalty, "penalty_c": quant.penalty_c, "double_every": quant.double_every}
     cls = QUANTIZERS[quant.method]
-    return lambda layer: cls(levels[layer], quant.range, schedule, **options)
+
+    def make(layer: int) -> Quantizer:
+        quantizer = cls(levels[layer], quant.range, schedule, **options)
+        if "chord" in quantizer.relaxations:
+            quantizer.relaxation = quant.relaxation
+        return quantizer
+
+    return make
 
 
-def build_model(config: Config) -> torch.nn.Module:
+def build_model(config: Config, *, initialize: bool = True) -> torch.nn.Module:
+    """The configured network; with ``initialize`` and ``train.init_from``, its phases start from
+    that run's checkpoint (quantization-aware training from a trained network)."""
+    network = _build_network(config)
+    if initialize and config.train.init_from is not None:
+        initialize_from_run(network, Path(config.train.init_from))
+    return network
+
+
+def initialize_from_run(model: torch.nn.Module, source: Path) -> None:
+    """Copy the trained parameters and buffers of the run directory (or checkpoint file) ``source``
+    into ``model`` where names and shapes match, leaving the quantizers' own state alone, then let
+    each quantizer initialise itself from the loaded phases (GS builds its logits from them).
+
+    Raises ConfigError when the source has no checkpoint or none of its tensors fits the model.
+    """
+    from quaton.train import rundir  # rundir imports config only; kept local to leave setup's imports light
+
+    path = source / rundir.CHECKPOINT if source.is_dir() else source
+    if not path.is_file():
+        raise ConfigError(f"train.init_from: {source} holds no {rundir.CHECKPOINT}; give a finished run directory")
+    try:
+        state = rundir.load_checkpoint(path)["model"]
+    except QuatonError as error:
+        raise ConfigError(f"train.init_from: {error}") from None
+    own = model.state_dict()
+    loaded = {k: v for k, v in state.items() if ".quantizer." not in k and k in own and own[k].shape == v.shape}
+    mismatched = sorted(k for k in state if k in own and ".quantizer." not in k and own[k].shape != state[k].shape)
+    if mismatched or not loaded:
+        detail = f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} there, {tuple(own[mismatched[0]].shape)} here" if mismatched else "no tensor matches"
+        raise ConfigError(f"train.init_from: {source} is a different network ({detail}); start from a run of the same model, grid and layers")
+    model.load_state_dict(loaded, strict=False)
+    for module in model.modules():
+        quantizer = getattr(module, "quantizer", None)
+        raw = getattr(module, "raw", None)
+        if isinstance(quantizer, Quantizer) and isinstance(raw, torch.nn.Parameter):
+            quantizer.initialize(raw.detach())
+
+
+def _build_network(config: Config) -> torch.nn.Module:
     optics, model = config.optics, config.model
     cnn = model.cnn
     if model.kind == "optical_cnn":
