@@ -71,3 +71,24 @@ def test_a_noisy_hardware_aware_run_interrupted_and_resumed_ends_bit_for_bit_equ
     b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert torch.equal(a["rng"]["readout"][0], b["rng"]["readout"][0])
+
+
+def test_each_evaluation_reads_out_with_the_full_scale_its_epoch_trained_with(tmp_path, monkeypatch):
+    """The calibrated full scale is the ADC's range and the digital head's unit: an evaluation under
+    another full scale than the one trained with evaluates a device that was never trained."""
+    from quaton.hardware import Readout
+
+    seen: list[tuple[bool, float]] = []
+    original = Readout.forward
+
+    def recording(self, image):
+        seen.append((self.training, float(self.full_scale)))
+        return original(self, image)
+
+    monkeypatch.setattr(Readout, "forward", recording)
+    train(load_config(SMOKE, [*NOISY, "train.epochs=2", "train.lr=0.2"]), tmp_path / "run")
+    assert [training for training, _ in seen] == [True, True, False] * 2
+    for epoch in range(2):
+        trained = {scale for _, scale in seen[3 * epoch : 3 * epoch + 2]}
+        assert trained == {seen[3 * epoch + 2][1]}, f"epoch {epoch + 1}: trained with {trained}, evaluated with {seen[3 * epoch + 2][1]}"
+    assert seen[0][1] != seen[3][1]  # the network changed, so did its calibration

@@ -212,9 +212,14 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     steps = math.ceil(len(data.x_train) / batch)
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     test: dict[str, Any] | None = None
-    if first_epoch == 1:
+    if config.train.epochs == 0:
         calibrate(config, model, readout, data.x_train)
     for epoch in range(first_epoch, config.train.epochs + 1):
+        # The full scale is set from the network as it starts the epoch and held through the epoch and
+        # its evaluation, so that the device evaluated is the device trained: a recalibration after the
+        # epoch would give the ADC and the digital head (which sees sensor / full scale) a scale they
+        # were never trained with.
+        calibrate(config, model, readout, data.x_train)
         model.train()
         readout.train()
         pipeline.epoch = epoch
@@ -249,7 +254,6 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
             seen += count
             bar.set_postfix(loss=f"{running / seen:.4f}")
         scheduler.step()
-        calibrate(config, model, readout, data.x_train)
         noise_states = _gather(readout.noise_state(), world)
         if not writer:
             continue
