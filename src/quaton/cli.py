@@ -148,12 +148,14 @@ def export_design(
 
 
 PERTURB_HELP = (
-    "NAME=VALUE (repeatable), each simulated on its own: "
+    "NAME=VALUE (repeatable), each simulated on its own; NAME=VALUE,NAME=VALUE act together (e.g. etch_depth=0.05,mask_overlay=0.2): "
     "phase_noise=σ (rad, 0..2π: Gaussian error per pixel, every layer; random, over --draws draws); "
     "height_error=e (relative, a fraction: 0.02 = 2 %; -1 < e <= 1: every height of every layer x (1+e)); "
     "shift=k or shift=L:k (whole pixels, 0 <= k < grid: every layer, or layer L, moved k px along +x); "
     "etch_depth=σ (relative, 0..1: each binary-optics etch step's depth off by a Gaussian error, per step and layer; "
     "2^k-level designs; random, over --draws draws); "
+    "mask_overlay=σ (pixels, a fraction of the pitch, 0..1: each binary-optics mask misaligned to the previous one by a Gaussian "
+    "x and y offset, per step and layer; pixel transmission = area average over the slivers; random, over --draws draws); "
     "distance_error=e (relative, -1 < e <= 1: all L+1 distances x (1+e))."
 )
 

@@ -79,7 +79,7 @@ def simulation_report(design_dir: Path, out: Path, result: dict[str, Any]) -> Pa
             "draws": r.get("draws", 1), f"{primary} (mean)": r[primary], "std over draws": spread["std"] if spread else "",
         })
     figure, ax = plt.subplots(figsize=(6, 3))
-    labels = [r["perturbation"] if r["perturbation"] == "none" else f"{r['perturbation']}={r['value']}" for r in rows]
+    labels = [r.get("label") or (r["perturbation"] if r["perturbation"] == "none" else f"{r['perturbation']}={r['value']}") for r in result["results"]]
     errors = [r["std over draws"] or 0.0 for r in rows]
     ax.bar(range(len(rows)), [r[f"{primary} (mean)"] for r in rows], yerr=errors, capsize=3, color="tab:blue")
     ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right")

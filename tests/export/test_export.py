@@ -275,6 +275,8 @@ def test_simulate_states_units_draws_and_keeps_every_simulation(exported, tmp_pa
     ("distance_error=-2", "relative"), ("shift=-1", "pixels"), ("phase_noise=1e9", "rad"), ("phase_noise=-0.1", "rad"),
     ("height_error=-1", "relative"), ("shift=32", "pixels"), ("shift=4:1", "layer 4 does not exist"), ("shift=0.5", "whole number"),
     ("distance_error=nan", "relative"), ("phase_noise=abc", "a number"),
+    ("mask_overlay=1.5", "pixels, a fraction of the pitch"), ("mask_overlay=-0.1", "pixels"),
+    ("etch_depth=0.1,etch_depth=0.2", "more than once"), ("etch_depth=0.1,", "empty parts"),
 ])
 def test_perturbations_outside_their_physical_range_are_refused_before_any_work(exported, tmp_path, monkeypatch, text, unit):
     """Issue 20: each perturbation has a physical range; say the unit, and check before the data is loaded."""
@@ -346,6 +348,49 @@ def test_zero_etch_depth_error_is_the_unperturbed_design(exported):
     result = simulate(design_dir, ["etch_depth=0", "etch_depth=0.3"], draws=2)
     base, zero, large = (r["accuracy"] for r in result["results"])
     assert zero == base and large < base
+
+
+def test_zero_mask_overlay_is_the_unperturbed_design(exported):
+    """Issue 19: zero overlay (alone or with zero etch error) is the design exactly: the same
+    transmissions, the same accuracy; a large overlay acts on the device, over seeded draws."""
+    _, _, _, design_dir = exported
+    design = quaton.design.load(design_dir)
+    for text in ("mask_overlay=0", "etch_depth=0,mask_overlay=0"):
+        zero = simulate_module.perturbed(design, text, seed=3, draw=1)
+        for nominal, mask in zip(design.network.masks, zero.network.masks):
+            assert torch.equal(mask.transmission(), nominal.transmission())
+    result = simulate(design_dir, ["mask_overlay=0", "etch_depth=0,mask_overlay=0", "etch_depth=0.1,mask_overlay=0.5"], draws=2, seed=4)
+    base, zero, combined_zero, combined = result["results"]
+    assert zero["accuracy"] == combined_zero["accuracy"] == base["accuracy"]
+    assert combined["label"] == "etch_depth=0.1,mask_overlay=0.5" and combined["draws"] == 2 and combined["seed"] == 4
+    assert "misaligned" in combined["what"] and "etch" in combined["what"]
+    assert [d["accuracy"] for d in combined["per_draw"]] != [base["accuracy"]] * 2
+    again = simulate(design_dir, ["etch_depth=0.1,mask_overlay=0.5"], draws=2, seed=4)["results"][1]
+    assert again["per_draw"] == combined["per_draw"]  # seeded draws reproduce
+
+
+def test_a_whole_pixel_overlay_of_every_mask_is_a_one_pixel_shift_of_the_layer(exported):
+    """Issue 19: overlay (1, 0) px on every step of layer 2 moves its level map one pixel along +x, as shift=2:1 does."""
+    from quaton.export.gds import fabricated_regions
+
+    _, _, _, design_dir = exported
+    design = quaton.design.load(design_dir)
+    phase = design.phases()[1].double().numpy()
+    weights, phases = fabricated_regions(level_map(phase, 4), 2, np.ones((2, 2)) * [1.0, 0.0])
+    shifted = simulate_module.perturbed(design, "shift=2:1").phases()[1].numpy()
+    assert weights.tolist() == [1.0]
+    assert np.array_equal(np.mod(phases[0], 2 * math.pi).astype(np.float32), shifted)
+    assert not np.array_equal(shifted, phase.astype(np.float32))
+
+
+def test_overlay_of_a_design_without_power_of_two_levels_is_refused_before_any_work(tmp_path, monkeypatch):
+    run = tmp_path / "run3"
+    train(load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=3",
+                              "data.train_size=40", "data.test_size=20"]), run)
+    export_run(run, tmp_path / "d3", formats=("npy",))
+    monkeypatch.setattr(simulate_module, "prepare_data", lambda config: (_ for _ in ()).throw(AssertionError("data loaded")))
+    with pytest.raises(DesignError, match=r"mask_overlay: layer 1 has 3 levels, not a power of two"):
+        simulate(tmp_path / "d3", ["mask_overlay=0.1"])
 
 
 def test_a_hardware_aware_run_simulates_to_its_own_accuracy(tmp_path):

@@ -58,6 +58,56 @@ def mask_bits(levels_map: np.ndarray, k: int) -> list[np.ndarray]:
     return [((levels_map >> (k - j)) & 1).astype(bool) for j in range(1, k + 1)]
 
 
+def fabricated_regions(
+    levels_map: np.ndarray,
+    k: int,
+    offsets: np.ndarray | None = None,
+    etch_errors: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What k binary-optics steps make of a level map when mask j is placed off by ``offsets[j − 1]``
+    and etches (1 + ``etch_errors[j − 1]``) times its nominal depth.
+
+    ``levels_map`` int [N, N] (level index L of 2^k circular levels); ``offsets`` float [k, 2]: mask j
+    moved by (dx, dy) pixels of the design grid, +x along the columns (to the right), +y up (towards
+    row 0, the GDS y axis of :func:`raster_polygons`); None: all zero. ``etch_errors`` float [k]
+    (relative); None: all zero. Outside the N × N array every mask is closed (nothing etched).
+
+    A sub-pixel offset splits each pixel into at most (k + 1)² rectangles inside which every mask
+    is uniformly open or closed: along x the boundaries lie at the fractional parts of the dx_j (the
+    same in every pixel), along y at those of −dy_j. Returns ``(weights, phases)``: the area fraction
+    of each rectangle, float64 [R] (summing to 1), and the phase the etched depths give there, float64
+    [R, N, N] (rad, Σ_j b_j·(2π/2^j)·(1 + e_j), not wrapped). Whole-pixel offsets give R = 1 and the
+    level map moved by whole pixels, exactly.
+    """
+    grid_rows, grid_cols = levels_map.shape
+    offsets = np.zeros((k, 2)) if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(k, 2)
+    etch_errors = np.zeros(k) if etch_errors is None else np.asarray(etch_errors, dtype=np.float64).reshape(k)
+    bits = mask_bits(levels_map, k)
+
+    def intervals(shifts: np.ndarray) -> list[tuple[float, float]]:
+        """(width, midpoint) of the pieces of [0, 1) cut at the fractional parts of ``shifts``."""
+        cuts = np.unique(np.concatenate([[0.0, 1.0], np.mod(shifts, 1.0)]))
+        return [(float(b - a), float(a + b) / 2) for a, b in zip(cuts[:-1], cuts[1:]) if b - a > 1e-12]
+
+    columns, rows = np.arange(grid_cols), np.arange(grid_rows)
+    weights, phases = [], []
+    for width_x, middle_x in intervals(offsets[:, 0]):
+        for width_y, middle_y in intervals(-offsets[:, 1]):
+            phase = np.zeros(levels_map.shape)
+            for j, (mask, (dx, dy), error) in enumerate(zip(bits, offsets, etch_errors), start=1):
+                # the shifted mask at (row r, column c) is the mask at column c − dx, row r + dy
+                source_c = np.floor(columns + middle_x - dx).astype(np.int64)
+                source_r = np.floor(rows + middle_y + dy).astype(np.int64)
+                inside_c = (source_c >= 0) & (source_c < grid_cols)
+                inside_r = (source_r >= 0) & (source_r < grid_rows)
+                moved = mask[np.clip(source_r, 0, grid_rows - 1)][:, np.clip(source_c, 0, grid_cols - 1)]
+                moved = moved & inside_r[:, None] & inside_c[None, :]
+                phase += moved * (2 * math.pi / 2**j) * (1.0 + error)
+            weights.append(width_x * width_y)
+            phases.append(phase)
+    return np.asarray(weights), np.stack(phases)
+
+
 def etch_depths(k: int, vacuum_wavelength: float, refractive_index: float, medium_index: float) -> list[float]:
     """Depth (m) etched by masks 1…k: d_j = λ₀ / (2^j·(n − n₀))."""
     return [vacuum_wavelength / (2**j * (refractive_index - medium_index)) for j in range(1, k + 1)]

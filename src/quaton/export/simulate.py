@@ -16,8 +16,20 @@ checked before any work (see :data:`PERTURBATIONS`):
 - ``etch_depth=σ`` (relative, 0 ≤ σ ≤ 1): for layers of 2^k circular levels made by k binary-optics
   etch steps (quaton.export.gds), each step's depth off by a Gaussian relative error of standard
   deviation σ, independent per step and per layer; random, so evaluated over ``draws`` draws;
+- ``mask_overlay=σ`` (pixels, a fraction of the pitch, 0 ≤ σ ≤ 1): for the same binary-optics
+  layers, each mask j ≥ 2 misaligned to mask j − 1 by a Gaussian offset of standard deviation σ
+  pixels along x and along y (independent per step and per layer; mask 1 defines the layer's place,
+  so a 2-level layer is unaffected). Slivers of wrong levels appear at level edges; each pixel's
+  transmission is the area average of exp(iφ) over the rectangles its shifted masks cut it into
+  (:func:`quaton.export.gds.fabricated_regions`): light in the slivers' sub-pixel detail, which the
+  design grid cannot carry, is lost from the pixel's mean (|t| < 1). Random, over ``draws`` draws;
 - ``distance_error=e`` (relative, −1 < e ≤ 1): every one of the L + 1 distances (input → layer 1,
   …, layer L → detector) scaled by the same factor (1 + e).
+
+Perturbations are joined with commas to act together in one simulation, e.g.
+``etch_depth=0.05,mask_overlay=0.2`` (each name at most once): per layer the fabrication errors
+(etch depths, then overlay offsets) are drawn first, then phase_noise, height_error, shift and
+distance_error act on the fabricated phases, in that order.
 
 Random perturbations use draw d's generator ``numpy.random.default_rng([seed, d])``, d = 0…draws−1.
 Each simulation is kept: ``simulations/<id>/simulation.json`` and ``report.html``, listed in
@@ -40,6 +52,7 @@ import torch
 
 from quaton.errors import QuatonError
 from quaton.export.design import Design, DesignError, design_config, load
+from quaton.optics import PhaseMask, wrap_phase
 from quaton.train import rundir
 from quaton.train.loop import calibrate, evaluate
 from quaton.train.setup import build_readout, build_task, prepare_data
@@ -74,6 +87,10 @@ PERTURBATIONS: dict[str, Perturbation] = {
         Perturbation("etch_depth", "relative, a fraction (standard deviation)", 0.0, 1.0, True, True,
                      "binary-optics etch steps: each step's depth (mask j: phase 2π/2^j) off by a Gaussian relative error "
                      "of σ = {value}, drawn independently per step and per layer (layers of 2^k circular levels)"),
+        Perturbation("mask_overlay", "pixels, a fraction of the pitch (standard deviation)", 0.0, 1.0, True, True,
+                     "binary-optics masks: each mask j ≥ 2 misaligned to mask j − 1 by a Gaussian offset of σ = {value} px "
+                     "along x and y, drawn independently per step and per layer (layers of 2^k circular levels); "
+                     "pixel transmission = area average of exp(iφ) over the slivers"),
         Perturbation("distance_error", "relative, a fraction", -1.0, 1.0, False, False,
                      "every distance (all {gaps} gaps: input → layer 1 … layer L → detector) scaled by (1 + {value})"),
     ]
@@ -131,38 +148,123 @@ def parse_perturbation(text: str, grid: int | None = None, layers: int | None = 
     return Request(name, text.strip(), float(value), layer)
 
 
-def perturbed(design: Design, request: Request | str, value: str | None = None, seed: int = 0, draw: int = 0) -> Design:
-    """A copy of ``design`` with one perturbation applied (``request`` as a Request or a NAME, VALUE pair)."""
-    if not isinstance(request, Request):
-        request = parse_perturbation(f"{request}={value}", design.grid, len(design.description["layers"]))
-    description = copy.deepcopy(design.description)
-    phases = [p.double().numpy() for p in design.phases()]
-    rng = np.random.default_rng([seed, draw])
-    v = request.value
-    if request.name == "phase_noise":
-        phases = [p + rng.normal(0.0, v, p.shape) for p in phases]
-    elif request.name == "height_error":
-        phases = [p * (1.0 + v) for p in phases]
-    elif request.name == "etch_depth":
-        from quaton.export.gds import check_gds, level_map, mask_bits
+FABRICATION = ("etch_depth", "mask_overlay")  # perturbations of the binary-optics steps (2^k-level layers)
+ORDER = ("etch_depth", "mask_overlay", "phase_noise", "height_error", "shift", "distance_error")  # as applied together
 
-        try:
-            ks = check_gds(description["layers"])
-        except QuatonError as error:
-            raise DesignError(f"perturbation etch_depth: {error}") from None
-        for t, k in enumerate(ks):
-            bits = mask_bits(level_map(phases[t], description["layers"][t]["levels"]), k)
-            errors = rng.normal(0.0, v, k)
-            phases[t] = sum(b * (2 * np.pi / 2**j) * (1.0 + e) for j, (b, e) in enumerate(zip(bits, errors), start=1))
-    elif request.name == "distance_error":
-        description["distances"] = [d * (1.0 + v) for d in description["distances"]]
-    elif request.name == "shift":
-        k = int(v)
-        for t in [request.layer] if request.layer is not None else range(len(phases)):
-            shifted = np.zeros_like(phases[t])
-            shifted[:, k:] = phases[t][:, : phases[t].shape[1] - k]
-            phases[t] = shifted
-    return Design(description, [np.mod(p, 2 * np.pi).astype(np.float32) for p in phases])
+
+def parse_combination(text: str, grid: int | None = None, layers: int | None = None) -> tuple[Request, ...]:
+    """'etch_depth=0.05,mask_overlay=0.2' -> the Requests that act together (one for a single NAME=VALUE),
+    or one DesignError (a malformed part, a name twice)."""
+    parts = text.split(",")
+    if any(not part.strip() for part in parts):
+        raise DesignError(f"perturbation {text!r}: join perturbations as NAME=VALUE,NAME=VALUE without empty parts")
+    requests = tuple(parse_perturbation(part, grid, layers) for part in parts)
+    names = [r.name for r in requests]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DesignError(f"perturbation {text!r} names {twice} more than once; give each perturbation once per combination")
+    return requests
+
+
+def check_binary_optics(design: Design, requests: tuple[Request, ...]) -> list[int]:
+    """k per layer when ``requests`` perturb binary-optics steps (etch_depth, mask_overlay); a
+    DesignError naming the perturbation when a layer is not made of 2^k circular levels."""
+    from quaton.export.gds import check_gds
+
+    fabrication = [r.name for r in requests if r.name in FABRICATION]
+    if not fabrication:
+        return []
+    try:
+        return check_gds(design.description["layers"])
+    except QuatonError as error:
+        raise DesignError(f"perturbation {'+'.join(fabrication)}: {error}") from None
+
+
+class AreaAveragedMask(PhaseMask):
+    """A fabricated layer whose pixels hold slivers of different phases (misaligned masks): pixel
+    transmission t = Σ_r w_r·exp(i·response(φ_r)), the area average of the transmission over the pixel.
+
+    ``weights`` float64 [R]: area fraction of sliver r (the same in every pixel, summing to 1);
+    ``phases`` float [R, N, N] (rad): the phase of sliver r in every pixel. A pixel whose slivers all
+    have one phase transmits exactly exp(i·response(φ)), as a :class:`PhaseMask` of that phase would.
+    """
+
+    def __init__(self, weights: np.ndarray, phases: np.ndarray) -> None:
+        super().__init__(tuple(phases.shape[1:]), init="zeros")
+        wrapped = np.mod(np.asarray(phases, dtype=np.float64), 2 * np.pi).astype(np.float32)
+        with torch.no_grad():
+            self.raw.copy_(torch.from_numpy(wrapped[int(np.argmax(weights))]))
+        self.register_buffer("weights", torch.as_tensor(np.asarray(weights, dtype=np.float64)))
+        self.register_buffer("region_phases", torch.from_numpy(wrapped))
+        self.requires_grad_(False)
+
+    def _average(self, response: bool, dtype: torch.dtype) -> torch.Tensor:
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        phases = wrap_phase(self.region_phases)
+        if response and self.response is not None:
+            phases = self.response(phases)
+        phases = phases.to(real)
+        slivers = torch.polar(torch.ones_like(phases), phases)  # [R, N, N]
+        average = (self.weights[:, None, None] * slivers.to(torch.complex128)).sum(dim=0).to(slivers.dtype)
+        uniform = (phases == phases[:1]).all(dim=0)
+        return torch.where(uniform, slivers[0], average).to(dtype)
+
+    def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+        """Σ_r w_r·exp(i·response(φ_r)), complex [N, N]; |t| < 1 where a pixel holds slivers of different phases."""
+        return self._average(True, dtype)
+
+    def phase(self) -> torch.Tensor:
+        """The phase of the area-averaged transmission (without the modulator response), float [N, N] in [0, 2π)."""
+        return wrap_phase(torch.angle(self._average(False, torch.complex128))).float()
+
+
+def perturbed(
+    design: Design, request: Request | tuple[Request, ...] | str, value: str | None = None, seed: int = 0, draw: int = 0
+) -> Design:
+    """A copy of ``design`` with perturbations applied: a Request, Requests acting together, or the text
+    (``request`` 'NAME=VALUE[,NAME=VALUE]' or a NAME with its ``value``). Draw ``draw`` of the random ones
+    uses ``numpy.random.default_rng([seed, draw])``; see the module's docstring for the order."""
+    from quaton.export.gds import fabricated_regions, level_map
+
+    layers = len(design.description["layers"])
+    if isinstance(request, Request):
+        requests: tuple[Request, ...] = (request,)
+    elif isinstance(request, tuple):
+        requests = request
+    else:
+        requests = parse_combination(request if value is None else f"{request}={value}", design.grid, layers)
+    given = {r.name: r for r in requests}
+    description = copy.deepcopy(design.description)
+    rng = np.random.default_rng([seed, draw])
+    # every layer as slivers: area fractions [R] and phases [R, N, N]; an unperturbed layer is one sliver
+    regions = [(np.ones(1), p.double().numpy()[None]) for p in design.phases()]
+    ks = check_binary_optics(design, requests)
+    for t, k in enumerate(ks):
+        errors = rng.normal(0.0, given["etch_depth"].value, k) if "etch_depth" in given else None
+        offsets = None
+        if "mask_overlay" in given:  # mask j ≥ 2 misaligned to mask j − 1: the offsets add up from mask 1
+            steps = rng.normal(0.0, given["mask_overlay"].value, (k - 1, 2))
+            offsets = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
+        regions[t] = fabricated_regions(level_map(regions[t][1][0], description["layers"][t]["levels"]), k, offsets, errors)
+    if "phase_noise" in given:
+        regions = [(w, p + rng.normal(0.0, given["phase_noise"].value, p.shape[1:])) for w, p in regions]
+    if "height_error" in given:
+        regions = [(w, p * (1.0 + given["height_error"].value)) for w, p in regions]
+    if "shift" in given:
+        request_shift = given["shift"]
+        k = int(request_shift.value)
+        for t in [request_shift.layer] if request_shift.layer is not None else range(layers):
+            weights, phases = regions[t]
+            shifted = np.zeros_like(phases)
+            shifted[:, :, k:] = phases[:, :, : phases.shape[2] - k]
+            regions[t] = (weights, shifted)
+    if "distance_error" in given:
+        description["distances"] = [d * (1.0 + given["distance_error"].value) for d in description["distances"]]
+    result = Design(description, [np.mod(p[0], 2 * np.pi).astype(np.float32) for _, p in regions])
+    for t, (weights, phases) in enumerate(regions):
+        if len(weights) > 1:
+            result.network.masks[t] = AreaAveragedMask(weights, phases)
+    return result
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -187,7 +289,9 @@ def simulate(
         raise DesignError(f"seed must be a non-negative integer, got {seed}")
     design = load(design_dir)
     layers = len(design.description["layers"])
-    requests = [parse_perturbation(text, design.grid, layers) for text in perturbations or []]
+    requests = [parse_combination(text, design.grid, layers) for text in perturbations or []]
+    for combination in requests:
+        check_binary_optics(design, combination)
     config = design_config(design)
     if overrides:
         from quaton.config import build_config
@@ -211,19 +315,24 @@ def simulate(
         return {k: v for k, v in metrics.items() if k != "confusion"}
 
     primary = task.primary_metric
-    results = [{"perturbation": "none", "value": "", "unit": "", "what": "the design as exported", "draws": 1, **metrics_of(design)}]
-    for request in requests:
-        count = draws if request.spec.random else 1
-        runs = [metrics_of(perturbed(design, request, seed=seed, draw=d)) for d in range(count)]
+    results = [{"perturbation": "none", "value": "", "unit": "", "what": "the design as exported", "label": "none", "draws": 1,
+                **metrics_of(design)}]
+    for combination in requests:
+        random = any(r.spec.random for r in combination)
+        count = draws if random else 1
+        runs = [metrics_of(perturbed(design, combination, seed=seed, draw=d)) for d in range(count)]
+        label = ",".join(r.text for r in combination)
+        single = len(combination) == 1
         row: dict[str, Any] = {
-            "perturbation": request.name,
-            "value": request.text.split("=", 1)[1].strip(),
-            "unit": request.spec.unit,
-            "what": request.describe(design),
+            "perturbation": combination[0].name if single else "combined",
+            "value": combination[0].text.split("=", 1)[1].strip() if single else label,
+            "unit": combination[0].spec.unit if single else "; ".join(f"{r.name}: {r.spec.unit}" for r in combination),
+            "what": "; ".join(r.describe(design) for r in combination),
+            "label": label,
             "draws": count,
             **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
         }
-        if request.spec.random:
+        if random:
             row["seed"] = seed
             row[f"{primary}_over_draws"] = _summary([r[primary] for r in runs])
             row["per_draw"] = runs
@@ -247,7 +356,7 @@ def result_line(row: dict[str, Any], primary: str) -> str:
     """One line of output for a result row, with units, draws and what was perturbed."""
     if row["perturbation"] == "none":
         return f"{'as designed':>28}: {primary} {row[primary]:.4f}"
-    label = f"{row['perturbation']}={row['value']}"
+    label = row.get("label", f"{row['perturbation']}={row['value']}")
     text = f"{label:>28}: {primary} {row[primary]:.4f}"
     spread = row.get(f"{primary}_over_draws")
     if spread is not None:
@@ -261,7 +370,7 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
     from quaton.report import simulation_report
 
     root = Path(out) if out is not None else Path(design_dir) / "simulations"
-    request = json.dumps({k: result[k] for k in ("seed", "draws", "overrides")} | {"perturbations": [f"{r['perturbation']}={r['value']}" for r in result["results"]]}, sort_keys=True)
+    request = json.dumps({k: result[k] for k in ("seed", "draws", "overrides")} | {"perturbations": [r["label"] for r in result["results"]]}, sort_keys=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     base = f"{stamp}-{hashlib.sha256(request.encode()).hexdigest()[:8]}"
     try:
@@ -290,7 +399,7 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
     primary = result["primary_metric"]
     index.append({
         "id": name, "created": stamp, "file": f"{name}/simulation.json", "seed": result["seed"], "draws": result["draws"],
-        "overrides": result["overrides"], "results": {f"{r['perturbation']}={r['value']}" if r["value"] != "" else "none": r[primary] for r in result["results"]},
+        "overrides": result["overrides"], "results": {r["label"]: r[primary] for r in result["results"]},
     })
     rundir.atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
     return target
