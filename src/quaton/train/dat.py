@@ -226,8 +226,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     device = torch.device(config.train.device)
-    if config.model.kind == "d2nn":
-        check_memory(config, device)
+    check_memory(config, device)  # every model kind (the MZI network included)
     torch.manual_seed(config.seed)
     data = data or prepare_data(config)
     data, x_val, y_val = split_validation(config, data)
