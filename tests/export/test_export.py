@@ -311,6 +311,7 @@ def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_pat
         masks = read_masks(design_dir / "masks.gds", layer["layer"], k, 32, 1.0)
         levels_back = sum(m.astype(np.int64) << (k - j) for j, m in enumerate(masks, start=1))
         assert np.array_equal(levels_back, level_map(phase, levels))
+        assert set(np.unique(levels_back)) == set(range(levels))  # the trained layer uses every level: every mask code is checked
         depths = [m["etch_depth_m"] for m in layer["masks"]]
         etched = sum(m * d for m, d in zip(masks, depths))
         assert np.allclose(etched, np.load(design_dir / f"height_{layer['layer']:02d}.npy"), rtol=1e-12, atol=1e-18)
