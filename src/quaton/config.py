@@ -160,10 +160,32 @@ class DetectorConfig(Section):
 
 
 class RBCConfig(Section):
-    diameter: tuple[float, float] = Field((7.0e-6, 8.5e-6), description="cell diameter range (m)")
-    index_contrast: tuple[float, float] = Field((0.05, 0.07), description="refractive-index contrast range")
+    """Generated red blood cells (quaton.data.phase_objects.RBCParameters): ranges (min, max), each
+    sampled uniformly; the defaults are what a digital-holography microscope sees."""
+
+    diameter: tuple[float, float] = Field((6.5e-6, 9.0e-6), description="cell diameter range (m)")
+    peak_phase: tuple[float, float] | None = Field(
+        (2.0, 4.5), description="each cell's peak phase as imaged (rad); null: from index_contrast, the thickness and optics.wavelength"
+    )
+    index_contrast: tuple[float, float] = Field((0.05, 0.07), description="refractive-index contrast range (used when peak_phase is null)")
     tilt_deg: tuple[float, float] = Field((0.0, 30.0), description="tilt range (degrees)")
-    count: tuple[int, int] = Field((1, 3), description="cells per field (min, max)")
+    count: tuple[int, int] = Field((1, 5), description="cells per field (min, max), placed without overlap")
+    aberration_rms: tuple[float, float] = Field((0.05, 0.3), description="rms of the slow background (rad): low-order Zernike terms + a smooth random field")
+    aberration_length: float = Field(6e-6, gt=0, allow_inf_nan=False, description="correlation length of the smooth random background (m)")
+    noise_rms: tuple[float, float] = Field((0.0, 0.05), description="rms of white per-pixel background phase noise (rad)")
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> "RBCConfig":
+        for name in ("diameter", "peak_phase", "index_contrast", "tilt_deg", "count", "aberration_rms", "noise_rms"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            low, high = value
+            if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+                raise ValueError(f"data.rbc.{name} {list(value)} must be a finite range [min, max] with 0 <= min <= max")
+        if self.diameter[0] <= 0 or self.count[1] < 1 or self.tilt_deg[1] >= 90:
+            raise ValueError("data.rbc: diameters must be > 0, count's max >= 1 and tilts below 90 degrees")
+        return self
 
 
 class DataConfig(Section):
@@ -186,6 +208,14 @@ class TaskConfig(Section):
     temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies")
     ssim_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim")
     pcc_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - Pearson correlation) in mse_pcc")
+    black_level: bool = Field(
+        False, description="phase imaging: the camera also has a learnable black level b, calibrated once with its gain g: phase = π·g·(I − b)"
+    )
+    phase_range: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="phase imaging: the phase span (rad) the camera is designed for, the SSIM/PSNR data range φ_span/π; "
+        "null: data.rbc.peak_phase's max for rbc, else input.scale (π)",
+    )
 
     @model_validator(mode="after")
     def _loss_fits_task(self) -> "TaskConfig":

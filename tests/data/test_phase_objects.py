@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from quaton.data.phase_objects import RBCParameters, evans_fung_thickness, load_phase_maps, natural_image_patches, rbc_phase_maps
+from quaton.data.phase_objects import RBCParameters, background_phase, evans_fung_thickness, load_phase_maps, natural_image_patches, rbc_phase_maps
 from quaton.errors import DataNotFoundError
 
 
@@ -22,7 +23,10 @@ def test_evans_fung_profile_has_the_published_shape():
 
 def test_single_untilted_cell_phase_matches_the_formula():
     wavelength, pitch, diameter, contrast = 532e-9, 0.25e-6, 8e-6, 0.06
-    parameters = RBCParameters(diameter=(diameter, diameter), index_contrast=(contrast, contrast), tilt=(0, 0), count=(1, 1))
+    parameters = RBCParameters(
+        diameter=(diameter, diameter), index_contrast=(contrast, contrast), peak_phase=None, tilt=(0, 0), count=(1, 1),
+        aberration_rms=(0, 0), noise_rms=(0, 0),
+    )
     maps = rbc_phase_maps(1, 33, pitch, wavelength, parameters, seed=3, subsamples=1)
     phase = maps[0]
     expected_max = 2 * math.pi * contrast * evans_fung_thickness(np.linspace(0, 4e-6, 4000), diameter).max() / wavelength
@@ -34,13 +38,91 @@ def test_single_untilted_cell_phase_matches_the_formula():
 
 
 def test_generated_cells_stay_in_the_physical_phase_range():
-    maps = rbc_phase_maps(20, 32, 1e-6, 532e-9, seed=0)
+    """With index contrasts 0.05-0.07 at 532 nm (peak_phase None) the cells are as thin as the formula says."""
+    parameters = RBCParameters(peak_phase=None, aberration_rms=(0, 0), noise_rms=(0, 0), diameter=(7e-6, 8.5e-6))
+    maps = rbc_phase_maps(20, 32, 1e-6, 532e-9, parameters, seed=0)
     assert maps.shape == (20, 32, 32) and maps.dtype == np.float32
     assert maps.min() >= 0.0
     single_max = 2 * math.pi * 0.07 * 2.6e-6 * (8.5 / 7.82) / math.cos(math.radians(30)) / 532e-9
     assert 1.0 < np.percentile(maps.max(axis=(1, 2)), 50) < single_max
     assert not np.array_equal(maps[0], maps[1])
-    assert np.array_equal(maps, rbc_phase_maps(20, 32, 1e-6, 532e-9, seed=0))
+    assert np.array_equal(maps, rbc_phase_maps(20, 32, 1e-6, 532e-9, parameters, seed=0))
+
+
+def _cells(maps: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """(peak phase rad, area px) of each connected cell above ``threshold`` rad in maps [N, H, W]."""
+    from scipy import ndimage
+
+    cells = []
+    for phase in maps:
+        labels, n = ndimage.label(phase > threshold)
+        for k in range(1, n + 1):
+            cells.append((float(phase[labels == k].max()), float((labels == k).sum())))
+    return cells
+
+
+def test_default_cells_look_like_holography_data():
+    """Issue 15 item 5: peak phases cover 2-4.5 rad (real discocytes at visible wavelengths), sizes
+    and cells per field vary, cells do not overlap (each connected cell has one cell's peak)."""
+    maps = rbc_phase_maps(300, 32, 1e-6, 532e-9, RBCParameters(aberration_rms=(0, 0), noise_rms=(0, 0)), seed=0)
+    cells = np.array(_cells(maps))
+    peaks, areas = cells[:, 0], cells[:, 1]
+    assert peaks.max() <= 4.5 + 1e-3 and peaks.min() >= 1.9  # non-overlapping: no cell exceeds one cell's peak
+    assert np.percentile(peaks, 5) < 2.3 and np.percentile(peaks, 95) > 4.2  # the whole 2-4.5 rad range
+    assert np.histogram(peaks, bins=5, range=(2.0, 4.5))[0].min() > 0.1 * len(peaks)
+    # diameters 6.5-9 µm: areas vary by (9 / 6.5)² ≈ 1.9 between the smallest and largest cells (tilt shrinks some)
+    assert np.percentile(areas, 90) / np.percentile(areas, 10) > 1.4
+    per_field = [len(_cells(m[None])) for m in maps]
+    assert min(per_field) == 1 and max(per_field) == 5
+
+
+def test_backgrounds_have_the_requested_rms_and_are_slow():
+    parameters = RBCParameters(aberration_rms=(0.2, 0.2), noise_rms=(0.0, 0.0))
+    background = background_phase(50, 32, 1e-6, parameters, seed=1)
+    rms = np.sqrt((background**2).mean(axis=(1, 2)))
+    assert np.allclose(rms, 0.2, rtol=1e-6) and np.allclose(background.mean(axis=(1, 2)), 0, atol=1e-9)
+    # slow: neighbouring pixels nearly equal (a smooth field), unlike white noise of the same rms
+    step = np.abs(np.diff(background, axis=-1)).mean()
+    assert step < 0.2 * 0.2
+    noisy = background_phase(50, 32, 1e-6, RBCParameters(aberration_rms=(0.2, 0.2), noise_rms=(0.05, 0.05)), seed=1)
+    assert np.sqrt(((noisy - background) ** 2).mean()) == pytest.approx(0.05, rel=1e-6)
+    # the generated fields carry it: far from the cells the phase is the background, not 0
+    maps = rbc_phase_maps(50, 32, 1e-6, 532e-9, RBCParameters(aberration_rms=(0.3, 0.3), noise_rms=(0, 0), count=(1, 1)), seed=2)
+    empty = maps < 0.0
+    assert empty.mean() > 0.3  # about half the background lies below 0
+    assert np.sqrt((maps[maps < 0.5] ** 2).mean()) == pytest.approx(0.3, rel=0.25)
+
+
+def test_generation_is_seeded_and_seeds_differ():
+    first = rbc_phase_maps(40, 32, 1e-6, 532e-9, seed=(0, 1))
+    assert np.array_equal(first, rbc_phase_maps(40, 32, 1e-6, 532e-9, seed=(0, 1)))
+    other = rbc_phase_maps(40, 32, 1e-6, 532e-9, seed=(0, 0))
+    assert not np.isclose(first, other).all(axis=(1, 2)).any()  # no field of one seed appears in the other
+
+
+def test_rbc_test_cells_come_from_another_seed_than_the_training_cells():
+    """Issue 15 item 5: a network is evaluated on cells it never saw; the test set does not depend on train_size."""
+    from quaton.config import build_config
+    from quaton.train.setup import prepare_data
+
+    settings = {"task": {"kind": "phase_imaging", "loss": "mse"}, "model": {"grid": 48}, "input": {"object_size": 32},
+                "data": {"dataset": "rbc", "train_size": 30, "test_size": 10}}
+    data = prepare_data(build_config(settings))
+    bigger = prepare_data(build_config(settings, ["data.train_size=60"]))
+    assert torch.equal(data.x_test, bigger.x_test)
+    for field in data.x_test:
+        assert not any(torch.allclose(field, seen) for seen in bigger.x_train)
+    assert (data.x_test * math.pi).amax(dim=(1, 2)).max() > 2.0  # x = φ / π: the cells reach radians beyond π/2
+
+
+def test_rbc_config_ranges_are_checked():
+    from quaton.config import build_config
+    from quaton.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="peak_phase"):
+        build_config({"data": {"rbc": {"peak_phase": [4.5, 2.0]}}})
+    with pytest.raises(ConfigError, match="aberration_rms"):
+        build_config({"data": {"rbc": {"aberration_rms": [-0.1, 0.2]}}})
 
 
 def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):

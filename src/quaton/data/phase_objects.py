@@ -14,12 +14,20 @@ al., PNAS 105, 13730, 2008: n_RBC ≈ 1.40 against 1.34 for the medium). A tilt 
 axis foreshortens the cell by cos θ along the tilt direction and lengthens the optical path by
 1/cos θ (thin-disc approximation). Cells are sampled on the network's grid, 4 × 4 subsamples per
 pixel averaged.
+
+What a microscope sees (the defaults of :class:`RBCParameters`): cells of 6.5–9 µm, 1–5 per field
+without overlap, each with its own peak phase of 2–4.5 rad (digital-holography data of discocytes
+at visible wavelengths; the shape stays Evans–Fung, the height is scaled, which covers both the
+spread of Δn (haemoglobin concentration) and of thickness), on a background that is not flat:
+slow aberrations (low-order Zernike terms plus a smooth random field) of 0.05–0.3 rad rms and
+white phase noise of up to 0.05 rad rms, zero mean over the field.
 """
 
 from __future__ import annotations
 
 import math
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +49,75 @@ def evans_fung_thickness(r: np.ndarray, diameter: float = EVANS_FUNG["diameter"]
 
 @dataclass(frozen=True)
 class RBCParameters:
-    """Ranges (uniformly sampled) of the generated cells; lengths in metres."""
+    """Ranges (each sampled uniformly, per cell or per field) of the generated fields; lengths in
+    metres, phases in radians.
 
-    diameter: tuple[float, float] = (7.0e-6, 8.5e-6)
+    ``peak_phase``: each cell's highest phase as imaged (tilt included), the quantity holography
+    reports: real discocytes reach 2–4.5 rad at visible wavelengths (Δn·t_peak = φ·λ/2π, i.e.
+    0.17–0.38 µm at 532 nm). ``None``: the phase follows from ``index_contrast`` and the
+    Evans–Fung thickness at the given wavelength (φ_peak ≈ 1.4–2.7 rad at 532 nm).
+    ``count``: cells per field (min, max), placed without overlap (a monolayer).
+    ``aberration_rms``: rms (rad) of the slow background of each field, half low-order Zernike
+    terms (tip, tilt, defocus, astigmatism, coma), half a smooth random field with correlation
+    length ``aberration_length``; ``noise_rms``: rms (rad) of white per-pixel phase noise. The
+    background has zero mean over the field (phase is measured relative to the background).
+    """
+
+    diameter: tuple[float, float] = (6.5e-6, 9.0e-6)
     index_contrast: tuple[float, float] = (0.05, 0.07)
+    peak_phase: tuple[float, float] | None = (2.0, 4.5)
     tilt: tuple[float, float] = (0.0, math.radians(30.0))
-    count: tuple[int, int] = (1, 3)
+    count: tuple[int, int] = (1, 5)
+    aberration_rms: tuple[float, float] = (0.05, 0.3)
+    aberration_length: float = 6e-6
+    noise_rms: tuple[float, float] = (0.0, 0.05)
+
+
+def _place_cells(rng: np.random.Generator, count: int, half: float, radii: np.ndarray, tries: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Centres [count, C, 2] (m) of non-overlapping cells of ``radii`` [count, C] (m) inside the
+    field [−half, half]², and which were placed [count, C] (a cell with no room after ``tries`` is left out)."""
+    fields, cells = radii.shape
+    centres = np.zeros((fields, cells, 2))
+    placed = np.zeros((fields, cells), dtype=bool)
+    for c in range(cells):
+        margin = np.maximum(half - radii[:, c], 0.0)[:, None, None]
+        candidates = rng.uniform(-1.0, 1.0, size=(fields, tries, 2)) * margin  # [F, T, 2]
+        gap = np.linalg.norm(candidates[:, :, None, :] - centres[:, None, :c, :], axis=-1)  # [F, T, c]
+        free = (~placed[:, None, :c] | (gap >= radii[:, None, :c] + radii[:, c, None, None])).all(axis=-1)  # [F, T]
+        first = free.argmax(axis=1)
+        centres[:, c] = candidates[np.arange(fields), first]
+        placed[:, c] = free.any(axis=1)
+    return centres, placed
+
+
+def background_phase(
+    count: int, size: int, pitch: float, parameters: RBCParameters = RBCParameters(), seed: int | Sequence[int] = 0
+) -> np.ndarray:
+    """``count`` backgrounds float64 [count, size, size] (rad), zero mean, rms drawn from
+    ``parameters.aberration_rms`` (slow part) and ``parameters.noise_rms`` (white part)."""
+    rng = np.random.default_rng(seed)
+    coordinate = (np.arange(size) - (size - 1) / 2) / ((size - 1) / 2)  # [-1, 1] across the field
+    y, x = np.meshgrid(coordinate, coordinate, indexing="ij")
+    rho2 = x**2 + y**2
+    # Zernike tip, tilt, defocus, astigmatism 0°/45°, coma x/y (unnormalised; the sum is rescaled)
+    zernike = np.stack([x, y, 2 * rho2 - 1, x**2 - y**2, 2 * x * y, (3 * rho2 - 2) * x, (3 * rho2 - 2) * y])  # [7, H, W]
+    slow = np.einsum("fk,khw->fhw", rng.normal(size=(count, len(zernike))), zernike)
+    # a smooth random field: white noise through a Gaussian of σ = aberration_length / pitch
+    sigma = parameters.aberration_length / pitch
+    frequency = np.fft.fftfreq(size)
+    kernel = np.exp(-2 * (math.pi * sigma) ** 2 * (frequency[:, None] ** 2 + frequency[None, :] ** 2))
+    smooth = np.fft.ifft2(np.fft.fft2(rng.normal(size=(count, size, size))) * kernel).real
+    slow = _unit_rms(slow) + _unit_rms(smooth)
+    slow = _unit_rms(slow) * rng.uniform(*parameters.aberration_rms, size=(count, 1, 1))
+    noise = rng.normal(size=(count, size, size))
+    noise = _unit_rms(noise) * rng.uniform(*parameters.noise_rms, size=(count, 1, 1))
+    return slow + noise
+
+
+def _unit_rms(fields: np.ndarray) -> np.ndarray:
+    """Each field of [F, H, W] with its mean removed, scaled to rms 1."""
+    fields = fields - fields.mean(axis=(1, 2), keepdims=True)
+    return fields / np.sqrt((fields**2).mean(axis=(1, 2), keepdims=True)).clip(1e-12)
 
 
 def rbc_phase_maps(
@@ -55,33 +126,58 @@ def rbc_phase_maps(
     pitch: float,
     wavelength: float,
     parameters: RBCParameters = RBCParameters(),
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     subsamples: int = 4,
+    chunk: int = 256,
 ) -> np.ndarray:
-    """``count`` phase maps float32 [count, size, size] (rad) of 1–3 random cells each."""
+    """``count`` fields float32 [count, size, size] (rad): cells on a background (see
+    :class:`RBCParameters`), sampled ``subsamples``² per pixel and averaged. Seeded: the same
+    ``seed`` gives the same fields; train and test sets use different seeds."""
     rng = np.random.default_rng(seed)
-    offsets = (np.arange(subsamples) + 0.5) / subsamples - 0.5
-    centres = (np.arange(size) - (size - 1) / 2) * pitch
-    fine = (centres[:, None] + offsets[None, :] * pitch).reshape(-1)
-    y, x = np.meshgrid(fine, fine, indexing="ij")
-    maps = np.zeros((count, size, size), dtype=np.float32)
+    most = parameters.count[1]
+    cells = rng.integers(parameters.count[0], most + 1, size=count)
+    active = np.arange(most)[None, :] < cells[:, None]  # [F, C]
+    shape = (count, most)
+    diameter = rng.uniform(*parameters.diameter, size=shape)
+    contrast = rng.uniform(*parameters.index_contrast, size=shape)
+    tilt = rng.uniform(*parameters.tilt, size=shape)
+    azimuth = rng.uniform(0, math.pi, size=shape)
+    peak = rng.uniform(*parameters.peak_phase, size=shape) if parameters.peak_phase is not None else None
     half = size * pitch / 2
-    for k in range(count):
-        phase = np.zeros_like(x)
-        for _ in range(rng.integers(parameters.count[0], parameters.count[1] + 1)):
-            diameter = rng.uniform(*parameters.diameter)
-            contrast = rng.uniform(*parameters.index_contrast)
-            tilt = rng.uniform(*parameters.tilt)
-            azimuth = rng.uniform(0, math.pi)
-            margin = max(0.0, half - diameter / 2)
-            cx, cy = rng.uniform(-margin, margin, size=2)
-            u = (x - cx) * math.cos(azimuth) + (y - cy) * math.sin(azimuth)
-            v = -(x - cx) * math.sin(azimuth) + (y - cy) * math.cos(azimuth)
-            r = np.sqrt((u / math.cos(tilt)) ** 2 + v**2)
-            thickness = evans_fung_thickness(r, diameter) / math.cos(tilt)
-            # overlapping cells: the optical paths add
-            phase += 2 * math.pi * contrast * thickness / wavelength
-        maps[k] = phase.reshape(size, subsamples, size, subsamples).mean(axis=(1, 3))
+    centres, placed = _place_cells(rng, count, half, diameter / 2)
+    active &= placed
+    background = background_phase(count, size, pitch, parameters, seed=rng.integers(2**63))
+    # radians per metre of Evans–Fung thickness of each cell (untilted), optical path / cos θ
+    if peak is None:
+        per_metre = 2 * math.pi * contrast / wavelength / np.cos(tilt)
+    else:  # the cell's imaged peak (tilt included) is `peak`: per_metre · its thickness peak = peak
+        rim = evans_fung_thickness(np.linspace(0, EVANS_FUNG["diameter"] / 2, 2001)).max()
+        per_metre = peak / (rim * diameter / EVANS_FUNG["diameter"])
+    # each cell is drawn on its own box of box² px around it, then added into its field
+    field, cell = np.nonzero(active)  # [K]
+    box = int(math.ceil(parameters.diameter[1] / pitch)) + 2
+    corner = np.floor(centres[field, cell] / pitch + (size - 1) / 2 - (box - 1) / 2).astype(int)  # [K, 2] (x, y) px
+    offsets = (np.arange(subsamples) + 0.5) / subsamples - 0.5
+    local = (np.arange(box)[:, None] + offsets[None, :]).reshape(-1)  # [box·sub] px from the corner
+    maps = background.astype(np.float32)
+    for start in range(0, len(field), chunk):
+        part = slice(start, start + chunk)
+        f, c = field[part], cell[part]
+        # pixel centres (m) of each box's subsamples, relative to its cell's centre
+        x = (corner[part, 0, None] + local[None, :] - (size - 1) / 2) * pitch - centres[f, c, 0, None]  # [k, box·sub]
+        y = (corner[part, 1, None] + local[None, :] - (size - 1) / 2) * pitch - centres[f, c, 1, None]
+        cos_a, sin_a = np.cos(azimuth[f, c])[:, None, None], np.sin(azimuth[f, c])[:, None, None]
+        u = x[:, None, :] * cos_a + y[:, :, None] * sin_a  # [k, rows, columns]
+        v = -x[:, None, :] * sin_a + y[:, :, None] * cos_a
+        r = np.sqrt((u / np.cos(tilt[f, c])[:, None, None]) ** 2 + v**2)
+        thickness = evans_fung_thickness(r, diameter[f, c][:, None, None])
+        patch = (per_metre[f, c][:, None, None] * thickness).reshape(-1, box, subsamples, box, subsamples).mean(axis=(2, 4))
+        rows = corner[part, 1, None, None] + np.arange(box)[None, :, None]  # [k, box, 1]
+        columns = corner[part, 0, None, None] + np.arange(box)[None, None, :]  # [k, 1, box]
+        inside = (rows >= 0) & (rows < size) & (columns >= 0) & (columns < size)  # [k, box, box]
+        index = np.broadcast_to(np.arange(len(f))[:, None, None], inside.shape)
+        rows, columns = np.broadcast_to(rows, inside.shape), np.broadcast_to(columns, inside.shape)
+        np.add.at(maps, (f[index[inside]], rows[inside], columns[inside]), patch[inside].astype(np.float32))
     return maps
 
 

@@ -1,18 +1,35 @@
 """All-optical quantitative phase imaging: a phase object in, an intensity ∝ its phase out.
 
 Target (QuATON): the output intensity times π equals the input phase, I_target = φ/π, on the
-object's window (the ``object_size``² px at the centre of the detector plane). The camera has one
-learnable gain g (a scalar, trained with the network and then fixed, as a real camera's gain would
-be): the predicted phase is φ̂ = π·g·I. No per-image rescaling is used anywhere.
+object's window (the ``object_size``² px at the centre of the detector plane).
 
-Losses: ``mse`` between g·I and φ/π; ``mse_ssim`` adds ``ssim_weight``·(1 − SSIM); ``mse_pcc``
-adds ``pcc_weight``·(1 − PCC), with PCC the Pearson correlation of I and φ per image. MSE and SSIM both
-score a dark output well on sparse objects (cells on an empty background); the correlation of a
-dark or uniform output is 0, so ``mse_pcc`` does not reward darkness.
-Metrics: mean SSIM and PSNR of g·I against φ/π (torchmetrics, Gaussian window 11 px, σ = 1.5,
-K1 = 0.01, K2 = 0.03, data range = the target's range φ_max/π, i.e. 1 for phases in [0, π]), and the
-mean absolute phase error |φ̂ − φ| in radians. Each is reported beside the dark camera's (output 0):
-``ssim_dark_baseline`` and ``phase_error_dark_baseline`` (the mean |φ|, rad).
+The camera. A real camera reports counts = gain·I + black level; it is calibrated once and then
+fixed. Here it has one learnable gain g (a scalar, trained with the network and then fixed) and,
+with ``black_level=True``, one learnable black level b (a scalar in units of the detector
+intensity, likewise): the predicted phase is
+
+    φ̂ = π·g·(I − b)        (b = 0 without a black level),
+
+the same two numbers for every image, stored with the task (checkpoint) and the design; nothing is
+fitted per image. Why the black level: a phase-only network is linear in the field exp(iφ) ≈ 1 + iφ
+(weak object), so its output u = A + i·Lφ + O(φ²), with A the image of the unscattered light, gives
+I = |A|² + 2·Re(A*·i·Lφ) + O(φ²). An intensity linear in φ needs A ≠ 0 (interference with the
+unscattered light, as in Zernike phase contrast) and then comes with the background |A|²; with
+A = 0 (a dark background) I ≈ |Lφ|² is quadratic in φ (dark field). So either the camera subtracts
+a background level, or the network must trade linearity for darkness. In the strong-phase regime
+the interference term is ∝ cos(φ − θ): monotonic over a span of π at most, so objects whose phase
+spans more than π cannot be imaged faithfully by a pointwise interference response.
+
+Losses: ``mse`` between φ̂/π and φ/π; ``mse_ssim`` adds ``ssim_weight``·(1 − SSIM); ``mse_pcc``
+adds ``pcc_weight``·(1 − PCC), with PCC the Pearson correlation of φ̂ and φ per image. MSE and SSIM
+without a black level both score a dark output well on sparse objects (cells on an empty
+background); the correlation of a dark or uniform output is 0, so ``mse_pcc`` does not reward
+darkness.
+Metrics: mean SSIM and PSNR of φ̂/π against φ/π (torchmetrics, Gaussian window 11 px, σ = 1.5,
+K1 = 0.01, K2 = 0.03, data range = ``data_range``, the span of φ/π the camera is designed for: 1
+for images (φ in [0, π]), 4.5/π for the generated cells), the mean absolute phase error |φ̂ − φ|
+in radians and the Pearson correlation ``pcc``. Each is reported beside the dark camera's
+(φ̂ = 0): ``ssim_dark_baseline`` and ``phase_error_dark_baseline`` (the mean |φ|, rad).
 """
 
 from __future__ import annotations
@@ -30,12 +47,21 @@ LOSSES = ("mse", "mse_ssim", "mse_pcc")
 class PhaseImaging(nn.Module):
     """``grid``: detector-plane size (px); ``object_size``: side of the compared window (px);
     ``phase_scale``: radians per unit of the prepared images (φ = phase_scale·x, x in [0, 1] for
-    images), which also sets the SSIM/PSNR data range phase_scale/π."""
+    images); ``black_level``: the camera has a learnable black level b besides its gain g;
+    ``data_range``: the SSIM/PSNR data range in units of φ/π (None: phase_scale/π)."""
 
     primary_metric = "ssim"
 
     def __init__(
-        self, grid: int, object_size: int, phase_scale: float = math.pi, loss: str = "mse", ssim_weight: float = 0.5, pcc_weight: float = 1.0
+        self,
+        grid: int,
+        object_size: int,
+        phase_scale: float = math.pi,
+        loss: str = "mse",
+        ssim_weight: float = 0.5,
+        pcc_weight: float = 1.0,
+        black_level: bool = False,
+        data_range: float | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -43,11 +69,13 @@ class PhaseImaging(nn.Module):
         self.grid = grid
         self.object_size = object_size
         self.phase_scale = phase_scale
-        self.data_range = phase_scale / math.pi
+        self.data_range = data_range if data_range is not None else phase_scale / math.pi
         self.loss_kind = loss
         self.ssim_weight = ssim_weight
         self.pcc_weight = pcc_weight
         self.log_gain = nn.Parameter(torch.zeros(()))
+        # None when off: the state dict of a run without a black level is unchanged
+        self.black_level = nn.Parameter(torch.zeros(())) if black_level else None
 
     def crop(self, image: torch.Tensor) -> torch.Tensor:
         """Detector intensity [B, N, N] -> the object's window [B, s, s]."""
@@ -55,8 +83,18 @@ class PhaseImaging(nn.Module):
         return image[..., start : start + self.object_size, start : start + self.object_size]
 
     def prediction(self, image: torch.Tensor) -> torch.Tensor:
-        """g·I on the object's window [B, s, s]: the predicted φ/π."""
-        return self.log_gain.exp() * self.crop(image)
+        """g·(I − b) on the object's window [B, s, s] (b = 0 without a black level): the predicted φ/π."""
+        window = self.crop(image)
+        if self.black_level is not None:
+            window = window - self.black_level
+        return self.log_gain.exp() * window
+
+    def camera(self) -> dict[str, float]:
+        """The calibrated read-out, for the design: predicted phase (rad) = π·gain·(I − black_level)."""
+        camera = {"gain": float(self.log_gain.detach().exp())}
+        if self.black_level is not None:
+            camera["black_level"] = float(self.black_level.detach())
+        return camera
 
     def target(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """φ/π [B, s, s] from prepared images x [B, s, s] (φ = phase_scale·x)."""

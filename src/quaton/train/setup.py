@@ -44,11 +44,14 @@ def _phase_data(config: Config) -> PreparedData | None:
     scale = config.input.scale or math.pi
     n_train, n_test = data.train_size or GENERATED_TRAIN, data.test_size or GENERATED_TEST
     if data.dataset == "rbc":
-        rbc = data.rbc
-        parameters = RBCParameters(rbc.diameter, rbc.index_contrast, tuple(math.radians(t) for t in rbc.tilt_deg), rbc.count)
-        maps = rbc_phase_maps(n_train + n_test, size, config.optics.pitch, config.optics.wavelength, parameters, seed=config.seed)
-        x = torch.from_numpy(maps) / scale
-        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(n_test, dtype=torch.int64), [], "generated red blood cells")
+        parameters = rbc_parameters(config)
+        # the test cells come from their own seed: never seen in training, the same whatever train_size is
+        train_maps, test_maps = (
+            rbc_phase_maps(n, size, config.optics.pitch, config.optics.wavelength, parameters, seed=(config.seed, stream))
+            for n, stream in ((n_train, 0), (n_test, 1))
+        )
+        x_train, x_test = torch.from_numpy(train_maps) / scale, torch.from_numpy(test_maps) / scale
+        return PreparedData(x_train, torch.zeros(n_train, dtype=torch.int64), x_test, torch.zeros(n_test, dtype=torch.int64), [], "generated red blood cells")
     if data.dataset == "natural":
         patches = natural_image_patches(n_train + n_test, size, seed=config.seed, root=data.root)
         x = resize_images(patches, size)
@@ -64,6 +67,16 @@ def _phase_data(config: Config) -> PreparedData | None:
     test = max(1, len(maps) // 5)
     x = resize_images(torch.from_numpy(maps[order]), size) / scale
     return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [], str(path))
+
+
+def rbc_parameters(config: Config) -> RBCParameters:
+    """The generator's ranges from ``data.rbc``."""
+    rbc = config.data.rbc
+    return RBCParameters(
+        diameter=rbc.diameter, index_contrast=rbc.index_contrast, peak_phase=rbc.peak_phase,
+        tilt=(math.radians(rbc.tilt_deg[0]), math.radians(rbc.tilt_deg[1])), count=rbc.count,
+        aberration_rms=rbc.aberration_rms, aberration_length=rbc.aberration_length, noise_rms=rbc.noise_rms,
+    )
 
 
 def _npz_keys(path: Path) -> set[str]:
@@ -226,7 +239,14 @@ def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseI
     if config.model.kind != "d2nn":
         return LogitClassification(num_classes)
     if task.kind == "phase_imaging":
-        return PhaseImaging(grid, config.input.object_size, config.input.scale or math.pi, task.loss, task.ssim_weight, task.pcc_weight)
+        phase_range = task.phase_range
+        if phase_range is None and config.data.dataset == "rbc" and config.data.rbc.peak_phase is not None:
+            phase_range = config.data.rbc.peak_phase[1]
+        scale = config.input.scale or math.pi
+        return PhaseImaging(
+            grid, config.input.object_size, scale, task.loss, task.ssim_weight, task.pcc_weight,
+            black_level=task.black_level, data_range=(phase_range or scale) / math.pi,
+        )
     return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
 
 
