@@ -36,8 +36,9 @@ def cli_fuzz(examples: int, per_command: dict[str, int] | None = None) -> int:
     cases = re.findall(r"cli fuzz cases per command: (.*)", result.stdout)
     failed = re.findall(r"^FAILED (\S+)", result.stdout, flags=re.MULTILINE)
     print(f"CLI fuzz cases: {cases[-1] if cases else '?'}; commands with a traceback or an unclear error: {len(failed)} {failed}")
-    if result.returncode != 0:
-        print(result.stdout[-6000:])
+    if result.returncode != 0:  # each failing command's case and traceback
+        failures = result.stdout.split("= FAILURES =", 1)[-1]
+        print(failures[-30000:])
     return result.returncode
 
 

@@ -173,3 +173,8 @@ def test_cli_train_refuses_a_units_slip_before_any_work(tmp_path, override, expe
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_build_config_refuses_data_that_is_not_a_mapping():
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        build_config("just text", ["train.epochs=1"])

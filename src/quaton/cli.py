@@ -46,6 +46,7 @@ def train(
     try:
         resolved = load_config(config, set_ or [])
         target = run_dir or _default_run_dir(config, resolved.name)
+        check_writable_directory(target, "--run-dir")
         typer.echo(f"training {resolved.model.kind} on {resolved.data.dataset} into {target}")
         metrics = run_training(resolved, target, resume=not fresh)
     except QuatonError as error:
@@ -109,7 +110,7 @@ def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write table.md, table.csv, table.png.")] = Path("runs/comparison"),
 ) -> None:
-    """Side-by-side table and bar chart of several runs (rows dataset / levels, columns method)."""
+    """Side-by-side table and bar chart of finished runs: one row per run, the config keys they differ in as columns."""
     from quaton.train.sweep import compare_runs
 
     try:

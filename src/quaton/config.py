@@ -609,6 +609,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a config dict after applying ``overrides`` ('key=value', dotted keys)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a mapping of sections (optics, model, ...), not {type(data).__name__}")
     data = copy.deepcopy(data)
     for text in overrides or []:
         set_dotted(data, *parse_override(text))
@@ -618,18 +620,23 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Co
         raise ConfigError(format_validation_error(error)) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read and validate a YAML config file."""
+def read_config_data(path: str | Path) -> dict[str, Any]:
+    """A YAML config file's mapping, not yet validated (a sweep's base, before its overrides)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections (optics, model, ...), not {type(data).__name__}")
-    return build_config(data, overrides)
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read and validate a YAML config file."""
+    return build_config(read_config_data(path), overrides)
 
 
 def dump_config(config: Config) -> str:

@@ -491,3 +491,22 @@ def test_the_metrics_a_sweep_checks_are_the_metrics_a_run_reports(trained):
     metrics = json.loads((run / "metrics.json").read_text())
     claimed = reported_metrics(load_config(run / "config.yaml"))
     assert set(claimed) <= set(metrics) and all(isinstance(metrics[m], float) and math.isfinite(metrics[m]) for m in claimed)
+
+
+def test_a_sweep_base_that_is_not_a_config_mapping_is_one_error(tmp_path):
+    """Found by the long fuzz: a base file holding a YAML string crashed in set_dotted (AttributeError)."""
+    (tmp_path / "base.yaml").write_text("just text\n")
+    spec = {"base": "base.yaml", "out": str(tmp_path / "out"), "grid": {"seed": [0]}, "table": {"columns": "seed"}}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(app, ["sweep", str(tmp_path / "grid.yaml")])
+    assert result.exit_code == 2 and "base:" in result.output and "must hold a mapping" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fresh", [[], ["--fresh"]])
+def test_a_run_dir_that_is_a_file_is_one_error(tmp_path, fresh):
+    """Found by the fuzz: --run-dir naming a file ended in FileExistsError from mkdir."""
+    (tmp_path / "a_file").write_text("mine\n")
+    result = CliRunner().invoke(app, ["train", str(SMOKE), *sets(TINY), "--run-dir", str(tmp_path / "a_file"), *fresh])
+    assert result.exit_code == 2 and "--run-dir" in result.output and "a_file" in result.output, result.output
+    assert (tmp_path / "a_file").read_text() == "mine\n"

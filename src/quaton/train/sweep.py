@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quaton.config import Config, build_config, format_validation_error
+from quaton.config import Config, build_config, format_validation_error, read_config_data
 from quaton.errors import ConfigError, TrainingError
 from quaton.train import rundir
 
@@ -112,7 +112,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
         spec = SweepSpec.model_validate(data)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     except ValidationError as error:
         raise ConfigError(format_validation_error(error).replace("invalid config", f"invalid sweep {path}")) from None
@@ -123,7 +123,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
 
 
 def _override(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value)}"
+    return f"{key}={json.dumps(value, default=str)}"  # default: YAML dates and the like, as text
 
 
 def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, Path, list[PlannedRun]]:
@@ -134,7 +134,10 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
         base_path = (path.parent / spec.base).resolve()
         if not base_path.is_file():
             raise ConfigError(f"sweep {path}: base config {base_path} does not exist")
-        base = yaml.safe_load(base_path.read_text()) or {}
+        try:
+            base = read_config_data(base_path)
+        except ConfigError as error:
+            raise ConfigError(f"sweep {path}: base: {error}") from None
     name = spec.name or path.stem
     out = Path(spec.out) if spec.out else Path("runs") / "sweeps" / name
     common = [_override(k, v) for k, v in spec.set.items()] + list(extra or [])
@@ -327,28 +330,79 @@ def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs
         metrics = _metrics(run)
         metrics.pop("confusion", None)
         rows.append({**run.values, **metrics, "run": run.key})
-    write_tables(out, spec, rows)
+    write_tables(out, spec, rows, [run.evaluation or run.config for run in runs])
     return out, rows
 
 
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> {dotted key: value}; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differing_keys(configs: list[Config]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The dotted config keys whose values differ between ``configs`` (keys that compute nothing,
+    such as name and train.progress, left out), and every config flattened. A full-precision run's
+    quantizer settings do not act: they are shown as "-" and differ from nothing."""
+    flats = []
+    for config in configs:
+        flat = _flatten(config.model_dump(mode="json"))
+        for path in NON_SEMANTIC:
+            flat.pop(".".join(path), None)
+        if config.quantization.method == "none":
+            flat.update({k: "-" for k in flat if k.startswith("quantization.") and k != "quantization.method"})
+        flats.append(flat)
+    keys = _ordered_keys(flats)
+    acting = [[f[k] for f in flats if k in f and f[k] != "-"] for k in keys]
+    return [k for k, values in zip(keys, acting) if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
+            or (len(values) < len(flats) and not k.startswith("quantization."))], flats
+
+
+def _ordered_keys(flats: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for flat in flats:
+        seen.update(dict.fromkeys(flat))
+    return list(seen)
+
+
 def compare_runs(run_dirs: list[Path], out: Path) -> Path:
-    """A side-by-side table (Markdown, CSV, PNG) of finished runs: rows dataset / levels, columns method."""
+    """A side-by-side table (Markdown, CSV, PNG) of finished runs: one row per run, the config keys in
+    which they differ as columns (epochs, method, levels, ...), then their primary metric."""
     from quaton.config import load_config
-    from quaton.train.table import write_tables
+    from quaton.train.table import describe, write_comparison
 
     if not run_dirs:
         raise ConfigError("give at least one run directory to compare")
-    rows = []
+    configs, rows = [], []
     for run_dir in run_dirs:
         if not (Path(run_dir) / rundir.CONFIG).is_file():
             raise ConfigError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
-        config = load_config(Path(run_dir) / rundir.CONFIG)
+        if not (Path(run_dir) / rundir.METRICS).is_file():
+            raise ConfigError(f"{run_dir} has not finished (no {rundir.METRICS}); finish it (quaton train resumes it) or leave it out")
+        configs.append(load_config(Path(run_dir) / rundir.CONFIG))
         metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
         metrics.pop("confusion", None)
-        levels = config.quantization.levels if config.quantization.method != "none" else "-"
-        rows.append({"data.dataset": config.data.dataset, "quantization.levels": levels, "quantization.method": config.quantization.method, **metrics, "run": str(run_dir)})
-    metric = rows[0]["primary_metric"]
-    spec = SweepSpec(name="comparison", caption=f"{len(rows)} runs", table=TableSpec(rows=["data.dataset", "quantization.levels"], metric=metric))
+        rows.append({**metrics, "run": str(run_dir)})
+    primaries = _ordered_list([row.get("primary_metric") for row in rows])
+    if len(primaries) != 1 or primaries[0] is None:
+        raise ConfigError(f"these runs report different primary metrics ({', '.join(map(str, primaries))}): compare runs of one task")
+    metric = primaries[0]
+    keys, flats = differing_keys(configs)
+    for row, flat in zip(rows, flats):
+        row.update({key: flat.get(key, "-") for key in keys})
     out.mkdir(parents=True, exist_ok=True)
-    write_tables(out, spec, rows)
+    write_comparison(out, rows, keys, metric, describe(configs, metric))
     return out
+
+
+def _ordered_list(values: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen

@@ -1,4 +1,10 @@
-"""Sweep tables: Markdown, CSV and a bar chart of one metric, rows by some grid keys, columns by one."""
+"""Sweep and comparison tables: Markdown, CSV and a bar chart of one metric.
+
+A sweep table has rows by some grid keys and columns by one; a comparison table one row per run,
+with the config keys in which the runs differ as columns. The best value of a row (of the
+comparison) is bold by the metric's direction (``lower_is_better``), and the caption says what was
+measured: which model, quantized or not, ideal or on the physical system (``describe``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,65 @@ import numpy as np  # noqa: E402
 from quaton.train import rundir  # noqa: E402
 
 DISPLAY = {"none": "FP", "pq": "PQ", "ste": "STE", "gs": "GS", "psq": "PSQ", "psq-lt": "PSQ-LT"}
+MODEL_NAMES = {"d2nn": "D2NN", "optical_cnn": "optical CNN", "digital_cnn": "digital CNN", "mzi": "MZI network"}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors (test_loss, test_phase_error, ...) are better lower; accuracy, SSIM, PSNR and
+    PCC higher."""
+    return any(word in metric.lower() for word in ("loss", "error"))
+
+
+def is_baseline(metric: str) -> bool:
+    """A baseline metric (e.g. the dark camera's SSIM) scores no method: nothing to bold."""
+    return "baseline" in metric.lower()
+
+
+def _quantized(config: Any) -> bool:
+    """Whether the evaluated device's phases are hard-quantized (a D2NN, or an optical CNN's phase element)."""
+    if config.quantization.method == "none" or config.model.kind in ("mzi", "digital_cnn"):
+        return False
+    return not (config.model.kind == "optical_cnn" and config.model.cnn.element == "amplitude")
+
+
+def describe(configs: list[Any], metric: str) -> str:
+    """What ``metric`` was measured on, for a caption: "test_accuracy of the hard-quantized D2NN on
+    the test set", "... of the D2NN on the physical system (...)", from the runs' configs."""
+    models = " / ".join(_ordered([MODEL_NAMES.get(c.model.kind, c.model.kind) for c in configs])) or "network"
+    unit = " (%)" if metric.endswith("accuracy") else ""
+    systems = _ordered([c.physical.system for c in configs if c.physical.system is not None])
+    if metric.startswith("physical_"):
+        subject = f"of the {models} measured on the physical system ({', '.join(systems)})"
+    elif systems:
+        subject = f"of the ideal {models} model (the trained parameters, without the physical system)"
+    else:
+        quantized = [_quantized(c) for c in configs]
+        if all(quantized):
+            subject = f"of the hard-quantized {models}"
+        elif not any(quantized):
+            subject = f"of the full-precision {models}"
+        else:
+            subject = f"of the {models}, hard-quantized where a quantizer was trained (FP: full precision)"
+        hardware = [c.hardware != type(c.hardware)() for c in configs]
+        if all(hardware):
+            subject += ", read out through the configured read-out chain"
+        elif any(hardware):
+            subject += ", read out through the configured read-out chain where one is set"
+    return f"{metric}{unit} {subject} on the test set"
+
+
+def _bold_best(values: list[str], means: list[float | None], metric: str) -> tuple[list[str], bool]:
+    """Bold the best of ``means`` (None: not a candidate) by the metric's direction; ties all bold.
+    Returns the cells and whether anything was bolded (at least two candidates, not a baseline)."""
+    candidates = [m for m in means if m is not None]
+    if len(candidates) < 2 or is_baseline(metric):
+        return values, False
+    best = min(candidates) if lower_is_better(metric) else max(candidates)
+    return [f"**{v}**" if m is not None and m == best else v for v, m in zip(values, means)], True
+
+
+def _bold_note(metric: str, what: str) -> str:
+    return f" Bold: best {what} ({'lowest' if lower_is_better(metric) else 'highest'} {metric})."
 
 
 def _ordered(values: list[Any]) -> list[Any]:
@@ -57,23 +122,27 @@ def _cell(values: list[float], percent: bool) -> str:
     return f"{mean:.1f} ± {std:.1f}" if percent else f"{mean:.4f} ± {std:.4f}"
 
 
-def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
-    """Write table.md, table.csv, table.png and runs.csv into ``out``."""
+def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]], configs: list[Any] | None = None) -> None:
+    """Write table.md, table.csv, table.png and runs.csv into ``out``; ``configs`` (the evaluated
+    config of each row) let the caption say what was measured."""
     table = spec.table
     percent = table.metric.endswith("accuracy")
     row_ids, columns, cells = aggregate(rows, table.rows, table.columns, table.metric)
-    names = [DISPLAY.get(c, str(c)) if table.columns == "quantization.method" else str(c) for c in columns]
+    by_method = table.columns == "quantization.method"
+    names = [DISPLAY.get(c, str(c)) if by_method else str(c) for c in columns]
     row_header = " / ".join(k.split(".")[-1] for k in table.rows) or "run"
-    unit = " (%)" if percent else ""
     lines = [f"| {row_header} | " + " | ".join(names) + " |", "|" + "---|" * (len(columns) + 1)]
+    bolded = False
     for rid in row_ids:
         values = [_cell(cells[rid][c], percent) for c in columns]
-        best = max((statistics.fmean(cells[rid][c]) for c in columns if c != "none" and cells[rid][c]), default=None)
-        for i, c in enumerate(columns):
-            if best is not None and c != "none" and cells[rid][c] and statistics.fmean(cells[rid][c]) == best:
-                values[i] = f"**{values[i]}**"
+        # full precision is the reference, not a contender, when the columns are quantization methods
+        means = [statistics.fmean(cells[rid][c]) if cells[rid][c] and not (by_method and c == "none") else None for c in columns]
+        values, bold = _bold_best(values, means, table.metric)
+        bolded |= bold
         lines.append(f"| {' / '.join(map(str, rid)) or '-'} | " + " | ".join(values) + " |")
-    caption = f"\n{table.metric}{unit} of the hard-quantized device on the test set" + (f"; {spec.caption}" if spec.caption else "") + ". Bold: best quantized method per row.\n"
+    subject = describe(configs, table.metric) if configs else f"{table.metric}{' (%)' if percent else ''} on the test set"
+    what = "quantized method per row" if by_method else f"{table.columns.split('.')[-1]} per row"
+    caption = f"\n{subject}" + (f"; {spec.caption}" if spec.caption else "") + "." + (_bold_note(table.metric, what) if bolded else "") + "\n"
     rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
 
     buffer = io.StringIO()
@@ -97,7 +166,7 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
         means = [statistics.fmean(cells[rid][c]) * (100 if percent else 1) if cells[rid][c] else 0 for rid in row_ids]
         ax.bar(x + (i - (len(columns) - 1) / 2) * width, means, width, label=names[i])
     ax.set_xticks(x, [" / ".join(map(str, rid)) for rid in row_ids], rotation=20, ha="right")
-    ax.set_ylabel(table.metric + unit)
+    ax.set_ylabel(table.metric + (" (%)" if percent else ""))
     ax.legend(ncol=min(6, len(columns)), fontsize=8, loc="lower right")
     ax.set_title(spec.name or "sweep")
     figure.tight_layout()
@@ -107,6 +176,46 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
     temporary.replace(out / "table.png")
     if getattr(spec, "plot", None) is not None:
         write_curves(out, spec, rows)
+
+
+def write_comparison(out: Path, rows: list[dict[str, Any]], keys: list[str], metric: str, subject: str) -> None:
+    """table.md, table.csv and table.png of runs side by side: one row per run (``rows[i]["run"]``),
+    the config ``keys`` in which they differ as columns, then ``metric``; the best run bold."""
+    percent = metric.endswith("accuracy")
+    unit = " (%)" if percent else ""
+    values = [_cell([float(r[metric])], percent) for r in rows]
+    values, bolded = _bold_best(values, [float(r[metric]) for r in rows], metric)
+    lines = ["| run | " + "".join(f"{k} | " for k in keys) + f"{metric}{unit} |", "|" + "---|" * (len(keys) + 2)]
+    for r, value in zip(rows, values):
+        lines.append(f"| {r['run']} | " + "".join(f"{_label(r[k])} | " for k in keys) + f"{value} |")
+    count = f"{len(rows)} run{'' if len(rows) == 1 else 's'}"
+    if len(rows) == 1:
+        differ = ""
+    elif keys:
+        differ = f"; they differ only in {', '.join(keys)}"
+    else:
+        differ = "; their settings are identical"
+    caption = f"\n{subject}, {count}{differ}." + (_bold_note(metric, "run") if bolded else "") + "\n"
+    rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["run", *keys, metric])
+    for r in rows:
+        writer.writerow([r["run"], *[_label(r[k]) for k in keys], f"{float(r[metric]):.6f}"])
+    rundir.atomic_write_text(out / "table.csv", buffer.getvalue())
+
+    figure, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows)), 3.8))
+    labels = [" / ".join(str(_label(r[k])) for k in keys) or str(r["run"]) for r in rows]
+    ax.bar(np.arange(len(rows)), [float(r[metric]) * (100 if percent else 1) for r in rows])
+    ax.set_xticks(np.arange(len(rows)), labels, rotation=20, ha="right")
+    ax.set_ylabel(metric + unit)
+    ax.set_title(" / ".join(k.split(".")[-1] for k in keys) or "comparison")
+    figure.tight_layout()
+    temporary = out / ".table.tmp.png"
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(out / "table.png")
 
 
 def write_curves(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
