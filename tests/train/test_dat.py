@@ -46,8 +46,12 @@ def test_untrained_sepn_is_the_identity_correction_and_keeps_shape():
 
 @pytest.mark.parametrize("strategy", ["ideal", "pat", "dat"])
 def test_every_strategy_reports_ideal_and_physical_accuracy(tmp_path, strategy):
-    metrics = train(tiny(**{"train.strategy": strategy}), tmp_path / strategy)
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and 0.0 <= metrics["physical_test_accuracy"] <= 1.0
+    """Four epochs of 200 digits on the error-free twin: every strategy learns (0.47 on 100 test
+    digits; chance 0.1, whose spread on 100 digits is 0.03), and the twin measures what the model
+    predicts."""
+    metrics = train(tiny(**{"train.strategy": strategy, "train.epochs": 4}), tmp_path / strategy)
+    assert metrics["test_accuracy"] > 0.3
+    assert metrics["physical_test_accuracy"] == metrics["test_accuracy"]
     assert metrics["strategy"] == strategy and metrics["validation_size"] == 40 and metrics["train_size"] == 200
     assert metrics["selected_by"] == ("val_accuracy" if strategy == "ideal" else "val_physical_accuracy")
     assert (tmp_path / strategy / "figures" / "history.png").is_file() and (tmp_path / strategy / "report.html").is_file()
