@@ -7,7 +7,13 @@ from torch import nn
 
 class Crosstalk(nn.Module):
     """Neighbouring pixels bleed into each other: a 3×3 blur with ``coupling`` to each of the 4
-    nearest neighbours (energy-conserving: the centre keeps 1 − 4·coupling)."""
+    nearest neighbours; the centre keeps 1 − 4·coupling.
+
+    Energy-conserving, the sensor's border included: a pixel on the border has no neighbour
+    outside the sensor to lose light to, so it keeps that share (1 − 3·coupling on an edge,
+    1 − 2·coupling in a corner). This is the blur with the image edge-replicated by one pixel
+    (replicate padding), so that the sum over the sensor is unchanged.
+    """
 
     def __init__(self, coupling: float) -> None:
         super().__init__()
@@ -16,7 +22,8 @@ class Crosstalk(nn.Module):
 
     def forward(self, image: torch.Tensor, full_scale: torch.Tensor, generator=None) -> torch.Tensor:
         flat = image.reshape(-1, 1, *image.shape[-2:])
-        return F.conv2d(flat, self.kernel.to(image.dtype)[None, None], padding=1).reshape(image.shape)
+        padded = F.pad(flat, (1, 1, 1, 1), mode="replicate")
+        return F.conv2d(padded, self.kernel.to(image.dtype)[None, None]).reshape(image.shape)
 
 
 class Nonlinearity(nn.Module):

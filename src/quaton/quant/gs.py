@@ -5,9 +5,12 @@ annealed by the schedule (e.g. 2 → 0.1), mixes the levels: on the phase circle
 Σ_k y_k·exp(iθ_k) (the circular mean, so that 0 and 2π − Δ are neighbours), within an explicit range
 linearly as Σ_k y_k·θ_k. With ``hard`` (the default, as in the paper's GS baseline) the forward pass
 takes the level of the one-hot sample and the gradient flows through the soft mix (straight-through). Eval: the argmax level. The logits start from the
-mask's initial phases (logit_k = −(d(φ, θ_k)/Δ)², d the circular distance, Δ the level step:
-neighbouring levels differ by O(1) logits, so the softmax is not saturated at the start), so the initial device is
-the same as for the other methods; the mask's raw phases are then unused.
+mask's initial phases (logit_k = −(d(φ, θ_k)/Δ)², Δ the level step: neighbouring levels differ by
+O(1) logits, so the softmax is not saturated at the start), so the initial device is the same as for
+the other methods (their hard device, ``levels.hard_quantize``); the mask's raw phases are then
+unused. d is the circular distance for circular levels; within an explicit range it is the distance
+|clamp(φ, lo, hi) − θ_k| on the line, as the other methods clamp (a circular distance would send a
+phase just below 2π to the range's lower end, and make levels at 0 and 2π tie).
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ class GumbelSoftmaxQuantizer(Quantizer):
         self.weights = nn.Parameter(torch.zeros(0))
 
     def initialize(self, raw: torch.Tensor) -> None:
-        distance = circular_distance(raw.detach().unsqueeze(-1), self.values)
+        phase = raw.detach().unsqueeze(-1)
+        if self.value_range is None:
+            distance = circular_distance(phase, self.values)
+        else:
+            distance = (phase.clamp(*self.value_range) - self.values).abs()
         self.weights = nn.Parameter(-(distance / self.delta).square())
 
     @property
