@@ -29,11 +29,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from quaton.errors import QuatonError  # noqa: E402
-from quaton.export.simulate import save_simulation, simulate  # noqa: E402
+from quaton.errors import QuatonError
+from quaton.export.simulate import save_simulation, simulate
 
 PERTURBATIONS = {"etch_depth": "etch-depth error σ (relative)", "mask_overlay": "mask overlay σ (pixels)"}
 METRICS = {"classification": ["accuracy"], "phase_imaging": ["ssim", "phase_error", "pcc"]}

@@ -16,6 +16,7 @@ The etch depth of every mask and the material are in ``masks.json`` beside the G
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def fabricated_regions(
     def intervals(shifts: np.ndarray) -> list[tuple[float, float]]:
         """(width, midpoint) of the pieces of [0, 1) cut at the fractional parts of ``shifts``."""
         cuts = np.unique(np.concatenate([[0.0, 1.0], np.mod(shifts, 1.0)]))
-        return [(float(b - a), float(a + b) / 2) for a, b in zip(cuts[:-1], cuts[1:]) if b - a > 1e-12]
+        return [(float(b - a), float(a + b) / 2) for a, b in itertools.pairwise(cuts) if b - a > 1e-12]
 
     columns, rows = np.arange(grid_cols), np.arange(grid_rows)
     weights, phases = [], []
