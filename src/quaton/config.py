@@ -620,10 +620,18 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Co
         raise ConfigError(format_validation_error(error)) from None
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file, False (not an OSError) for a name too long, a NUL byte or a loop."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def read_config_data(path: str | Path) -> dict[str, Any]:
     """A YAML config file's mapping, not yet validated (a sweep's base, before its overrides)."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise ConfigError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -510,3 +510,26 @@ def test_a_run_dir_that_is_a_file_is_one_error(tmp_path, fresh):
     result = CliRunner().invoke(app, ["train", str(SMOKE), *sets(TINY), "--run-dir", str(tmp_path / "a_file"), *fresh])
     assert result.exit_code == 2 and "--run-dir" in result.output and "a_file" in result.output, result.output
     assert (tmp_path / "a_file").read_text() == "mine\n"
+
+
+def test_a_run_dir_with_a_damaged_config_is_refused_not_a_yaml_traceback(trained, tmp_path):
+    """Found by the long fuzz: a run directory whose config.yaml is not YAML crashed the resume check."""
+    run, _ = trained
+    damaged = make_run(run, tmp_path, "garbage_config")
+    before = snapshot(damaged)
+    result = CliRunner().invoke(app, ["train", str(SMOKE), *sets(TINY), "--run-dir", str(damaged)])
+    assert result.exit_code == 2 and "config.yaml: 'unreadable YAML'" in result.output and "--fresh" in result.output, result.output
+    assert snapshot(damaged) == before  # kept as it was
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "base"])
+def test_a_path_too_long_for_the_file_system_is_one_error(tmp_path, command):
+    """Found by the long fuzz: Path.is_file raised OSError (name too long) instead of 'does not exist'."""
+    long = str(tmp_path / ("y" * 300))
+    if command == "base":
+        (tmp_path / "grid.yaml").write_text(yaml.safe_dump({"base": long, "grid": {"seed": [0]}, "table": {"columns": "seed"}}))
+        args = ["sweep", str(tmp_path / "grid.yaml")]
+    else:
+        args = [command, long]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output, result.output

@@ -118,7 +118,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_differences(saved_text: str, config_text: str) -> dict[str, tuple[Any, Any]]:
     """Dotted key -> (saved value, new value) for every key where two resolved configs differ."""
-    saved, new = _flatten(yaml.safe_load(saved_text) or {}), _flatten(yaml.safe_load(config_text) or {})
+    try:
+        saved = _flatten(yaml.safe_load(saved_text) or {})
+    except yaml.YAMLError:  # a damaged config.yaml: the run cannot be shown to be of this config
+        return {CONFIG: ("unreadable YAML", "this config")}
+    new = _flatten(yaml.safe_load(config_text) or {})
     return {key: (saved.get(key), new.get(key)) for key in sorted(saved.keys() | new.keys()) if saved.get(key) != new.get(key)}
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quaton.config import Config, build_config, format_validation_error, read_config_data
+from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data
 from quaton.errors import ConfigError, TrainingError
 from quaton.train import rundir
 
@@ -107,7 +107,7 @@ def run_key(config: Config) -> str:
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise ConfigError(f"sweep file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -131,10 +131,8 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
     spec, path = load_sweep(path)
     base: dict[str, Any] = {}
     if spec.base:
-        base_path = (path.parent / spec.base).resolve()
-        if not base_path.is_file():
-            raise ConfigError(f"sweep {path}: base config {base_path} does not exist")
         try:
+            base_path = (path.parent / spec.base).resolve()
             base = read_config_data(base_path)
         except ConfigError as error:
             raise ConfigError(f"sweep {path}: base: {error}") from None
