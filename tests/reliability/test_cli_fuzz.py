@@ -533,3 +533,13 @@ def test_a_path_too_long_for_the_file_system_is_one_error(tmp_path, command):
         args = [command, long]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["compare", "export"])
+def test_a_run_with_a_damaged_metrics_json_is_one_error(trained, tmp_path, command):
+    """Found by the fuzz: a metrics.json that is not JSON ended in JSONDecodeError (rundir.read_json)."""
+    run, _ = trained
+    damaged = make_run(run, tmp_path, "garbage_metrics")
+    result = CliRunner().invoke(app, [command, str(damaged), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "metrics.json is unreadable or not JSON" in result.output, result.output
+    assert not (tmp_path / "out").exists()  # nothing written
