@@ -84,3 +84,51 @@ def test_pcc_loss_does_not_reward_a_dark_camera():
     assert float(task.batch_metrics(dark, target)["pcc"]) == 0.0
     assert float(task.batch_metrics(faint, target)["pcc"]) == pytest.approx(1.0)
     assert float(task.loss(faint, target)) < float(task.loss(dark, target))
+
+
+def test_a_camera_with_a_black_level_reads_phase_contrast_quantitatively():
+    """Issue 15 item 4. A phase-only network's intensity linear in φ comes on a bright background
+    (Zernike: I ≈ |A|² + 2|A|·φ for a weak object; a dark background leaves I ≈ φ², dark field).
+    A gain alone reads such an image worse than a dark camera; a gain and a black level, calibrated
+    once by least squares over the training batches, read it exactly: φ̂ = π·g·(I − b), g = 1/2, b = 1."""
+    target = torch.zeros(4, 8, 8)
+    target[:, 2:5, 3:6] = torch.rand(4, 3, 3) * 0.8 + 0.1
+    image = 1.0 + 2.0 * target  # the object's window is the whole 8 x 8 grid here
+    gain_only = PhaseImaging(grid=8, object_size=8, loss="mse")
+    best_gain = float((image * target).sum() / (image * image).sum())  # the best a gain alone can do
+    gain_only.log_gain.data.fill_(math.log(best_gain))
+    metrics = gain_only.batch_metrics(image, target)
+    assert (metrics["phase_error"] > metrics["phase_error_dark_baseline"]).all()
+    camera = PhaseImaging(grid=8, object_size=8, loss="mse_pcc", black_level=True)
+    loss = camera.loss(image, target)  # one training step's loss (gradients on) calibrates the camera
+    assert float(loss) < 1e-9
+    assert float(camera.log_gain.exp()) == pytest.approx(0.5, rel=1e-5)
+    assert float(camera.black_level) == pytest.approx(1.0, abs=1e-5)
+    metrics = camera.batch_metrics(image, target)  # evaluation: the stored camera, nothing fitted per image
+    assert torch.allclose(metrics["phase_error"], torch.zeros(4), atol=1e-5)
+    assert (metrics["ssim"] > 0.999).all()
+    # another batch (same camera, other objects) is read with the stored calibration
+    other = torch.zeros(2, 8, 8)
+    other[:, 4:7, 1:3] = 0.6
+    assert torch.allclose(camera.batch_metrics(1.0 + 2.0 * other, other)["phase_error"], torch.zeros(2), atol=1e-5)
+
+
+def test_the_black_level_is_optional_and_old_runs_still_load():
+    """task.black_level defaults to off: the task's state (a run's checkpoint) is the gain alone, as
+    before; on, the camera's black level and its calibration moments are stored with it."""
+    assert set(PhaseImaging(grid=8, object_size=8).state_dict()) == {"log_gain"}
+    with_black = PhaseImaging(grid=8, object_size=8, black_level=True)
+    assert set(with_black.state_dict()) == {"log_gain", "black_level", "calibration_moments"}
+    # calibrated, not trained: the optimiser gets no camera parameter (train/loop.py keeps requires_grad ones)
+    assert not any(p.requires_grad for p in with_black.parameters())
+    config = load_config(QPI)
+    assert config.task.black_level and build_task(config).black_level is not None
+    assert build_task(load_config(QPI, ["task.black_level=false"])).black_level is None
+
+
+def test_ssim_data_range_covers_the_cells_phase_range():
+    """Generated cells reach 4.5 rad (φ/π ≈ 1.43): SSIM and PSNR use that span, not 1."""
+    config = load_config(QPI)
+    assert build_task(config).data_range == pytest.approx(config.data.rbc.peak_phase[1] / math.pi)
+    assert build_task(load_config(QPI, ["task.phase_range=6.0"])).data_range == pytest.approx(6.0 / math.pi)
+    assert build_task(load_config(QPI, ["data.dataset=mnist_5k"])).data_range == pytest.approx(1.0)

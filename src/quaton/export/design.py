@@ -111,6 +111,9 @@ def export_run(
     if "log_gain" in state.get("task", {}):
         gain = float(state["task"]["log_gain"].exp())
         description["output"] = {"gain": gain, "meaning": "predicted phase (rad) = π · gain · detector intensity"}
+        if "black_level" in state["task"]:  # task.black_level: the camera's black level, calibrated with its gain
+            description["output"]["black_level"] = float(state["task"]["black_level"])
+            description["output"]["meaning"] = "predicted phase (rad) = π · gain · (detector intensity − black_level)"
     description["hardware"] = hardware_description(config, state)
     fab = config.fabrication
     written: list[np.ndarray] = []

@@ -303,6 +303,10 @@ def simulate(
     if gain is not None:
         with torch.no_grad():
             task.log_gain.fill_(float(np.log(gain)))
+    black_level = design.description.get("output", {}).get("black_level")
+    if black_level is not None and getattr(task, "black_level", None) is not None:
+        with torch.no_grad():
+            task.black_level.fill_(float(black_level))
     readout = build_readout(config)
     full_scale = design.description.get("hardware", {}).get("full_scale")
     if full_scale is not None:

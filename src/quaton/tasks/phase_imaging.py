@@ -42,6 +42,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 LOSSES = ("mse", "mse_ssim", "mse_pcc")
+CALIBRATION_MOMENTUM = 0.05  # per training batch: the stored camera averages about the last 20 batches
 
 
 class PhaseImaging(nn.Module):
@@ -76,6 +77,13 @@ class PhaseImaging(nn.Module):
         self.log_gain = nn.Parameter(torch.zeros(()))
         # None when off: the state dict of a run without a black level is unchanged
         self.black_level = nn.Parameter(torch.zeros(())) if black_level else None
+        if black_level:
+            # calibrated by least squares, not by gradient steps: the gain may need to move by
+            # orders of magnitude (a network that sends most light away) faster than Adam moves it
+            self.log_gain.requires_grad_(False)
+            self.black_level.requires_grad_(False)
+            # running moments of the training batches: [weight, E I, E t, E I², E I·t]
+            self.register_buffer("calibration_moments", torch.zeros(5, dtype=torch.float64))
 
     def crop(self, image: torch.Tensor) -> torch.Tensor:
         """Detector intensity [B, N, N] -> the object's window [B, s, s]."""
@@ -89,12 +97,29 @@ class PhaseImaging(nn.Module):
             window = window - self.black_level
         return self.log_gain.exp() * window
 
-    def camera(self) -> dict[str, float]:
-        """The calibrated read-out, for the design: predicted phase (rad) = π·gain·(I − black_level)."""
-        camera = {"gain": float(self.log_gain.detach().exp())}
-        if self.black_level is not None:
-            camera["black_level"] = float(self.black_level.detach())
-        return camera
+    def _calibrated_prediction(self, window: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Training with a black level: the batch's least-squares camera t ≈ g·(I − b) over all its
+        window pixels (differentiable in I), so the loss scores the best linear read-out of this
+        intensity; the running moments of the batches (momentum CALIBRATION_MOMENTUM) set the
+        stored gain and black level, which evaluation and the design use, fixed."""
+        mean_i, mean_t = window.mean(), target.mean()
+        centred = window - mean_i
+        variance = (centred * centred).mean()
+        gain = (centred * (target - mean_t)).mean() / variance.clamp_min(1e-30)
+        with torch.no_grad():
+            batch = torch.stack([torch.ones_like(mean_i), mean_i, mean_t, (window * window).mean(), (window * target).mean()]).double()
+            if torch.distributed.is_available() and torch.distributed.is_initialized():  # one camera for every rank
+                torch.distributed.all_reduce(batch)
+                batch /= torch.distributed.get_world_size()
+            moments = self.calibration_moments
+            first = moments[0] == 0
+            moments.copy_(batch if first else (1 - CALIBRATION_MOMENTUM) * moments + CALIBRATION_MOMENTUM * batch)
+            _, e_i, e_t, e_ii, e_it = (moments / moments[0]).unbind()
+            running_gain = (e_it - e_i * e_t) / (e_ii - e_i * e_i).clamp_min(1e-30)
+            # a camera's gain is positive; an intensity anticorrelated with the phase reads as ~0
+            self.log_gain.fill_(float(running_gain.clamp_min(1e-12).log()))
+            self.black_level.fill_(float(e_i - e_t / running_gain.clamp_min(1e-12)))
+        return mean_t + gain * centred
 
     def target(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """φ/π [B, s, s] from prepared images x [B, s, s] (φ = phase_scale·x)."""
@@ -106,12 +131,19 @@ class PhaseImaging(nn.Module):
         )
 
     def loss(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        prediction = self.prediction(image)
+        """The training loss of detector images [B, N, N] against targets φ/π [B, s, s]; with a
+        black level and gradients on (training), through the batch's least-squares camera."""
+        if self.black_level is not None and torch.is_grad_enabled():
+            prediction = self._calibrated_prediction(self.crop(image), target)
+        else:
+            prediction = self.prediction(image)
         loss = F.mse_loss(prediction, target)
         if self.loss_kind == "mse_ssim":
             loss = loss + self.ssim_weight * (1.0 - self._ssim(prediction, target))
         elif self.loss_kind == "mse_pcc":
-            loss = loss + self.pcc_weight * (1.0 - pearson(prediction, target).mean())
+            # of the intensity itself (a positive gain and a black level change no correlation):
+            # an intensity that falls with the phase is penalised, not read with a negative gain
+            loss = loss + self.pcc_weight * (1.0 - pearson(self.crop(image), target).mean())
         return loss
 
     @torch.no_grad()
