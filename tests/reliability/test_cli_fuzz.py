@@ -543,3 +543,14 @@ def test_a_run_with_a_damaged_metrics_json_is_one_error(trained, tmp_path, comma
     result = CliRunner().invoke(app, [command, str(damaged), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "metrics.json is unreadable or not JSON" in result.output, result.output
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize("field", ["hardware", "task"])
+@pytest.mark.parametrize("value", [None, [], "x"])
+def test_a_design_whose_optional_section_is_not_an_object_is_one_error(trained, tmp_path, field, value):
+    """Found by the long fuzz: design.json with "hardware": null crashed quaton simulate (AttributeError)."""
+    _, design = trained
+    broken = make_design(design, tmp_path, "field_mutated", field, value)
+    result = CliRunner().invoke(app, ["simulate", str(broken), "--set", "data.test_size=10"])
+    assert result.exit_code == 2 and f"field '{field}' must be an object" in result.output, result.output
+    assert not (broken / "simulations").exists()

@@ -316,6 +316,9 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
     for key, kind in [("wavelength", (int, float)), ("pitch", (int, float)), ("grid", list), ("propagation", dict), ("distances", list),
                       ("layers", list), ("input", dict), ("detector", dict)]:
         _field(description, key, kind, str(path))
+    for key in ("hardware", "task", "material", "output"):  # optional, read as objects when present
+        if key in description and not isinstance(description[key], dict):
+            raise DesignError(f"{path}: field '{key}' must be an object (or absent), not {type(description[key]).__name__}")
     grid = description["grid"]
     if len(grid) != 2 or grid[0] != grid[1] or not all(isinstance(g, int) and g > 0 for g in grid):
         raise DesignError(f"{path}: field 'grid' must be [N, N] with N > 0, got {grid}")
