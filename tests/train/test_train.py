@@ -37,6 +37,7 @@ def test_run_directory_holds_everything(smoke_run):
     assert len(lines) == config.train.epochs
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["test_accuracy"] == metrics["test_accuracy"] and saved["test_size"] == 200
+    assert "mnist" in saved["data_source"].lower()  # where the images came from is on record
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == config.train.epochs
 

@@ -333,6 +333,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
         "epochs": config.train.epochs,
         "train_seconds": time.perf_counter() - started,
         "dataset": config.data.dataset,
+        "data_source": data.source,
         "train_size": len(data.x_train),
         "validation_size": len(x_val),
         "test_size": len(data.x_test),

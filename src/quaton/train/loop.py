@@ -295,6 +295,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         "epochs": config.train.epochs,
         "train_seconds": time.perf_counter() - started,
         "dataset": config.data.dataset,
+        "data_source": data.source,
         "train_size": len(data.x_train),
         "test_size": len(data.x_test),
         "processes": world,
