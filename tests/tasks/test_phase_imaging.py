@@ -158,3 +158,36 @@ def test_short_training_images_unseen_cells_better_than_a_dark_camera(tmp_path, 
     # the camera was calibrated once and stored: the checkpoint's gain and black level give these numbers
     state = torch.load(tmp_path / method / "checkpoint.pt", weights_only=False)["task"]
     assert {"log_gain", "black_level"} <= set(state) and float(state["log_gain"].exp()) > 0
+
+
+def test_a_zernike_phase_contrast_d2nn_images_cells_quantitatively():
+    """The physics behind configs/qpi.yaml: three phase masks 200 µm apart (lens f = 200 µm, a 2 x 2 px
+    phase dot of 2.5 rad on the focused unscattered light, lens), a 4f Zernike phase-contrast
+    microscope, read by a camera with a gain and a black level, images 2-4.5 rad cells quantitatively
+    (measured on 64 fields: PCC 0.92, phase error 0.20 rad against 0.46 for the dark camera). The
+    same masks with no dot (α = 0) image nothing: the phase must interfere with the unscattered light."""
+    from quaton.train.setup import build_model, encode_batch
+
+    config = load_config(QPI, ["model.layers=3", "data.train_size=8", "data.test_size=64"])
+    data, model, task = prepare_data(config), build_model(config), build_task(config)
+    n, pitch, wavelength, focal = config.model.grid, config.optics.pitch, config.optics.wavelength, 200e-6
+    centres = (torch.arange(n) - (n - 1) / 2) * pitch
+    y, x = torch.meshgrid(centres, centres, indexing="ij")
+    lens = (-math.pi * (x**2 + y**2) / (wavelength * focal)) % (2 * math.pi)
+    target = task.target(data.x_test)
+
+    def image_with_dot(alpha: float) -> dict[str, float]:
+        dot = torch.zeros(n, n)
+        dot[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1] = alpha  # the plane wave focuses between the 4 centre pixels
+        with torch.no_grad():
+            for mask, phase in zip(model.masks, [lens, dot, lens]):
+                next(mask.parameters()).copy_(phase)
+            image = model(encode_batch(config, data.x_test)).abs().square().flip(-2, -1)  # a 4f image is inverted
+        task.loss(image, target)  # calibrates the camera (gain, black level) once, on these fields
+        return {k: float(v.mean()) for k, v in task.batch_metrics(image, target).items()}
+
+    zernike = image_with_dot(2.5)
+    assert zernike["pcc"] > 0.88
+    assert zernike["phase_error"] < 0.6 * zernike["phase_error_dark_baseline"]
+    assert zernike["ssim"] > zernike["ssim_dark_baseline"] + 0.2
+    assert image_with_dot(0.0)["pcc"] < 0.5
