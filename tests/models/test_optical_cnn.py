@@ -88,7 +88,7 @@ def test_photon_budget_sets_the_shot_noise_of_the_exposure():
     bright = OpticalCNN(g, hidden=4, photons_per_pixel=1e4)
     dim = OpticalCNN(g, hidden=4, photons_per_pixel=1e2)
     dim.load_state_dict(bright.state_dict())
-    images = torch.rand(1, 8, 8)
+    images = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ratio = bright.sensor(images).sum() / dim.sensor(images).sum()
     assert float(ratio) == pytest.approx(100.0, rel=1e-4)  # photons scale with the budget through the passive optics
@@ -101,7 +101,7 @@ def test_photon_budget_sets_the_shot_noise_of_the_exposure():
             dim(images, readout.eval(), readout.full_scale)
     frames = torch.cat(captured)
     mean = dim.sensor(images).detach()[0]
-    lit = mean > 20
+    lit = mean > mean.max() / 4  # well-lit pixels (the random design's brightest are ~15-60 photons)
     variance = frames.var(dim=0)[lit]
     assert float((variance / mean[lit]).mean()) == pytest.approx(1.0, abs=0.1)  # Poisson: variance = photon count
 
