@@ -83,7 +83,8 @@ def export_run(
     if unknown:
         raise DesignError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
     config, model, state = load_run(run_dir)
-    if not isinstance(model, D2NN):
+    element = config.model.kind == "optical_cnn" and bool(model.phases())
+    if not isinstance(model, D2NN) and not element:
         raise DesignError(
             f"quaton export writes diffractive (D2NN) designs; {run_dir} holds a {config.model.kind} network, whose "
             "parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values in radians)"
@@ -115,6 +116,12 @@ def export_run(
             description["output"]["black_level"] = float(state["task"]["black_level"])
             description["output"]["meaning"] = "predicted phase (rad) = π · gain · (detector intensity − black_level)"
     description["hardware"] = hardware_description(config, state)
+    # an optical CNN's one fabricable part is its Fourier-plane element, at the element's own pitch
+    pitch = model.element_pitch if element else config.optics.pitch
+    if element:
+        description["kind"] = "optical_cnn"
+        description["pitch"] = pitch
+        description["element"] = config.model.cnn.model_dump(mode="json")
     fab = config.fabrication
     written: list[np.ndarray] = []
     wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
@@ -144,16 +151,16 @@ def export_run(
             _atomic_npy(out / f"height_{index:02d}.npy", height)
             layer["height_file"] = f"height_{index:02d}.npy"
         if "tiff" in formats:
-            scale = write_height_tiff(out / f"height_{index:02d}.tif", height, config.optics.pitch, float(full_scale))
+            scale = write_height_tiff(out / f"height_{index:02d}.tif", height, pitch, float(full_scale))
             layer["height_tiff"] = {"file": f"height_{index:02d}.tif", "scale_m_per_count": scale}
         if "stl" in formats:
-            write_stl(out / f"layer_{index:02d}.stl", height, config.optics.pitch, fab.base_thickness)
+            write_stl(out / f"layer_{index:02d}.stl", height, pitch, fab.base_thickness)
             layer["stl"] = {"file": f"layer_{index:02d}.stl", "unit": "mm", "base_thickness": fab.base_thickness}
         description["layers"].append(layer)
     if "gds" in formats:
         from quaton.export.gds import write_gds
 
-        masks = write_gds(out, written, description["layers"], config.optics.pitch, wavelength_0, fab.refractive_index, fab.medium_index, min_feature, min_gap)
+        masks = write_gds(out, written, description["layers"], pitch, wavelength_0, fab.refractive_index, fab.medium_index, min_feature, min_gap)
         description["gds"] = {"file": masks["file"], "sidecar": "masks.json", "layer_numbers": masks["layer_numbers"],
                               "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]]}
     rundir.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
@@ -319,6 +326,11 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
     for key in ("hardware", "task", "material", "output"):  # optional, read as objects when present
         if key in description and not isinstance(description[key], dict):
             raise DesignError(f"{path}: field '{key}' must be an object (or absent), not {type(description[key]).__name__}")
+    if description.get("kind") == "optical_cnn":
+        raise DesignError(
+            f"{path} is an optical CNN's Fourier-plane element (for fabrication: its layer, height and STL/GDS files); "
+            "quaton.design.load and quaton simulate read D2NN designs: evaluate the run itself with quaton eval RUN_DIR"
+        )
     grid = description["grid"]
     if len(grid) != 2 or grid[0] != grid[1] or not all(isinstance(g, int) and g > 0 for g in grid):
         raise DesignError(f"{path}: field 'grid' must be [N, N] with N > 0, got {grid}")
