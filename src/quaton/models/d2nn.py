@@ -10,6 +10,17 @@ from torch import nn
 from quaton.optics import FreeSpace, PhaseMask, intensity
 
 
+def _fusable(mask: nn.Module) -> bool:
+    """Whether ``mask(field)`` is exactly ``field * mask.transmission(field.dtype)`` (PhaseMask's own
+    forward, no hooks), so that the product can be fused into the next propagation."""
+    return (
+        isinstance(mask, PhaseMask)
+        and type(mask).forward is PhaseMask.forward
+        and not mask._forward_hooks
+        and not mask._forward_pre_hooks
+    )
+
+
 class D2NN(nn.Module):
     """L phase masks of ``grid``² neurons; light goes input -> d0 -> mask 1 -> d1 -> ... -> mask L -> dL -> detector.
 
@@ -54,7 +65,7 @@ class D2NN(nn.Module):
         """Input field complex [B, N, N] -> detector-plane field complex [B, N, N]."""
         field = self.propagations[0](field)
         for mask, space in zip(self.masks, self.propagations[1:]):
-            field = space(mask(field))
+            field = space(field, mask.transmission(field.dtype)) if _fusable(mask) else space(mask(field))
         return field
 
     def stages(

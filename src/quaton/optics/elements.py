@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from quaton.optics.propagation import complex_dtype_for, kernel_propagate, padded_shape, transfer_function
+from quaton.optics.propagation import complex_dtype_for, fast_propagate, padded_shape, transfer_function
 
 TWO_PI = 2.0 * math.pi
 
@@ -98,10 +98,29 @@ class FreeSpace(nn.Module):
             self._kernels[key] = kernel
         return kernel
 
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        """field: complex [..., H, W] -> complex [..., H, W]."""
+    def kernel_adjoint(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Cached conjugate transfer function [P, Q]: the backward pass propagates by it."""
+        key = ("adjoint", tuple(shape), dtype, device)
+        adjoint = self._kernels.get(key)
+        if adjoint is None:
+            adjoint = self.kernel(shape, dtype, device).conj().resolve_conj()
+            self._kernels[key] = adjoint
+        return adjoint
+
+    def forward(self, field: torch.Tensor, transmission: torch.Tensor | None = None) -> torch.Tensor:
+        """field: complex [..., H, W] -> complex [..., H, W], propagated after multiplying by an
+        optional mask ``transmission`` complex [H, W] (fused into the propagation: one autograd
+        node with a hand-written backward, :func:`quaton.optics.propagation.fast_propagate`)."""
         field = field.to(complex_dtype_for(field))
-        return kernel_propagate(field, self.kernel(tuple(field.shape[-2:]), field.dtype, field.device))
+        shape = tuple(field.shape[-2:])
+        if transmission is not None:
+            transmission = transmission.to(field.dtype)
+        return fast_propagate(
+            field,
+            self.kernel(shape, field.dtype, field.device),
+            self.kernel_adjoint(shape, field.dtype, field.device),
+            transmission,
+        )
 
     def extra_repr(self) -> str:
         return f"distance={self.distance:.4g} m, wavelength={self.wavelength:.4g} m, pitch={self.pitch:.4g} m, method={self.method}"
