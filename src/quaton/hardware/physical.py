@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from quaton.errors import ConfigError
 from quaton.optics import FreeSpace, intensity
+from quaton.optics.misalignment import move_transmission
 
 
 @runtime_checkable
@@ -67,6 +68,12 @@ def _shift_rotate(phase: torch.Tensor, shift: tuple[float, float], angle: float)
     return moved.to(phase.dtype)
 
 
+def _nearest_shift(shift: float) -> float:
+    """The whole-pixel shift a nearest-neighbour resampling by ``shift`` px applies (without rotation):
+    simulation pixel i takes mask pixel round(i − shift) = i − round(shift)."""
+    return float(round(shift))
+
+
 class D2NNTwin:
     """A simulated physical D2NN: the ideal forward model of a quaton design plus fixed, seeded
     systematic errors, drawn once per realisation (``seed``):
@@ -77,7 +84,14 @@ class D2NNTwin:
     - ``phase_scale``: fabrication height error, every phase × (1 + phase_scale);
     - ``phase_gamma``: non-linear phase response φ' = 2π(φ/2π)^γ;
     - ``crosstalk``: neighbouring pixels' phases mix (3×3 blur with this coupling to each neighbour);
-    - ``gain``, ``offset``: detector gain and offset (offset as a fraction of the mean output).
+    - ``gain``, ``offset``: detector gain and offset (offset as a fraction of the mean output);
+    - ``interpolation``: how a moved mask meets the sampling grid: ``"nearest"`` (each simulation
+      pixel takes the phase of the mask pixel over its centre, so a shift acts as the nearest whole
+      pixel) or ``"linear"`` (the complex transmission averaged over each pixel: sub-pixel shifts
+      act as such, see :func:`quaton.optics.misalignment.move_transmission`).
+
+    :meth:`true_parameters` reports the drawn errors (a lab's system cannot; the twin can, so that a
+    calibration can be checked against the truth).
     """
 
     def __init__(
@@ -92,9 +106,13 @@ class D2NNTwin:
         crosstalk: float = 0.0,
         gain: float = 1.0,
         offset: float = 0.0,
+        interpolation: str = "nearest",
         seed: int = 0,
     ) -> None:
+        if interpolation not in ("nearest", "linear"):
+            raise ValueError(f"interpolation {interpolation!r}: choose 'nearest' or 'linear'")
         self.design = design
+        self.interpolation = interpolation
         layers = len(design["distances"]) - 1
         rng = np.random.default_rng(seed)
         self.shifts = [tuple(rng.normal(0.0, shift, 2)) if shift else (0.0, 0.0) for _ in range(layers)]
@@ -126,9 +144,35 @@ class D2NNTwin:
             if self.phase_gamma != 1.0:
                 phi = 2 * math.pi * (phi / (2 * math.pi)).pow(self.phase_gamma)
             phi = phi * (1.0 + self.phase_scale)
+            if self.interpolation == "linear":
+                transmission = torch.polar(torch.ones_like(phi), phi)
+                moved = move_transmission(transmission, torch.tensor(shift, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64))
+                self.transmissions.append(moved.to(torch.complex64))
+                continue
             if shift != (0.0, 0.0) or angle:
                 phi = _shift_rotate(phi, shift, angle)
             self.transmissions.append(torch.polar(torch.ones_like(phi), phi).to(torch.complex64))
+
+    def true_parameters(self) -> dict[str, Any]:
+        """The twin's drawn errors, in the units of its options: ``shifts`` [[rows, cols] px per layer]
+        (with ``interpolation: nearest`` the effective shift is the nearest whole pixel, also given as
+        ``effective_shifts``), ``rotations`` (degrees per layer), ``distances`` (m, L + 1) and
+        ``distance_scales`` (distance / design distance), ``phase_scale``, ``phase_gamma``,
+        ``crosstalk``, ``gain``, ``offset``."""
+        shifts = [[float(r), float(c)] for r, c in self.shifts]
+        nominal = self.design["distances"]
+        return {
+            "shifts": shifts,
+            "effective_shifts": shifts if self.interpolation == "linear" else [[float(_nearest_shift(v)) for v in s] for s in shifts],
+            "rotations": [math.degrees(a) for a in self.angles],
+            "distances": [float(d) for d in self.distances],
+            "distance_scales": [float(d / d0) for d, d0 in zip(self.distances, nominal)],
+            "phase_scale": float(self.phase_scale),
+            "phase_gamma": float(self.phase_gamma),
+            "crosstalk": float(self.crosstalk),
+            "gain": float(self.gain),
+            "offset": float(self.offset),
+        }
 
     @torch.no_grad()
     def measure(self, inputs: torch.Tensor) -> dict[str, Any]:
