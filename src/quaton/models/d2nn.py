@@ -52,6 +52,10 @@ class D2NN(nn.Module):
         self.propagations = nn.ModuleList(
             FreeSpace(wavelength=wavelength, pitch=pitch, distance=d, method=method, pad_factor=pad_factor) for d in distances
         )
+        # The planes run one after another, forward and backward: one padded FFT buffer serves them all.
+        workspace = self.propagations[0].workspace
+        for space in self.propagations[1:]:
+            space.workspace = workspace
         self.masks = nn.ModuleList(
             PhaseMask((grid, grid), init=init, quantizer=quantizer(k) if quantizer else None, generator=generator)
             for k in range(len(distances) - 1)

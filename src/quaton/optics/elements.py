@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from quaton.optics.propagation import complex_dtype_for, fast_propagate, padded_shape, transfer_function
+from quaton.optics.propagation import PaddedBuffer, complex_dtype_for, fast_propagate, padded_shape, transfer_function
 
 TWO_PI = 2.0 * math.pi
 
@@ -80,6 +80,8 @@ class FreeSpace(nn.Module):
         self.method = method
         self.pad_factor = float(pad_factor)
         self._kernels: dict[tuple, torch.Tensor] = {}
+        # The padded FFT input, reused between calls; modules that run one after another may share one.
+        self.workspace = PaddedBuffer()
 
     def kernel(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Cached transfer function [P, Q] for a grid ``shape`` (H, W)."""
@@ -120,6 +122,7 @@ class FreeSpace(nn.Module):
             self.kernel(shape, field.dtype, field.device),
             self.kernel_adjoint(shape, field.dtype, field.device),
             transmission,
+            self.workspace,
         )
 
     def extra_repr(self) -> str:

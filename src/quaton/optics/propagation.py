@@ -149,15 +149,49 @@ def propagate(
     return kernel_propagate(field, kernel)
 
 
-def _pad_into(field: torch.Tensor, transmission: torch.Tensor | None, padded: tuple[int, int]) -> torch.Tensor:
-    """A new [..., P, Q] buffer holding ``field``·``transmission`` in its [:H, :W] corner and zeros
-    elsewhere: the mask product is written straight into the FFT's input, and only the border
-    (not the whole buffer) is zero-filled."""
+class PaddedBuffer:
+    """One reusable FFT input [..., P, Q] that is zero outside its [:H, :W] corner.
+
+    Propagations write only the corner (the field, or its product with a mask) and transform the
+    buffer out of place, so its border stays zero from one use to the next: no padded buffer is
+    allocated and zero-filled per FFT. One buffer serves any number of propagations that run one
+    after another (a D2NN shares one between its planes, forward and backward). It holds the
+    latest (batch shape, grid, padded window, dtype, device) only, so a change of batch size
+    replaces it rather than adding one.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._buffer: torch.Tensor | None = None
+
+    def get(self, field: torch.Tensor, padded: tuple[int, int]) -> torch.Tensor:
+        """The buffer for ``field`` [..., H, W] in a ``padded`` (P, Q) window; its corner is stale."""
+        key = (tuple(field.shape), tuple(padded), field.dtype, field.device)
+        if key != self._key or self._buffer is None:
+            self._buffer = None  # free the old one before allocating
+            self._buffer = field.new_zeros((*field.shape[:-2], *padded))
+            self._key = key
+        return self._buffer
+
+    def __deepcopy__(self, memo: dict) -> "PaddedBuffer":
+        return PaddedBuffer()  # a copy shares nothing and needs no copied zeros
+
+    def __getstate__(self) -> dict:
+        return {"_key": None, "_buffer": None}
+
+
+def _pad_into(
+    field: torch.Tensor, transmission: torch.Tensor | None, padded: tuple[int, int], workspace: PaddedBuffer | None
+) -> torch.Tensor:
+    """``field``·``transmission`` in the [:H, :W] corner of a [..., P, Q] buffer that is zero
+    elsewhere: the mask product is written straight into the FFT's input."""
     h, w = field.shape[-2:]
-    p, q = padded
-    buffer = field.new_empty((*field.shape[:-2], p, q))
-    buffer[..., h:, :].zero_()
-    buffer[..., :h, w:].zero_()
+    if workspace is not None:
+        buffer = workspace.get(field, padded)
+    else:
+        buffer = field.new_empty((*field.shape[:-2], *padded))
+        buffer[..., h:, :].zero_()
+        buffer[..., :h, w:].zero_()
     corner = buffer[..., :h, :w]
     if transmission is None:
         corner.copy_(field)
@@ -166,15 +200,16 @@ def _pad_into(field: torch.Tensor, transmission: torch.Tensor | None, padded: tu
     return buffer
 
 
-def _convolve(field: torch.Tensor, transmission: torch.Tensor | None, kernel: torch.Tensor) -> torch.Tensor:
-    """crop(IFFT(FFT(pad(field·transmission))·kernel)) as a view [..., H, W] of one padded buffer
-    that every step works in, in place."""
+def _convolve(
+    field: torch.Tensor, transmission: torch.Tensor | None, kernel: torch.Tensor, workspace: PaddedBuffer | None
+) -> torch.Tensor:
+    """crop(IFFT(FFT(pad(field·transmission))·kernel)) as a view [..., H, W] of the padded result.
+
+    The FFTs are out of place: ``out=`` would not save memory, torch computes into a new tensor
+    and copies it over (one more pass over the padded buffer per FFT)."""
     h, w = field.shape[-2:]
-    buffer = _pad_into(field, transmission, tuple(kernel.shape))
-    torch.fft.fft2(buffer, out=buffer)
-    buffer.mul_(kernel)
-    torch.fft.ifft2(buffer, out=buffer)
-    return buffer[..., :h, :w]
+    spectrum = torch.fft.fft2(_pad_into(field, transmission, tuple(kernel.shape), workspace))
+    return torch.fft.ifft2(spectrum.mul_(kernel))[..., :h, :w]
 
 
 class _MaskedPropagation(torch.autograd.Function):
@@ -186,34 +221,35 @@ class _MaskedPropagation(torch.autograd.Function):
     F⁻ᴴ = F/n: pad, FFT, multiply by the conjugate kernel, inverse FFT, crop. Then
     grad_field = conj(t)·Aᴴg and grad_t = Σ_batch conj(field)·Aᴴg. Compared with autograd's
     composition this saves no intermediates but the input, writes no zero-filled padded gradient
-    of the crop, and runs every FFT in place in one buffer.
+    of the crop, and writes the mask product straight into the padded FFT input.
     """
 
     @staticmethod
-    def forward(ctx, field, transmission, kernel, kernel_adjoint):  # type: ignore[override]
+    def forward(ctx, field, transmission, kernel, kernel_adjoint, workspace):  # type: ignore[override]
         ctx.set_materialize_grads(False)
         ctx.kernel_adjoint = kernel_adjoint
+        ctx.workspace = workspace
         field_grad, transmission_grad = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(
             field if transmission_grad else None, transmission if field_grad else None
         )
         # The cropped view keeps its padded buffer alive; the copy frees it (a third less memory).
-        return _convolve(field, transmission, kernel).clone(memory_format=torch.contiguous_format)
+        return _convolve(field, transmission, kernel, workspace).clone(memory_format=torch.contiguous_format)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         if grad is None:
-            return None, None, None, None
+            return None, None, None, None, None
         field, transmission = ctx.saved_tensors
-        back = _convolve(grad, None, ctx.kernel_adjoint)  # Aᴴ·g, a view [..., H, W]
+        back = _convolve(grad, None, ctx.kernel_adjoint, ctx.workspace)  # Aᴴ·g, a view [..., H, W]
         grad_field = grad_transmission = None
         if ctx.needs_input_grad[0]:
             grad_field = back.clone(memory_format=torch.contiguous_format) if transmission is None else back * transmission.conj().resolve_conj()
         if ctx.needs_input_grad[1]:
             product = back * field.conj().resolve_conj()
             grad_transmission = product.sum(dim=tuple(range(product.ndim - 2))) if product.ndim > 2 else product
-        return grad_field, grad_transmission, None, None
+        return grad_field, grad_transmission, None, None, None
 
 
 def fast_propagate(
@@ -221,16 +257,18 @@ def fast_propagate(
     kernel: torch.Tensor,
     kernel_adjoint: torch.Tensor | None = None,
     transmission: torch.Tensor | None = None,
+    workspace: PaddedBuffer | None = None,
 ) -> torch.Tensor:
     """``kernel_propagate(field * transmission, kernel)`` in one autograd node with a hand-written
     backward (see :class:`_MaskedPropagation`); equal to it to float rounding.
 
     field: complex [..., H, W]; transmission: complex [H, W] or None (no mask); kernel: complex
     [P, Q] (P ≥ H, Q ≥ W), the same dtype as ``field``; ``kernel_adjoint``: ``kernel.conj()``,
-    passed in so that a caller that caches the kernel caches it too. Returns complex [..., H, W].
+    passed in so that a caller that caches the kernel caches it too; ``workspace``: a
+    :class:`PaddedBuffer` to pad into (None: a new buffer per FFT). Returns complex [..., H, W].
     """
     if kernel_adjoint is None:
         kernel_adjoint = kernel.conj().resolve_conj()
     if transmission is not None and tuple(transmission.shape) != tuple(field.shape[-2:]):
         return kernel_propagate(field * transmission, kernel)
-    return _MaskedPropagation.apply(field, transmission, kernel, kernel_adjoint)
+    return _MaskedPropagation.apply(field, transmission, kernel, kernel_adjoint, workspace)
