@@ -326,7 +326,11 @@ class TrainConfig(Section):
     init_from: str | None = Field(
         None, description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision run for quantization-aware fine-tuning"
     )
-    strategy: Literal["ideal", "pat", "dat"] = Field("ideal", description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive)")
+    strategy: Literal["ideal", "pat", "dat", "calibrated", "robust"] = Field(
+        "ideal",
+        description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive), "
+        "calibrated (dat on a model fitted to the system first: calibrate), robust (in silico under random errors: robust)",
+    )
     validation_size: int = Field(0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%")
     schedule_step: int | None = Field(None, ge=1, description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler")
 
@@ -349,6 +353,43 @@ class DATConfig(Section):
     sepn_steps: int = Field(1, ge=1, le=16, description="SEPN similarity steps per batch")
 
 
+CALIBRATION_GROUPS = ("shift", "rotation", "distance", "phase", "crosstalk", "detector")
+
+
+class CalibrateConfig(Section):
+    """A calibrated twin (D2NN): fit a parametric model of the physical system to probe measurements
+    before training, then train through it (quaton.train.calibrate). On with train.strategy calibrated;
+    ``enabled`` adds it to pat or dat."""
+
+    enabled: bool = Field(False, description="calibrate before pat or dat training (train.strategy calibrated: always)")
+    fit: list[Literal["shift", "rotation", "distance", "phase", "crosstalk", "detector"]] = Field(
+        list(CALIBRATION_GROUPS), min_length=1, description=f"error groups to fit, of {', '.join(CALIBRATION_GROUPS)}"
+    )
+    probes: int = Field(4, ge=1, le=256, description="probe mask sets per stage (two stages: smooth, then fine probes)")
+    inputs: int = Field(16, ge=1, le=4096, description="training images measured per probe mask set")
+    steps: int = Field(150, ge=0, le=100000, description="Adam steps per stage")
+    lr: float = Field(0.05, gt=0, allow_inf_nan=False, description="Adam lr of shifts (px) and rotations (deg); the other parameters lr/10")
+
+    @field_validator("fit")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"calibrate.fit lists a group twice: {value}")
+        return value
+
+
+class RobustConfig(Section):
+    """Robust training (train.strategy robust, D2NN): every batch runs through a model with errors
+    drawn afresh (quaton.train.robust); the system is used only to deploy on. σ of each error:"""
+
+    shift: float = Field(0.5, ge=0, le=8, allow_inf_nan=False, description="lateral shift per layer and axis (px, sub-pixel)")
+    rotation: float = Field(0.0, ge=0, le=10, allow_inf_nan=False, description="in-plane rotation per layer (degrees)")
+    distance_error: float = Field(0.02, ge=0, le=0.5, allow_inf_nan=False, description="relative error of every distance")
+    phase_scale: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="phase response scale error (relative)")
+    phase_gamma: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="phase response exponent, 1 + N(0, σ²)")
+    crosstalk: float = Field(0.0, ge=0, le=0.2, allow_inf_nan=False, description="neighbour phase coupling, |N(0, σ²)|")
+
+
 class Config(Section):
     name: str = Field("run", min_length=1)
     seed: int = Field(0, ge=0)
@@ -363,6 +404,8 @@ class Config(Section):
     hardware: HardwareConfig = HardwareConfig()
     physical: PhysicalConfig = PhysicalConfig()
     dat: DATConfig = DATConfig()
+    calibrate: CalibrateConfig = CalibrateConfig()
+    robust: RobustConfig = RobustConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
@@ -387,6 +430,12 @@ class Config(Section):
                 raise ValueError(f"detector: {error}") from None
         if self.train.strategy != "ideal" and self.physical.system is None:
             raise ValueError(f"train.strategy {self.train.strategy} trains with a physical system: set physical.system (e.g. quaton.hardware.physical:d2nn_twin)")
+        if self.train.strategy in ("calibrated", "robust") and model.kind != "d2nn":
+            raise ValueError(f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: use pat or dat")
+        if self.calibrate.enabled and self.train.strategy not in ("pat", "dat", "calibrated"):
+            raise ValueError(f"calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), not {self.train.strategy}")
+        if self.calibrate.enabled and model.kind != "d2nn":
+            raise ValueError(f"calibrate.enabled: calibration is implemented for model.kind d2nn, not {model.kind}")
         if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
             raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
         if self.physical.system is not None and self.task.kind != "classification":

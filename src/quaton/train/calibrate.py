@@ -296,6 +296,9 @@ def calibrate(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            with torch.no_grad():  # projected descent: a coupling is not negative, an exponent stays positive
+                model.crosstalk.clamp_(min=0.0)
+                model.phase_gamma.clamp_(min=0.2)
             history.append(float(loss.detach()))
     with torch.no_grad():
         after = float(misfit(model))

@@ -17,6 +17,14 @@ see :mod:`quaton.hardware.physical`). Per training batch:
   flows through the corrected model evaluated at the physical operating point; only the network
   parameters are updated. For the first ``dat.warmup_fraction`` of the epochs the SEPNs are
   trained but left out of the task forward pass (the authors: 20 of 50 epochs).
+- ``calibrated`` (D2NN): ``dat`` through a calibrated twin: before training, a parametric model of
+  the system (shifts, rotations, distances, phase response, crosstalk, detector) is fitted to probe
+  measurements (:mod:`quaton.train.calibrate`; ``calibrate.enabled`` does the same for ``pat`` and
+  ``dat``); the strategies then run through it, so the SEPNs learn only what it cannot explain.
+  The fit, the truth when the system reports it (``true_parameters()``) and the measurement budget
+  are written to ``calibration.json``.
+- ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
+  (:mod:`quaton.train.robust`); like ``ideal``, the system is not touched until deployment.
 
 Model selection: ``train.validation_size`` training images are held out (10% by default); the
 epoch with the best validation accuracy is kept: measured on the system for pat and dat,
@@ -49,6 +57,8 @@ from quaton.models.sepn import SEPN
 from quaton.report import run_report
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import rundir
+from quaton.train.calibrate import ParametricD2NN, calibrate
+from quaton.train.robust import draw_errors
 from quaton.train.figures import plot_physical_history
 from quaton.train.memory import check_memory
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
@@ -64,6 +74,7 @@ class Network:
     config: Config
     model: nn.Module
     task: Classification | LogitClassification
+    physics: ParametricD2NN | None = None  # a D2NN's calibrated (or randomised) model of the system; None: ideal
 
     @property
     def is_d2nn(self) -> bool:
@@ -77,8 +88,11 @@ class Network:
 
         return fourier_encode(images, self.config.model.mzi.ports)
 
-    def states(self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None) -> list[torch.Tensor]:
-        """The complex fields at every measurable plane, the last one being the output."""
+    def states(self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None, ideal: bool = False) -> list[torch.Tensor]:
+        """The complex fields at every measurable plane, the last one being the output; through
+        ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
+        if self.physics is not None and not ideal:
+            return self.physics.stages(fields, [mask.phase() for mask in self.model.masks], correction, replace)
         if self.is_d2nn:
             return self.model.stages(fields, correction, replace)
         _, states = self.model.stages(fields, correction=correction, replace=replace)
@@ -87,6 +101,14 @@ class Network:
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         """What a detector reports of a state: its power |E|² (camera pixels, photodiodes per port)."""
         return state.real.square() + state.imag.square()
+
+    def observed(self, states: list[torch.Tensor], ideal: bool = False) -> list[torch.Tensor]:
+        """What the system's detectors report of each plane's state; the output through ``physics``'s
+        detector (gain, offset) when there is one."""
+        powers = [self.observe(state) for state in states]
+        if self.physics is not None and not ideal:
+            powers[-1] = self.physics.detect(powers[-1])
+        return powers
 
     @staticmethod
     def amplitude(measured: torch.Tensor) -> torch.Tensor:
@@ -188,7 +210,7 @@ def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Te
     for start in range(0, len(images), batch):
         x, y = images[start : start + batch].to(device), labels[start : start + batch].to(device)
         fields = network.encode(x)
-        observed = network.observe(network.states(fields)[-1])
+        observed = network.observe(network.states(fields, ideal=True)[-1])
         correct["ideal"] += int((network.task.predict(network.task_input(observed)) == y).sum())
         if system is not None:
             measured = _measure(system, network, fields)["output"]
@@ -219,6 +241,21 @@ def _schedulers(config: Config, optimizers: list[torch.optim.Optimizer]) -> list
     return [torch.optim.lr_scheduler.LambdaLR(o, lambda epoch: 1.0) for o in optimizers]
 
 
+def _calibrate(config: Config, network: Network, system: PhysicalSystem | None, data: PreparedData, device: torch.device) -> dict[str, Any]:
+    """Fit ``network.physics`` to the system (``calibrate:``); the report for calibration.json."""
+    if system is None:
+        raise TrainingError("calibration measures a physical system: set physical.system")
+    settings = config.calibrate
+    count = min(settings.inputs, len(data.x_train))
+    fields = network.encode(data.x_train[:count].to(device))
+    physics = network.physics
+    result = calibrate(system, physics, fields, groups=settings.fit, probes=settings.probes, steps=settings.steps, lr=settings.lr, seed=config.seed)
+    for p in physics.parameters():
+        p.requires_grad_(False)
+    truth = system.true_parameters() if callable(getattr(system, "true_parameters", None)) else None
+    return result.report(truth)
+
+
 def train_with_system(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
     """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc."""
     run_dir = Path(run_dir)
@@ -233,8 +270,17 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
     network = Network(config, model, task)
-    system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
-    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)).to(device) if strategy == "dat" else None
+    design = design_for(config)
+    system = load_system(config.physical.system, design, config.physical.options) if config.physical.system else None
+    measures = strategy not in ("ideal", "robust")  # the system is measured in training
+    uses_sepns = strategy in ("dat", "calibrated")
+    calibrating = strategy == "calibrated" or (config.calibrate.enabled and strategy in ("pat", "dat"))
+    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)).to(device) if uses_sepns else None
+    robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
+    if calibrating or strategy == "robust":
+        network.physics = ParametricD2NN.from_design(design).to(device)
+        for p in network.physics.parameters():
+            p.requires_grad_(False)
     optimizers = [torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.train.lr)]
     if sepns is not None:
         optimizers.append(torch.optim.Adam(sepns.parameters(), lr=config.dat.lr))
@@ -245,8 +291,14 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
     first_epoch = 1
     checkpoint_path = run_dir / rundir.CHECKPOINT
     state = rundir.resumable_checkpoint(run_dir, config, "optimizers") if resume else None
+    calibration: dict[str, Any] | None = None
     if state is not None:
         model.load_state_dict(state["model"])
+        if network.physics is not None and state.get("physics"):
+            network.physics.load_state_dict(state["physics"])
+            calibration = state.get("calibration")
+            if strategy == "robust":
+                rundir.restore_rng(state["robust_rng"], robust_draws)
         if sepns is not None:
             sepns.load_state_dict(state["sepns"])
         for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
@@ -254,13 +306,16 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
         rundir.restore_rng(state["rng"], shuffle)
         history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
+    if calibrating and calibration is None:
+        calibration = _calibrate(config, network, system, data, device)
+        rundir.write_json(run_dir / "calibration.json", calibration)
     rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
     rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
     batch = config.train.batch_size
     steps = math.ceil(len(data.x_train) / batch)
     warmup = round(config.dat.warmup_fraction * config.train.epochs)
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    selection = "val_accuracy" if strategy == "ideal" or system is None else "val_physical_accuracy"
+    selection = "val_accuracy" if not measures or system is None else "val_physical_accuracy"
     for epoch in range(first_epoch, config.train.epochs + 1):
         model.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
@@ -272,13 +327,15 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
             quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
             fields = network.encode(x)
             replace = None
-            if strategy != "ideal":
+            if strategy == "robust":
+                draw_errors(network.physics, config.robust, robust_draws)
+            if measures:
                 system.load(network.device_params())
-                measured = _measured_planes(network, _measure(system, network, fields), strategy == "dat" and config.dat.internal)
+                measured = _measured_planes(network, _measure(system, network, fields), uses_sepns and config.dat.internal)
             if sepns is not None:
                 for _ in range(config.dat.sepn_steps):
                     states = network.states(fields, correction=list(sepns))
-                    similarity = sum(relative_mse(network.observe(s), m) for s, m in zip(states, measured) if m is not None)
+                    similarity = sum(relative_mse(o, m) for o, m in zip(network.observed(states), measured) if m is not None)
                     optimizers[1].zero_grad(set_to_none=True)
                     similarity.backward()
                     nn.utils.clip_grad_norm_(sepns.parameters(), SEPN_CLIP)
@@ -287,7 +344,7 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
                 replace = [_fuser(network, m) if m is not None else (lambda s: s) for m in measured]
             correction = list(sepns) if sepns is not None and epoch > warmup else None
             states = network.states(fields, correction=correction, replace=replace)
-            observed = network.observe(states[-1])
+            observed = network.observed(states[-1:])[-1]
             if strategy == "pat":
                 observed = straight_through(observed, measured[-1])
             loss = task.loss(network.task_input(observed), y) + quant.regularization(model).to(device)
@@ -314,6 +371,8 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
             "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
             "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
             "rng": rundir.rng_state(shuffle), "history": history, "best": best,
+            "physics": network.physics.state_dict() if network.physics is not None else {}, "calibration": calibration,
+            "robust_rng": rundir.rng_state(robust_draws),
         }
         rundir.save_checkpoint(checkpoint_path, state)
         if config.train.progress:
@@ -339,6 +398,9 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
         "test_size": len(data.x_test),
         "processes": 1,
     }
+    if calibration is not None:
+        metrics["calibration_measurements"] = calibration["budget"]["fields_measured"]
+        metrics["calibration_relative_mse"] = calibration["relative_mse"]["calibrated_model"]
     if sepns is not None:
         metrics["sepn_parameters"] = sum(p.numel() for p in sepns[0].parameters())
     if state is not None:  # the kept (selected) parameters become the checkpoint's model, for eval and export

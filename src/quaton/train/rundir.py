@@ -140,7 +140,7 @@ def epoch_dependent_schedules(config: Config) -> list[str]:
         start, end = DEFAULT_TEMPERATURES.get(quant.method, (1.0, 1.0))
         if (quant.schedule.start or start) != (quant.schedule.end or end):
             found.append(f"the {quant.method} temperature ramps over train.epochs (quantization.schedule)")
-    if with_system and config.train.strategy == "dat" and config.dat.warmup_fraction:
+    if with_system and config.train.strategy in ("dat", "calibrated") and config.dat.warmup_fraction:
         found.append("dat.warmup_fraction is a fraction of train.epochs")
     return found
 
