@@ -178,3 +178,14 @@ def test_cli_train_refuses_a_units_slip_before_any_work(tmp_path, override, expe
 def test_build_config_refuses_data_that_is_not_a_mapping():
     with pytest.raises(ConfigError, match="mapping of sections"):
         build_config("just text", ["train.epochs=1"])
+
+
+def test_quaton_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from quaton.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"quaton {version('quaton')}"

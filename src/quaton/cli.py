@@ -14,6 +14,24 @@ from quaton.paths import check_writable_directory, check_writable_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world.")
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"quaton {version('quaton')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("quaton (not installed: no version metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Design optical neural networks that survive the real world."""
+
+
 SetOption = Annotated[
     Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: dotted.key=value (repeatable).")
 ]
