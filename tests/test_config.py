@@ -189,3 +189,28 @@ def test_quaton_version_prints_the_installed_version():
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"quaton {version('quaton')}"
+
+
+def test_quaton_config_prints_the_defaults_and_the_schema():
+    import json as json_module
+
+    import yaml as yaml_module
+    from typer.testing import CliRunner
+
+    from quaton.cli import app
+    from quaton.config import build_config
+
+    defaults = CliRunner().invoke(app, ["config", "--defaults"])
+    assert defaults.exit_code == 0
+    assert build_config(yaml_module.safe_load(defaults.output)) == build_config({})
+    schema = json_module.loads(CliRunner().invoke(app, ["config", "--schema"]).output)
+    assert {"optics", "model", "quantization", "train"} <= set(schema["properties"])
+
+
+def test_a_misspelt_key_gets_the_nearest_valid_one():
+    from quaton.config import build_config
+
+    with pytest.raises(ConfigError, match=r"optics.wavelenght: unknown key \(did you mean `wavelength`\?\)"):
+        build_config({"optics": {"wavelenght": 5e-7}})
+    with pytest.raises(ConfigError, match=r"train.epoch: unknown key \(did you mean `epochs`\?\)"):
+        build_config({"train": {"epoch": 3}})

@@ -208,6 +208,19 @@ def simulate(
     typer.echo(f"report: {target / 'report.html'}")
 
 
+@app.command("config")
+def config_command(
+    defaults: Annotated[bool, typer.Option("--defaults", help="Print every config key with its default value (YAML).")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="Print the config's JSON schema (keys, types, ranges, descriptions).")] = False,
+) -> None:
+    """Show the config schema: every key with its default, or the JSON schema."""
+    from quaton.config import Config, build_config, dump_config
+
+    if defaults == schema:
+        raise typer.BadParameter("give exactly one of --defaults or --schema")
+    typer.echo(json.dumps(Config.model_json_schema(), indent=2) if schema else dump_config(build_config({})), nl=not defaults)
+
+
 def main() -> None:
     """Entry point of the ``quaton`` command."""
     app(prog_name="quaton")

@@ -15,6 +15,7 @@ starts, with one :class:`ConfigError` naming the dotted key. Physical defaults (
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import re
 from pathlib import Path
@@ -611,10 +612,23 @@ def _merge_union_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
+def _nearest_key(loc: tuple) -> str:
+    """' (did you mean `wavelength`?)' for a misspelt key at ``loc``, or '' when nothing is close."""
+    section: Any = Config
+    for part in loc[:-1]:
+        field = getattr(section, "model_fields", {}).get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        section = annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(getattr(section, "model_fields", {})), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def _message(item: dict[str, Any]) -> str:
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "extra_forbidden":
-        return "unknown key (check its spelling; see quaton/config.py for the schema)"
+        return f"unknown key{_nearest_key(item['loc'])}; `quaton config --defaults` lists every key"
     value = item.get("input")
     if item["type"] == "float_parsing" and isinstance(value, str):
         match = _WITH_UNIT.match(value)
