@@ -16,8 +16,10 @@ Adam. Rows:
 Times are medians of ``--repeats`` rounds; in each round the FFT bound (the 4L + 2 = 22 batched
 complex64 FFTs of a step, out of place; see step.py) and every row are timed one after another, so
 that a change of machine load hits all of them alike; ``ratio`` = row / bound of the same run.
-Peak memory: each (row, grid) runs two steps in a fresh child process and reports its maximum
-resident set size. Run with the allocator settings of benchmarks/README.md:
+Peak memory: each (row, grid) runs two steps in a fresh child process, without the allocator
+thresholds, and reports its maximum resident set size. On a loaded machine wall time with two
+threads mostly measures waiting for the CPU; ``--clock cpu`` times the process's CPU time instead.
+Run with the allocator settings of benchmarks/README.md:
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \\
         python benchmarks/peers.py [--grids 64 100 128 200] [--repeats 7] [--threads 2] [--json out.json]
@@ -30,6 +32,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -144,7 +147,7 @@ def build(row: str, n: int, batch: int) -> Callable[[], None] | None:
     raise ValueError(f"unknown row {row!r}; choose one of {ROWS}")
 
 
-def time_grid(n: int, batch: int, rows: list[str], repeats: int) -> dict:
+def time_grid(n: int, batch: int, rows: list[str], repeats: int, clock: Callable[[], float] = time.perf_counter) -> dict:
     """Median ms of the bound and of every available row, timed round-robin in this process."""
     steps = {"FFT bound": fft_bound(batch, 2 * n)}
     for row in rows:
@@ -157,9 +160,9 @@ def time_grid(n: int, batch: int, rows: list[str], repeats: int) -> dict:
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = clock()
             step()
-            times[name].append(1e3 * (time.perf_counter() - start))
+            times[name].append(1e3 * (clock() - start))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -173,9 +176,17 @@ def peak_mb(n: int, batch: int, row: str) -> float | None:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(arguments: list[str]) -> dict:
+def child(arguments: list[str], environment: dict[str, str] | None = None) -> dict:
     command = [sys.executable, __file__, *arguments]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    run = subprocess.run(command, check=True, capture_output=True, text=True, env=environment)
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def without_allocator_thresholds() -> dict[str, str]:
+    """This environment without the MALLOC_* thresholds: with them glibc keeps every freed buffer,
+    so the maximum resident set measures the heap's high-water mark and its fragmentation; without
+    them large buffers are mapped and unmapped one by one and the peak is that of live tensors."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
 
 
 def main() -> None:
@@ -185,6 +196,9 @@ def main() -> None:
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: perf_counter; cpu: the process's CPU time, all threads (robust on a loaded machine; "
+                             "set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--note", default=None, help="conditions of the measurement, stored with the results")
@@ -193,7 +207,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.time_child is not None:
-        print(json.dumps(time_grid(args.time_child, args.batch, args.rows, args.repeats)))
+        clock = time.perf_counter if args.clock == "wall" else time.process_time
+        print(json.dumps(time_grid(args.time_child, args.batch, args.rows, args.repeats, clock)))
         return
     if args.memory_child is not None:
         print(json.dumps({"peak_mb": peak_mb(int(args.memory_child[0]), args.batch, args.memory_child[1])}))
@@ -202,13 +217,14 @@ def main() -> None:
     results = []
     started = time.perf_counter()
     for n in args.grids:
-        times = child(["--time-child", str(n), "--repeats", str(args.repeats), "--rows", *args.rows, *common])
+        times = child(["--time-child", str(n), "--repeats", str(args.repeats), "--clock", args.clock, "--rows", *args.rows, *common])
         bound = times["FFT bound"]
         for name, ms in times.items():
-            peak = None if args.no_memory else child(["--memory-child", str(n), name, *common])["peak_mb"]
-            results.append({"grid": n, "padded": 2 * n, "row": name, "step_ms": round(ms, 2), "ratio": round(ms / bound, 3),
+            peak = None if args.no_memory else child(["--memory-child", str(n), name, *common], without_allocator_thresholds())["peak_mb"]
+            results.append({"grid": n, "padded": 2 * n, "row": name, "clock": args.clock, "threads": args.threads,
+                            "step_ms": round(ms, 2), "ratio": round(ms / bound, 3),
                             "peak_mb": None if peak is None else round(peak, 1), **({"note": args.note} if args.note else {})})
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {LAYERS} layers, "
+    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {LAYERS} layers, {args.clock} clock, "
           f"{args.repeats} rounds, {time.perf_counter() - started:.0f} s")
     print(f"{'grid':>5} {'padded':>7}  {'row':<18} {'step ms':>9} {'ratio':>6} {'peak MB':>8}")
     for r in results:

@@ -5,7 +5,7 @@ forward and one inverse FFT of the padded complex field going forward. Going bac
 propagation after a mask needs the same two again; the first one (input -> layer 1) needs none,
 because the input field requires no gradient. That is 2·(L + 1) + 2·L = 4L + 2 FFTs (22 for five
 layers; ``step_ffts``, checked against the profiler's count by tests/benchmarks/test_step.py). The
-"FFT bound" times exactly those batched FFTs on preallocated buffers (``out=``), so the ratio
+"FFT bound" times exactly those batched FFTs (out of place, see ``fft_bound_ms``), so the ratio
 step / bound says how much time goes anywhere else.
 
 Each grid is measured in a fresh child process, so that its peak memory (the child's maximum
@@ -54,14 +54,14 @@ def step_ffts(layers: int) -> int:
 
 
 def fft_bound_ms(batch: int, padded: tuple[int, int], ffts: int, repeats: int) -> float:
-    """``ffts`` FFTs (even: forward and inverse in pairs) of [batch, P, Q] complex64."""
+    """``ffts`` FFTs (even: forward and inverse in pairs) of [batch, P, Q] complex64, out of place:
+    with ``out=`` torch computes into a new tensor and copies it over, one more pass over the
+    buffer per FFT, which made the bound up to 1.5x slower than the FFTs themselves."""
     a = torch.randn(batch, *padded, dtype=torch.complex64)
-    b = torch.empty_like(a)
 
     def work() -> None:
         for _ in range(ffts // 2):
-            torch.fft.fft2(a, out=b)
-            torch.fft.ifft2(b, out=a)
+            torch.fft.ifft2(torch.fft.fft2(a))
 
     return median_ms(work, repeats)
 

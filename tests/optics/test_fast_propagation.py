@@ -108,3 +108,21 @@ def test_a_mask_with_its_own_forward_is_not_fused():
     model.masks[0] = Dimmer((16, 16), init="zeros")
     model.masks[1] = Dimmer((16, 16), init="zeros")
     assert intensity(model(field)).sum().item() == pytest.approx(bright.item() / 16, rel=1e-5)
+
+
+def test_the_shared_padded_buffer_keeps_results_independent_of_call_history():
+    """The planes of a D2NN share one padded buffer whose border must stay zero: outputs and
+    gradients do not depend on what ran before (other batch sizes, a backward pass), and every
+    image of a batch propagates as it would alone (no wrap-around from stale data)."""
+    model = D2NN(grid=16, pitch=0.4e-3, wavelength=WAVELENGTH, distances=[10e-3] * 4, seed=2)
+    generator = torch.Generator().manual_seed(3)
+    field = torch.rand(3, 16, 16, generator=generator).to(torch.complex64)
+    first = model(field).detach()
+    intensity(model(torch.rand(5, 16, 16, generator=generator).to(torch.complex64))).sum().backward()
+    alone = torch.stack([model(field[k : k + 1])[0] for k in range(3)]).detach()
+    assert torch.equal(model(field).detach(), first)
+    assert torch.allclose(alone, first, atol=1e-6)
+    workspace = model.propagations[0].workspace
+    assert all(space.workspace is workspace for space in model.propagations)
+    buffer = workspace.get(field[:1], (32, 32))
+    assert buffer[..., 16:, :].abs().max() == 0 and buffer[..., :16, 16:].abs().max() == 0
