@@ -126,3 +126,22 @@ def test_the_shared_padded_buffer_keeps_results_independent_of_call_history():
     assert all(space.workspace is workspace for space in model.propagations)
     buffer = workspace.get(field[:1], (32, 32))
     assert buffer[..., 16:, :].abs().max() == 0 and buffer[..., :16, 16:].abs().max() == 0
+
+
+def test_d2nn_equals_a_naive_loop_with_the_field_centred_in_its_window():
+    """An independent loop (F.pad centring the field, fft2, x H, ifft2, crop, x exp(iφ)) gives the
+    same detector field as the D2NN, which pads at the corner and fuses each mask into the next
+    propagation: the linear convolution does not depend on where the field sits in the window."""
+    import torch.nn.functional as F
+
+    grid, pitch, distances = 20, 0.4e-3, [12e-3] * 4
+    model = D2NN(grid=grid, pitch=pitch, wavelength=WAVELENGTH, distances=distances, seed=4).double()
+    field = random_complex(2, grid, grid, seed=8)
+    half = grid // 2
+    x = field
+    for k, distance in enumerate(distances):
+        if k:
+            x = x * torch.exp(1j * model.masks[k - 1].phase().double())
+        kernel = transfer_function((2 * grid, 2 * grid), wavelength=WAVELENGTH, pitch=pitch, distance=distance, dtype=torch.complex128)
+        x = torch.fft.ifft2(torch.fft.fft2(F.pad(x, (half, grid - half, half, grid - half))) * kernel)[..., half : half + grid, half : half + grid]
+    assert torch.allclose(model(field), x, atol=1e-12 * x.abs().max().item())
