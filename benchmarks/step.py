@@ -35,14 +35,18 @@ from quaton.train.setup import build_model, build_task, encode_batch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter  # set by --clock: cpu is the process's CPU time, robust on a loaded machine
+
+
 def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return 1e3 * statistics.median(times)
 
 
@@ -119,6 +123,7 @@ def measure(config_path: Path, grid: int | None, layers: int | None, batch: int,
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "images_per_s": round(1e3 * batch / step_ms, 1),
         "method": method,
+        "clock": "cpu" if clock is time.process_time else "wall",
     }
 
 
@@ -132,19 +137,23 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="cpu: the process's CPU time (set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)")
     parser.add_argument("--note", default=None, help="conditions of the measurement, stored with every row (e.g. 'shared machine, load 4.4')")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     if args.child is not None:  # one grid, in this fresh process
         print(json.dumps(measure(args.config, args.child, args.layers, args.batch, args.repeats, args.method, args.levels)))
         return
     rows = []
     for grid in args.grids:
         command = [sys.executable, __file__, "--child", str(grid), "--config", str(args.config), "--layers", str(args.layers),
-                   "--batch", str(args.batch), "--method", args.method, "--levels", str(args.levels), "--repeats", str(args.repeats)]
+                   "--batch", str(args.batch), "--method", args.method, "--levels", str(args.levels), "--repeats", str(args.repeats), "--clock", args.clock]
         row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         rows.append({**row, "note": args.note} if args.note else row)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels, {args.clock} clock")
     print(f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}")
     for r in rows:
         print(
