@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from quaton.config import load_config
 from quaton.models import D2NN
 from quaton.optics import FreeSpace, PhaseMask, intensity
 from quaton.optics.propagation import fast_propagate, kernel_propagate, transfer_function
-from quaton.config import load_config
 from quaton.train.setup import build_model
 
 ROOT = Path(__file__).parents[2]

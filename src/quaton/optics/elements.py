@@ -196,7 +196,7 @@ class Aperture(nn.Module):
         self.register_buffer("amplitude", amplitude.to(torch.float32))
 
     @classmethod
-    def rectangle(cls, shape: tuple[int, int], size: tuple[int, int]) -> "Aperture":
+    def rectangle(cls, shape: tuple[int, int], size: tuple[int, int]) -> Aperture:
         """A centred open rectangle of ``size`` (rows, cols) pixels in an opaque ``shape`` grid."""
         amplitude = torch.zeros(shape)
         r0 = (shape[0] - size[0]) // 2

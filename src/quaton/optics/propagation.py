@@ -173,7 +173,7 @@ class PaddedBuffer:
             self._key = key
         return self._buffer
 
-    def __deepcopy__(self, memo: dict) -> "PaddedBuffer":
+    def __deepcopy__(self, memo: dict) -> PaddedBuffer:
         return PaddedBuffer()  # a copy shares nothing and needs no copied zeros
 
     def __getstate__(self) -> dict:
