@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from quaton.train import rundir
+from quaton import runs
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
@@ -48,16 +48,16 @@ def _format(value: Any) -> str:
 def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
     body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
     page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    rundir.atomic_write_text(path, page)
+    runs.atomic_write_text(path, page)
 
 
 def run_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
     """RUN_DIR/report.html: final metrics, the resolved config and every figure."""
     run_dir = Path(run_dir)
-    metrics = metrics if metrics is not None else rundir.read_json(run_dir / rundir.METRICS)
+    metrics = metrics if metrics is not None else runs.read_json(run_dir / runs.METRICS)
     shown = [{"metric": k, "value": v} for k, v in metrics.items() if k != "confusion"]
     figures = sorted((run_dir / "figures").glob("*.png"), key=lambda p: list(CAPTIONS).index(p.name) if p.name in CAPTIONS else 99)
-    config = (run_dir / rundir.CONFIG).read_text()
+    config = (run_dir / runs.CONFIG).read_text()
     sections = [("Metrics", _table(shown)), ("Figures", "".join(_image(p) for p in figures)), ("Config", f"<pre>{html.escape(config)}</pre>")]
     write_html(run_dir / "report.html", f"quaton run: {run_dir.name}", sections)
     return run_dir / "report.html"

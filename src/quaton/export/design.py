@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from quaton import runs
+from quaton.builders import load_run
 from quaton.config import Config, build_config
 from quaton.data import encode, resize_images
 from quaton.errors import QuatonError
@@ -21,7 +23,6 @@ from quaton.export.fabrication import phase_to_height, vacuum_wavelength, write_
 from quaton.models import D2NN
 from quaton.optics import IntensityDetector, padded_shape
 from quaton.quant import level_values
-from quaton.train import rundir
 
 FORMAT, VERSION = "quaton-design", 1
 FORMATS = ("npy", "tiff", "stl", "gds")
@@ -77,8 +78,6 @@ def export_run(
 
     ``gds``: binary-optics masks (see quaton.export.gds), with a design-rule check of every mask
     against ``min_feature`` and ``min_gap`` (m) reported in masks.json and design.json."""
-    from quaton.train.evaluate import load_run
-
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise DesignError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
@@ -101,7 +100,7 @@ def export_run(
             check_gds([{"levels": n, "range": span if n else None} for n in levels])
         except GDSError as error:
             raise DesignError(f"--format gds: {error}") from None
-    metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
+    metrics = runs.read_json(Path(run_dir) / runs.METRICS)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -163,7 +162,7 @@ def export_run(
         masks = write_gds(out, written, description["layers"], pitch, wavelength_0, fab.refractive_index, fab.medium_index, min_feature, min_gap)
         description["gds"] = {"file": masks["file"], "sidecar": "masks.json", "layer_numbers": masks["layer_numbers"],
                               "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]]}
-    rundir.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
+    runs.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
     return out
 
 

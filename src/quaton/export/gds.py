@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from quaton import runs
 from quaton.errors import QuatonError
 
 GDS_FILE, SIDECAR = "masks.gds", "masks.json"
@@ -216,7 +217,6 @@ def write_gds(
     returns the sidecar description (mask layers, etch depths, design-rule check)."""
     import gdstk
 
-    from quaton.train import rundir
 
     ks = check_gds(layers)
     pitch_um = pitch * 1e6
@@ -246,7 +246,7 @@ def write_gds(
     temporary.replace(out / GDS_FILE)
     import json
 
-    rundir.atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
+    runs.atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
     return sidecar
 
 

@@ -50,12 +50,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton import runs
+from quaton.builders import build_readout, build_task, prepare_data
 from quaton.errors import QuatonError
+from quaton.evaluation import calibrate, evaluate
 from quaton.export.design import Design, DesignError, design_config, load
 from quaton.optics import PhaseMask, wrap_phase
-from quaton.train import rundir
-from quaton.train.loop import calibrate, evaluate
-from quaton.train.setup import build_readout, build_task, prepare_data
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,7 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
         raise DesignError(f"cannot create the simulation directory under {root}: {error.strerror or error}; choose another --out") from None
     target = root / name
     result = {"id": name, "created": stamp, **result}
-    rundir.write_json(target / "simulation.json", result)
+    runs.write_json(target / "simulation.json", result)
     simulation_report(Path(design_dir), target, result)
     index_path = root / "index.json"
     try:
@@ -405,5 +405,5 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
         "id": name, "created": stamp, "file": f"{name}/simulation.json", "seed": result["seed"], "draws": result["draws"],
         "overrides": result["overrides"], "results": {r["label"]: r[primary] for r in result["results"]},
     })
-    rundir.atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
+    runs.atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
     return target

@@ -5,27 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from quaton.config import Config, load_config
-from quaton.errors import RunDirError
-from quaton.models import D2NN
-from quaton.train import rundir
-from quaton.train.loop import calibrate, evaluate
-from quaton.train.setup import build_model, build_readout, build_task, prepare_data
+from quaton.builders import build_readout, build_task, load_run, prepare_data
+from quaton.evaluation import calibrate, evaluate
 
-
-def load_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[Config, D2NN, dict]:
-    """The resolved config (with ``overrides``), the trained model (eval mode) and the checkpoint of a run directory."""
-    run_dir = Path(run_dir)
-    if not (run_dir / rundir.CONFIG).is_file():
-        raise RunDirError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
-    config = load_config(run_dir / rundir.CONFIG, overrides)
-    state = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
-    model = build_model(config, initialize=False)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {error}") from None
-    return config, model.eval(), state
+__all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.builders (below train/ and export/)
 
 
 def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

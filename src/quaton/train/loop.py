@@ -14,81 +14,23 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from quaton import quant
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
-from quaton import quant
-from quaton.models import D2NN
-from quaton.tasks import Classification, LogitClassification, PhaseImaging
+from quaton.evaluation import Task, calibrate, evaluate, measure
+from quaton.hardware import Readout
 from quaton.report import run_report
 from quaton.train import rundir
 from quaton.train.figures import write_figures
 from quaton.train.memory import check_memory
-from quaton.hardware import Readout
-from quaton.train.setup import PreparedData, build_model, build_readout, build_task, encode_batch, prepare_data, set_modulator
-
-Task = Classification | PhaseImaging | LogitClassification
-
-
-def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor) -> torch.Tensor:
-    """What the task sees for images x [B, s, s]: a D2NN's detector image (through the read-out, if
-    given), or a CNN's logits (its camera read-out inside, sensor values in units of the calibrated
-    ``full_scale``)."""
-    if isinstance(model, D2NN):
-        image = model.intensity(encode_batch(config, x))
-        return readout(image) if readout is not None else image
-    return model(x, readout, full_scale)
-
-
-@torch.no_grad()
-def calibrate(config: Config, model: nn.Module, readout: Readout, images: torch.Tensor, count: int = 512) -> None:
-    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    x = images[:count].to(device)
-    ideal = model.intensity(encode_batch(config, x)) if isinstance(model, D2NN) else model.sensor(x)
-    readout.calibrate(ideal)
-    model.train(was_training)
-
-
-@torch.no_grad()
-def evaluate(
-    config: Config, model: nn.Module, task: Task, images: torch.Tensor, labels: torch.Tensor, readout: Readout | None = None
-) -> dict[str, Any]:
-    """Mean loss and the task's metrics over a test set, of the device as evaluated: hard-quantized
-    phases, and the read-out chain and modulator response when ``readout`` is given (its evaluation
-    noise reseeded, so that the evaluation is reproducible; the training noise is left where it was).
-
-    Classification also gets its confusion matrix (rows: true class, columns: predicted).
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    if readout is not None:
-        readout_was_training = readout.training
-        readout.eval()
-        readout.reseed()
-        set_modulator(config, model, True)
-    sums: dict[str, float] = {"loss": 0.0}
-    confusion = None
-    for start in range(0, len(images), config.train.eval_batch_size):
-        x = images[start : start + config.train.eval_batch_size].to(device)
-        y = labels[start : start + config.train.eval_batch_size].to(device)
-        target = task.target(x, y)
-        image = measure(config, model, x, readout, readout.full_scale if readout is not None else 1.0)
-        sums["loss"] += float(task.loss(image, target)) * len(x)
-        for name, values in task.batch_metrics(image, target).items():
-            if name == "predicted":
-                k = task.num_classes
-                counts = torch.bincount(y.cpu() * k + values.cpu(), minlength=k * k).reshape(k, k)
-                confusion = counts if confusion is None else confusion + counts
-            else:
-                sums[name] = sums.get(name, 0.0) + float(values.double().sum())
-    if readout is not None:
-        readout.train(readout_was_training)
-    result: dict[str, Any] = {name: total / len(images) for name, total in sums.items()}
-    if confusion is not None:
-        result["confusion"] = confusion.tolist()
-    return result
+from quaton.train.setup import (
+    PreparedData,
+    build_model,
+    build_readout,
+    build_task,
+    prepare_data,
+    set_modulator,
+)
 
 
 def _optimizer(config: Config, model: nn.Module, task: Task) -> torch.optim.Optimizer:

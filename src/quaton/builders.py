@@ -1,0 +1,279 @@
+"""Building data, model, read-out and task from a validated config, and a trained model from its run
+directory (``load_run``).
+
+Below train/ and export/: training builds its pieces here, and export and simulate rebuild a
+trained device here without importing any training code."""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quaton import runs
+from quaton.config import Config, load_config
+from quaton.data import DATASETS, DataNotFoundError, encode, load_dataset, resize_images
+from quaton.data.phase_objects import (
+    RBCParameters,
+    load_phase_maps,
+    natural_image_patches,
+    natural_image_source,
+    rbc_phase_maps,
+)
+from quaton.errors import ConfigError, QuatonError, RunDirError
+from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, ReadNoise, Readout, slm_response
+from quaton.models import D2NN
+from quaton.models.optical_cnn import DigitalCNN, OpticalCNN
+from quaton.quant import QUANTIZERS, Quantizer, Schedule
+from quaton.tasks import Classification, LogitClassification, PhaseImaging
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Images resized to the object size, float32 [N, s, s] in [0, 1]; labels int64 [N]."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: list[str]
+    source: str = ""  # where the images came from (directory, file, or generator), for metrics.json and the report
+
+
+# Generated and patch datasets have no natural size: these are their defaults.
+GENERATED_TRAIN, GENERATED_TEST = 2000, 500
+
+
+def _phase_data(config: Config) -> PreparedData | None:
+    """Phase-imaging datasets that are not image-classification sets, as x = φ / input scale."""
+    data, size = config.data, config.input.object_size
+    scale = config.input.scale or math.pi
+    n_train, n_test = data.train_size or GENERATED_TRAIN, data.test_size or GENERATED_TEST
+    if data.dataset == "rbc":
+        parameters = rbc_parameters(config)
+        # the test cells come from their own seed: never seen in training, the same whatever train_size is
+        train_maps, test_maps = (
+            rbc_phase_maps(n, size, config.optics.pitch, config.optics.wavelength, parameters, seed=(config.seed, stream))
+            for n, stream in ((n_train, 0), (n_test, 1))
+        )
+        x_train, x_test = torch.from_numpy(train_maps) / scale, torch.from_numpy(test_maps) / scale
+        return PreparedData(x_train, torch.zeros(n_train, dtype=torch.int64), x_test, torch.zeros(n_test, dtype=torch.int64), [], "generated red blood cells")
+    if data.dataset == "natural":
+        patches = natural_image_patches(n_train + n_test, size, seed=config.seed, root=data.root)
+        x = resize_images(patches, size)
+        n_train = len(x) * n_train // (n_train + n_test)
+        source = natural_image_source(data.root)
+        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [], source)
+    path = Path(data.dataset).expanduser()
+    is_image_npz = path.suffix == ".npz" and path.is_file() and _npz_keys(path) >= {"x_train"}
+    if data.dataset in DATASETS or is_image_npz:
+        return None
+    maps = load_phase_maps(path)
+    order = np.random.default_rng(config.seed).permutation(len(maps))
+    test = max(1, len(maps) // 5)
+    x = resize_images(torch.from_numpy(maps[order]), size) / scale
+    return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [], str(path))
+
+
+def rbc_parameters(config: Config) -> RBCParameters:
+    """The generator's ranges from ``data.rbc``."""
+    rbc = config.data.rbc
+    return RBCParameters(
+        diameter=rbc.diameter, index_contrast=rbc.index_contrast, peak_phase=rbc.peak_phase,
+        tilt=(math.radians(rbc.tilt_deg[0]), math.radians(rbc.tilt_deg[1])), count=rbc.count,
+        aberration_rms=rbc.aberration_rms, aberration_length=rbc.aberration_length, noise_rms=rbc.noise_rms,
+    )
+
+
+def _npz_keys(path: Path) -> set[str]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return set(archive.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataNotFoundError(f"cannot read {path}: {error}") from None
+
+
+def prepare_data(config: Config) -> PreparedData:
+    """Load, subset (stratified, seeded) and resize the configured dataset."""
+    data = config.data
+    if config.task.kind == "phase_imaging":
+        prepared = _phase_data(config)
+        if prepared is not None:
+            return prepared
+    dataset = load_dataset(data.dataset, data.root, download=data.download)
+    dataset = dataset.subset(data.train_size, data.test_size, seed=config.seed)
+    size = config.input.object_size
+    return PreparedData(
+        resize_images(dataset.x_train, size),
+        torch.as_tensor(dataset.y_train, dtype=torch.int64),
+        resize_images(dataset.x_test, size),
+        torch.as_tensor(dataset.y_test, dtype=torch.int64),
+        dataset.classes,
+        dataset.source,
+    )
+
+
+# Temperature schedules when the config leaves them open: PSQ hardens 1 -> 20 (QuATON), GS cools 2 -> 0.1.
+DEFAULT_TEMPERATURES = {"psq": (1.0, 20.0), "gs": (2.0, 0.1)}
+
+
+def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
+    """A factory of each layer's quantizer (None for full precision)."""
+    quant = config.quantization
+    if quant.method == "none":
+        return None
+    levels = quant.layer_levels(config.model.layers)
+    start, end = DEFAULT_TEMPERATURES.get(quant.method, (1.0, 1.0))
+    schedule = Schedule(
+        start=quant.schedule.start or start,
+        end=quant.schedule.end or end,
+        kind=quant.schedule.kind,
+        per=quant.schedule.per,
+        epochs=config.train.epochs,
+        warmup_epochs=quant.schedule.warmup_epochs,
+    )
+    options: dict = {}
+    if quant.method == "gs":
+        options = {"hard": quant.hard, "logit_scale": quant.logit_scale}
+    elif quant.method == "psq-lt":
+        options = {"k_init": quant.k_init, "penalty": quant.penalty, "penalty_c": quant.penalty_c, "double_every": quant.double_every}
+    cls = QUANTIZERS[quant.method]
+
+    def make(layer: int) -> Quantizer:
+        quantizer = cls(levels[layer], quant.range, schedule, **options)
+        if "chord" in quantizer.relaxations:
+            quantizer.relaxation = quant.relaxation
+        return quantizer
+
+    return make
+
+
+def build_model(config: Config, *, initialize: bool = True) -> torch.nn.Module:
+    """The configured network; with ``initialize`` and ``train.init_from``, its phases start from
+    that run's checkpoint (quantization-aware training from a trained network)."""
+    network = _build_network(config)
+    if initialize and config.train.init_from is not None:
+        initialize_from_run(network, Path(config.train.init_from))
+    return network
+
+
+def initialize_from_run(model: torch.nn.Module, source: Path) -> None:
+    """Copy the trained parameters and buffers of the run directory (or checkpoint file) ``source``
+    into ``model`` where names and shapes match, leaving the quantizers' own state alone, then let
+    each quantizer initialise itself from the loaded phases (GS builds its logits from them).
+
+    Raises ConfigError when the source has no checkpoint or none of its tensors fits the model.
+    """
+    path = source / runs.CHECKPOINT if source.is_dir() else source
+    if not path.is_file():
+        raise ConfigError(f"train.init_from: {source} holds no {runs.CHECKPOINT}; give a finished run directory")
+    try:
+        state = runs.load_checkpoint(path)["model"]
+    except QuatonError as error:
+        raise ConfigError(f"train.init_from: {error}") from None
+    own = model.state_dict()
+    loaded = {k: v for k, v in state.items() if ".quantizer." not in k and k in own and own[k].shape == v.shape}
+    mismatched = sorted(k for k in state if k in own and ".quantizer." not in k and own[k].shape != state[k].shape)
+    if mismatched or not loaded:
+        detail = f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} there, {tuple(own[mismatched[0]].shape)} here" if mismatched else "no tensor matches"
+        raise ConfigError(f"train.init_from: {source} is a different network ({detail}); start from a run of the same model, grid and layers")
+    model.load_state_dict(loaded, strict=False)
+    for module in model.modules():
+        quantizer = getattr(module, "quantizer", None)
+        raw = getattr(module, "raw", None)
+        if isinstance(quantizer, Quantizer) and isinstance(raw, torch.nn.Parameter):
+            quantizer.initialize(raw.detach())
+
+
+def _build_network(config: Config) -> torch.nn.Module:
+    optics, model = config.optics, config.model
+    cnn = model.cnn
+    if model.kind == "optical_cnn":
+        quantizer = build_quantizer(config)  # the Fourier-plane element is quantized like a D2NN layer (layer 0)
+        return OpticalCNN(
+            cnn.geometry(optics.wavelength, optics.pitch, config.input.object_size), cnn.hidden, element=cnn.element,
+            quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None, photons_per_pixel=cnn.photons_per_pixel, seed=config.seed,
+        )
+    if model.kind == "mzi":
+        from quaton.models.mzi import MZINetwork
+
+        return MZINetwork(ports=model.mzi.ports, meshes=model.mzi.meshes, classes=10, seed=config.seed, activation=model.mzi.activation())
+    if model.kind == "digital_cnn":
+        torch.manual_seed(config.seed)
+        return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)
+    return D2NN(
+        grid=model.grid,
+        pitch=optics.pitch,
+        wavelength=optics.wavelength,
+        distances=model.distance_list(),
+        method=optics.method,
+        pad_factor=optics.pad_factor,
+        init=model.init,
+        quantizer=build_quantizer(config),
+        seed=config.seed,
+    )
+
+
+def build_readout(config: Config) -> Readout:
+    """The configured read-out chain (only the effects that are not identities)."""
+    readout, distortion = config.hardware.readout, config.hardware.distortion
+    effects: dict = {}
+    if distortion.crosstalk:
+        effects["crosstalk"] = Crosstalk(distortion.crosstalk)
+    if distortion.gamma != 1.0 or distortion.saturation is not None:
+        effects["nonlinearity"] = Nonlinearity(distortion.gamma, distortion.saturation)
+    if distortion.gain != 1.0 or distortion.offset != 0.0:
+        effects["gain_offset"] = GainOffset(distortion.gain, distortion.offset)
+    if readout.noise or readout.photons:
+        effects["noise"] = ReadNoise(readout.noise, readout.levels, readout.photons)
+    if readout.levels:
+        effects["adc"] = ADC(readout.levels)
+    return Readout(effects, readout.percentile, config.hardware.seed)
+
+
+def set_modulator(config: Config, model: torch.nn.Module, on: bool) -> None:
+    """Switch the modulator's modelled phase response (hardware.distortion.slm_gamma) on or off."""
+    gamma = config.hardware.distortion.slm_gamma
+    for mask in getattr(model, "masks", []):
+        mask.response = (lambda phase: slm_response(phase, gamma)) if (on and gamma != 1.0) else None
+
+
+def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging | LogitClassification:
+    grid, task = config.model.grid, config.task
+    if config.model.kind != "d2nn":
+        return LogitClassification(num_classes)
+    if task.kind == "phase_imaging":
+        phase_range = task.phase_range
+        if phase_range is None and config.data.dataset == "rbc" and config.data.rbc.peak_phase is not None:
+            phase_range = config.data.rbc.peak_phase[1]
+        scale = config.input.scale or math.pi
+        return PhaseImaging(
+            grid, config.input.object_size, scale, task.loss, task.ssim_weight, task.pcc_weight,
+            black_level=task.black_level, data_range=(phase_range or scale) / math.pi,
+        )
+    return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
+
+
+def encode_batch(config: Config, images: torch.Tensor) -> torch.Tensor:
+    """Resized images [B, s, s] -> input fields complex64 [B, N, N], as in training."""
+    return encode(images, config.model.grid, config.input.encoding, config.input.scale)
+
+
+def load_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[Config, torch.nn.Module, dict]:
+    """The resolved config (with ``overrides``), the trained model (eval mode) and the checkpoint of a run directory."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise RunDirError(f"{run_dir} is not a quaton run directory (no {runs.CONFIG})")
+    config = load_config(run_dir / runs.CONFIG, overrides)
+    state = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
+    model = build_model(config, initialize=False)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {error}") from None
+    return config, model.eval(), state
