@@ -52,10 +52,12 @@ import torch
 
 from quaton import runs
 from quaton.builders import build_readout, build_task, prepare_data
+from quaton.config import build_config
 from quaton.errors import QuatonError
 from quaton.evaluation import calibrate, evaluate
 from quaton.export.design import Design, DesignError, design_config, load
 from quaton.optics import PhaseMask, wrap_phase
+from quaton.report import simulation_report
 
 
 @dataclass(frozen=True)
@@ -294,8 +296,6 @@ def simulate(
         check_binary_optics(design, combination)
     config = design_config(design)
     if overrides:
-        from quaton.config import build_config
-
         config = build_config(config.model_dump(mode="json"), overrides)
     data = prepare_data(config)
     task = build_task(config, len(data.classes) or 10)
@@ -371,8 +371,6 @@ def result_line(row: dict[str, Any], primary: str) -> str:
 def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | Path | None = None) -> Path:
     """Keep one simulation: ``<out>/<id>/simulation.json`` and ``report.html``, listed in
     ``<out>/index.json`` (default out: DESIGN_DIR/simulations). Earlier simulations are never overwritten."""
-    from quaton.report import simulation_report
-
     root = Path(out) if out is not None else Path(design_dir) / "simulations"
     request = json.dumps({k: result[k] for k in ("seed", "draws", "overrides")} | {"perturbations": [r["label"] for r in result["results"]]}, sort_keys=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 from quaton import quant
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
+from quaton.export.design import design_description
 from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models import D2NN
 from quaton.models.sepn import SEPN
@@ -146,8 +147,6 @@ class Network:
 def design_for(config: Config) -> dict[str, Any]:
     """The description a physical system's factory receives (quaton-design v1, without layer files)."""
     if config.model.kind == "d2nn":
-        from quaton.export.design import design_description
-
         description = design_description(config, {}, config.regions())
     else:
         description = {"format": "quaton-design", "version": 1, "task": {"kind": config.task.kind}, "training_config": config.model_dump(mode="json")}

@@ -7,6 +7,8 @@ from typing import Any
 
 from quaton.builders import build_readout, build_task, load_run, prepare_data
 from quaton.evaluation import calibrate, evaluate
+from quaton.hardware.physical import load_system
+from quaton.train.dat import Network, accuracies, design_for
 
 __all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.builders (below train/ and export/)
 
@@ -19,9 +21,6 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     task = build_task(config, len(data.classes) or 10)
     if config.physical.system is not None or config.model.kind == "mzi":
         # the ideal model and the physical system (overrides may name another system or error realisation)
-        from quaton.hardware.physical import load_system
-        from quaton.train.dat import Network, accuracies, design_for
-
         system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
         result = accuracies(Network(config, model, task), system, data.x_test, data.y_test, config.train.eval_batch_size)
         return {**{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()}, "test_size": len(data.x_test)}

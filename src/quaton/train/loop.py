@@ -21,6 +21,7 @@ from quaton.evaluation import Task, calibrate, evaluate, measure
 from quaton.hardware import Readout
 from quaton.report import run_report
 from quaton.train import rundir
+from quaton.train.dat import train_with_system
 from quaton.train.figures import write_figures
 from quaton.train.memory import check_memory
 from quaton.train.setup import (
@@ -105,8 +106,6 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     if config.physical.system is not None or config.model.kind == "mzi":
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise TrainingError("training with a physical system (or an MZI network) runs in one process: start it without torchrun")
-        from quaton.train.dat import train_with_system
-
         return train_with_system(config, run_dir, data, resume)
     rank, world = distributed_context(config)
     writer = rank == 0
