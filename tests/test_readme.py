@@ -10,7 +10,7 @@ ROOT = Path(__file__).parents[1]
 def test_the_readme_python_example_runs(tmp_path, capsys):
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### The Python API in one example") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     cwd = os.getcwd()
     os.chdir(tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,7 +33,7 @@ def _options(
 
 
 SetOption = Annotated[
-    Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: dotted.key=value (repeatable).")
+    list[str] | None, typer.Option("--set", "-s", help="Override a config key: dotted.key=value (repeatable).")
 ]
 
 
@@ -50,7 +50,7 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
 def train(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: SetOption = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over in the run directory, overwriting the run it holds (of this or another config).")] = False,
 ) -> None:
     """Train a network from CONFIG and write a run directory.
@@ -80,7 +80,7 @@ def train(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
     set_: SetOption = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
 ) -> None:
     """Re-evaluate a trained run on its test set (optionally under other hardware settings, e.g.
     --set hardware.readout.noise=0.75) and print the metrics as JSON."""
@@ -144,9 +144,9 @@ def compare(
 def export_design(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
     out: Annotated[Path, typer.Option("--out", help="Design directory to write.")],
-    formats: Annotated[Optional[list[str]], typer.Option("--format", help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).")] = None,
-    min_feature: Annotated[Optional[float], typer.Option("--min-feature", help="gds design-rule check: smallest printable feature (m), e.g. 1e-6.")] = None,
-    min_gap: Annotated[Optional[float], typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).")] = None,
+    min_feature: Annotated[float | None, typer.Option("--min-feature", help="gds design-rule check: smallest printable feature (m), e.g. 1e-6.")] = None,
+    min_gap: Annotated[float | None, typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")] = None,
 ) -> None:
     """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks."""
     from quaton.export.design import DEFAULT_FORMATS, export_run
@@ -182,11 +182,11 @@ PERTURB_HELP = (
 @app.command()
 def simulate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory written by quaton export.")],
-    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", "-p", help=PERTURB_HELP)] = None,
+    perturb: Annotated[list[str] | None, typer.Option("--perturb", "-p", help=PERTURB_HELP)] = None,
     set_: SetOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random perturbations: draw d uses numpy's default_rng with the seed sequence (seed, d).")] = 0,
     draws: Annotated[int, typer.Option("--draws", help="Monte-Carlo draws of each random perturbation (mean, std, min, max reported).")] = 1,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.")] = None,
 ) -> None:
     """Re-evaluate an exported design on its test set, as trained (the run's read-out chain and modulator
     response) and under perturbations. Every call is kept; nothing earlier is overwritten."""

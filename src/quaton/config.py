@@ -18,8 +18,9 @@ import copy
 import difflib
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -176,7 +177,7 @@ class RBCConfig(Section):
     noise_rms: tuple[float, float] = Field((0.0, 0.05), description="rms of white per-pixel background phase noise (rad)")
 
     @model_validator(mode="after")
-    def _ranges_are_ordered(self) -> "RBCConfig":
+    def _ranges_are_ordered(self) -> RBCConfig:
         for name in ("diameter", "peak_phase", "index_contrast", "tilt_deg", "count", "aberration_rms", "noise_rms"):
             value = getattr(self, name)
             if value is None:
@@ -219,7 +220,7 @@ class TaskConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _loss_fits_task(self) -> "TaskConfig":
+    def _loss_fits_task(self) -> TaskConfig:
         allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim", "mse_pcc")}[self.kind]
         if self.loss not in allowed:
             raise ValueError(f"task.loss {self.loss!r} does not apply to {self.kind}; choose one of {allowed}")
@@ -306,7 +307,7 @@ class FabricationConfig(Section):
     base_thickness: float = Field(20e-6, gt=0, allow_inf_nan=False, description="STL base plate under the pixel columns (m)")
 
     @model_validator(mode="after")
-    def _contrast(self) -> "FabricationConfig":
+    def _contrast(self) -> FabricationConfig:
         if self.refractive_index == self.medium_index:
             raise ValueError("fabrication.refractive_index must differ from fabrication.medium_index (no phase otherwise)")
         return self
@@ -410,7 +411,7 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Config":
+    def _consistent(self) -> Config:
         model = self.model
         if isinstance(model.distances, list) and len(model.distances) != model.layers + 1:
             raise ValueError(
@@ -450,7 +451,7 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
-    def _physically_plausible(self) -> "Config":
+    def _physically_plausible(self) -> Config:
         """Units slips (nm or µm typed for m) pass every type check and train at chance: refuse them
         here, naming the likely slip."""
         problem = _implausible_lengths(self)
@@ -494,7 +495,7 @@ def _slip(value: float, plausible: Callable[[float], bool], example: str) -> str
     return f" (lengths are in metres, e.g. {example})"
 
 
-def _d2nn_sampling(config: "Config") -> str | None:
+def _d2nn_sampling(config: Config) -> str | None:
     """Each gap of a D2NN must let diffraction couple neighbouring neurons (the cone of half-angle
     asin(λ / 2·pitch) widens by at least one pitch) and its band-limited kernel (:func:`bandlimit`
     on the padded window) must pass more than the field's mean; otherwise the network trains at
@@ -536,7 +537,7 @@ def _d2nn_sampling(config: "Config") -> str | None:
     return None
 
 
-def _implausible_lengths(config: "Config") -> str | None:
+def _implausible_lengths(config: Config) -> str | None:
     """The first length of ``config`` that is physically implausible (most often a units slip), as
     a message naming the key and the likely slip; None if all are plausible."""
     optics = config.optics

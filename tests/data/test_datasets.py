@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-import quaton.data.datasets as datasets
-from quaton.data import DataNotFoundError, IDXFormatError, encode, load_dataset, pad_to_grid, parse_idx, read_idx, resize_images
+from quaton.data import (
+    DataNotFoundError,
+    IDXFormatError,
+    datasets,
+    encode,
+    load_dataset,
+    pad_to_grid,
+    parse_idx,
+    read_idx,
+    resize_images,
+)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from quaton.data.phase_objects import RBCParameters, background_phase, evans_fung_thickness, load_phase_maps, natural_image_patches, rbc_phase_maps
+from quaton.data.phase_objects import (
+    RBCParameters,
+    background_phase,
+    evans_fung_thickness,
+    load_phase_maps,
+    natural_image_patches,
+    rbc_phase_maps,
+)
 from quaton.errors import DataNotFoundError
 
 

@@ -1,27 +1,25 @@
 """Export: a short 4-level MNIST run becomes a design that others can print and re-simulate."""
 
-import io
 import json
 import math
 import shutil
 import subprocess
 from pathlib import Path
 
+import gdstk
 import numpy as np
 import pytest
 import tifffile
+import torch
 import trimesh
+import yaml
 from typer.testing import CliRunner
 
 import quaton.design
+import quaton.export.simulate as simulate_module
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.data import load_dataset
-import gdstk
-import torch
-import yaml
-
-import quaton.export.simulate as simulate_module
 from quaton.export import DesignError, export_run, phase_to_height
 from quaton.export.design import phase_sha256
 from quaton.export.fabrication import vacuum_wavelength

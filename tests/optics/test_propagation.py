@@ -145,7 +145,7 @@ def test_padded_shape_is_fast_and_never_smaller_than_asked():
 
 
 def test_freespace_builds_its_kernel_once(monkeypatch):
-    import quaton.optics.elements as elements
+    from quaton.optics import elements
 
     calls = []
     original = elements.transfer_function

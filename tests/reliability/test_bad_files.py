@@ -3,7 +3,6 @@
 import errno
 import json
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np

@@ -21,7 +21,6 @@ tables are what is fuzzed there; a real sweep runs in tests/train/test_sweep.py)
 from __future__ import annotations
 
 import collections
-import copy
 import hashlib
 import json
 import math

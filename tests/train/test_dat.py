@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-import yaml
 
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError

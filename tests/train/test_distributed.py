@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-import quaton.train.loop as loop
 from quaton.config import load_config
+from quaton.train import loop
 from quaton.train.loop import train
 from quaton.train.sweep import acquire, release
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import quaton.hardware.noise as noise_module
-import quaton.train.loop as loop
 from quaton.config import load_config
+from quaton.train import loop
 from quaton.train.loop import train
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"

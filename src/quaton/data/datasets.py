@@ -20,15 +20,15 @@ import hashlib
 import importlib.util
 import os
 import urllib.error
-import zipfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from quaton.errors import DataNotFoundError
 from quaton.data.idx import IDXFormatError, parse_idx, read_idx
+from quaton.errors import DataNotFoundError
 
 SPLIT_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -78,7 +78,7 @@ class ImageDataset:
     classes: list[str]
     source: str = ""  # where the images were read from (a directory or file), for the run's record
 
-    def subset(self, train_size: int | None, test_size: int | None, seed: int) -> "ImageDataset":
+    def subset(self, train_size: int | None, test_size: int | None, seed: int) -> ImageDataset:
         """A class-stratified random subset (None keeps everything), reproducible for a seed."""
         rng = np.random.default_rng(seed)
         train = _stratified(self.y_train, train_size, rng)

@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from quaton.optics.fourier import ElementKind, FourFGeometry, FourFSystem, FourierElement, tile_centres, tiled_transmission
+from quaton.optics.fourier import (
+    ElementKind,
+    FourFGeometry,
+    FourFSystem,
+    FourierElement,
+    tile_centres,
+    tiled_transmission,
+)
 
 
 @dataclass(frozen=True)

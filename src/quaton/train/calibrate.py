@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from quaton.optics import padded_shape, transfer_function
-from quaton.optics.propagation import kernel_propagate
 from quaton.optics.misalignment import axial_frequency, move_transmission, refocus
+from quaton.optics.propagation import kernel_propagate
 
 TWO_PI = 2 * math.pi
 PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -75,7 +75,7 @@ class ParametricD2NN(nn.Module):
         self.offset = nn.Parameter(torch.tensor(0.0))
 
     @torch.no_grad()
-    def reset_(self) -> "ParametricD2NN":
+    def reset_(self) -> ParametricD2NN:
         """All errors back to none (the ideal D2NN); returns self."""
         for name in ("shifts", "rotations", "phase_scale", "crosstalk", "offset"):
             getattr(self, name).zero_()
@@ -84,7 +84,7 @@ class ParametricD2NN(nn.Module):
         return self
 
     @classmethod
-    def from_design(cls, design: dict[str, Any]) -> "ParametricD2NN":
+    def from_design(cls, design: dict[str, Any]) -> ParametricD2NN:
         """From a quaton-design v1 description (what a physical system's factory receives)."""
         propagation = design["propagation"]
         return cls(grid=design["grid"][0], pitch=design["pitch"], wavelength=design["wavelength"], distances=design["distances"], method=propagation["method"], pad_factor=propagation["pad_factor"])

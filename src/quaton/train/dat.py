@@ -59,11 +59,10 @@ from quaton.report import run_report
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import rundir
 from quaton.train.calibrate import ParametricD2NN, calibrate
-from quaton.train.robust import draw_errors
 from quaton.train.figures import plot_physical_history
 from quaton.train.memory import check_memory
+from quaton.train.robust import draw_errors
 from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
-
 
 SEPN_CLIP = 1.0  # gradient-norm clip of the SEPN step: a SEPN that jumps corrupts the task gradient it shapes
 

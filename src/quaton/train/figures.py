@@ -9,15 +9,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
 
-from quaton.config import Config  # noqa: E402
-from quaton.models import D2NN  # noqa: E402
-from quaton.tasks import Classification, PhaseImaging  # noqa: E402
-from quaton.train.setup import encode_batch  # noqa: E402
+from quaton.config import Config
+from quaton.models import D2NN
+from quaton.tasks import Classification, PhaseImaging
+from quaton.train.setup import encode_batch
 
 
 def _save(figure: plt.Figure, path: Path) -> None:

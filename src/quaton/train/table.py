@@ -17,10 +17,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from quaton.train import rundir  # noqa: E402
+from quaton.train import rundir
 
 DISPLAY = {"none": "FP", "pq": "PQ", "ste": "STE", "gs": "GS", "psq": "PSQ", "psq-lt": "PSQ-LT"}
 MODEL_NAMES = {"d2nn": "D2NN", "optical_cnn": "optical CNN", "digital_cnn": "digital CNN", "mzi": "MZI network"}
