@@ -170,17 +170,18 @@ class PhaseMask(nn.Module):
         """exp(i·response(φ)), complex [H, W]; in training with a quantizer that relaxes on the chord,
         the secant between the two levels that enclose φ (see :func:`chord_transmission`)."""
         real = torch.float64 if dtype == torch.complex128 else torch.float32
-        phase = self.phase()
         quantizer = self.quantizer
         if self.training and quantizer is not None and quantizer.uses_chord():
             relaxed = chord_transmission(quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response)
             if not quantizer.straight_through:
                 return relaxed.to(dtype)
-            device = quantizer.hard(self.raw) if self.response is None else self.response(quantizer.hard(self.raw))
-            device = device.to(real)
-            return (torch.polar(torch.ones_like(device), device) + (relaxed - relaxed.detach())).to(dtype)
-        phase = phase if self.response is None else self.response(phase)
-        phase = phase.to(real)
+            # the hard device's value, the chord's gradient
+            return (self._unit_phasor(quantizer.hard(self.raw), real) + (relaxed - relaxed.detach())).to(dtype)
+        return self._unit_phasor(self.phase(), real)
+
+    def _unit_phasor(self, phase: torch.Tensor, real: torch.dtype) -> torch.Tensor:
+        """exp(i·response(phase)) for a phase float [H, W] (rad), computed in ``real`` precision."""
+        phase = (phase if self.response is None else self.response(phase)).to(real)
         return torch.polar(torch.ones_like(phase), phase)
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:
