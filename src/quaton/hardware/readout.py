@@ -93,15 +93,20 @@ class Readout(nn.Module):
         """Continue the training noise from a state written by ``noise_state``."""
         self._training_generator().set_state(state)
 
+    def noise_generator(self) -> torch.Generator:
+        """The stream the next noise is drawn from: the training generator in training mode, the
+        evaluation generator in eval mode (reseeded at ``seed`` if no evaluation has started it).
+        Noise drawn before the chain (a sensor's shot noise) uses it too."""
+        if self.training:
+            return self._training_generator()
+        if self.generator is None:
+            self.reseed()
+        return self.generator
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Intensity [B, ...] -> read-out values [B, ...], with the training noise (training mode) or
         the evaluation noise (eval mode; reseeded at ``seed`` if no evaluation has started it)."""
-        if self.training:
-            generator = self._training_generator()
-        else:
-            if self.generator is None:
-                self.reseed()
-            generator = self.generator
+        generator = self.noise_generator()
         scale = self.full_scale.to(image.dtype)
         for effect in self.effects.values():
             image = effect(image, scale, generator)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,9 @@ from quaton.optics.fourier import (
     tile_centres,
     tiled_transmission,
 )
+
+if TYPE_CHECKING:
+    from quaton.hardware import Readout
 
 
 @dataclass(frozen=True)
@@ -111,15 +115,6 @@ def shot_noise(photons: torch.Tensor, generator: torch.Generator | None) -> torc
     straight-through (the noise carries no gradient)."""
     noise = torch.randn(photons.shape, generator=generator, device=photons.device, dtype=photons.dtype)
     return photons + torch.sqrt(photons.detach().clamp_min(0)) * noise
-
-
-def _readout_generator(readout: nn.Module) -> torch.Generator | None:
-    """The generator the read-out would draw its next noise from (training or evaluation stream)."""
-    if readout.training and hasattr(readout, "_training_generator"):
-        return readout._training_generator()
-    if getattr(readout, "generator", None) is None and hasattr(readout, "reseed"):
-        readout.reseed()
-    return getattr(readout, "generator", None)
 
 
 def tile(maps: torch.Tensor, columns: int) -> torch.Tensor:
@@ -202,13 +197,13 @@ class OpticalCNN(nn.Module):
         tiles = untile(sensor, self.geometry.tiles, self.geometry.tile)
         return tiles[:, 0::2] - tiles[:, 1::2] if self.geometry.signed_pairs else tiles
 
-    def forward(self, images: torch.Tensor, readout: nn.Module | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         """``readout`` None: the ideal sensor (naive training); either way the sensor values are divided
         by the calibrated ``full_scale``, so that the head sees the same units in training and on the device."""
         sensor = self.sensor(images)
         if readout is not None:
             if self.optics.photons_per_pixel is not None:
-                sensor = shot_noise(sensor, _readout_generator(readout))
+                sensor = shot_noise(sensor, readout.noise_generator())
             sensor = readout(sensor)
         return self.head(self.features(sensor / full_scale))
 
@@ -233,5 +228,5 @@ class DigitalCNN(nn.Module):
         self.conv = nn.Conv2d(1, kernels, kernel_size, padding=kernel_size - 1)
         self.head = DigitalHead(kernels, size + kernel_size - 1, hidden, classes)
 
-    def forward(self, images: torch.Tensor, readout: nn.Module | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         return self.head(F.relu(self.conv(images[:, None])))
