@@ -254,8 +254,17 @@ def _calibrate(config: Config, network: Network, system: PhysicalSystem | None, 
     return result.report(truth)
 
 
-def train_with_system(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
-    """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc."""
+def train_with_system(
+    config: Config,
+    run_dir: Path,
+    data: PreparedData | None = None,
+    resume: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc.
+
+    ``on_epoch`` gets each epoch's history record (``val_*`` on the held-out training images) after
+    its checkpoint is written."""
     run_dir = Path(run_dir)
     strategy = config.train.strategy
     if config.train.threads:
@@ -376,6 +385,8 @@ def train_with_system(config: Config, run_dir: Path, data: PreparedData | None =
         if config.train.progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_"))
             tqdm.write(f"epoch {epoch}: task loss {record['train_loss']:.4f}, {shown}")
+        if on_epoch is not None:
+            on_epoch(record)
     if best:
         model.load_state_dict(best["model"])
     final = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)

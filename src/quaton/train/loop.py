@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,18 @@ def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
     return states
 
 
-def train(config: Config, run_dir: Path, data: PreparedData | None = None, resume: bool = True) -> dict[str, Any]:
+def train(
+    config: Config,
+    run_dir: Path,
+    data: PreparedData | None = None,
+    resume: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
+
+    ``on_epoch`` is called with each epoch's history record (``epoch``, ``train_loss``, ``test_*``
+    measured on ``data``'s test split, ``seconds``) after its checkpoint is written: a searched sweep
+    reports it, and may stop the run there (it resumes from that checkpoint).
 
     With ``resume`` and a checkpoint of the same config in ``run_dir``, training continues from it
     (model, optimizer, scheduler, quantizer state, data order and random generators), so the result
@@ -106,7 +117,7 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
     if config.physical.system is not None or config.model.kind == "mzi":
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise TrainingError("training with a physical system (or an MZI network) runs in one process: start it without torchrun")
-        return train_with_system(config, run_dir, data, resume)
+        return train_with_system(config, run_dir, data, resume, on_epoch)
     rank, world = distributed_context(config)
     writer = rank == 0
     batch = config.train.batch_size
@@ -223,6 +234,8 @@ def train(config: Config, run_dir: Path, data: PreparedData | None = None, resum
         if config.train.progress:
             primary = task.primary_metric
             tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test {primary} {test[primary]:.4f}")
+        if on_epoch is not None:
+            on_epoch(record)
     if world > 1:
         dist.barrier()
     if not writer:
