@@ -105,8 +105,15 @@ def sweep(
     set_: SetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list the runs without running them.")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at the same time, each in its own process.")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, or the cluster at --address.")] = False,
+    address: Annotated[str | None, typer.Option("--address", help="With --ray: a running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance.")] = None,
+    cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="With --ray: CPUs reserved per run (also its torch threads).")] = 1.0,
+    gpus_per_run: Annotated[float, typer.Option("--gpus-per-run", help="With --ray: GPUs reserved per run (> 0 trains on cuda).")] = 0.0,
+    retries: Annotated[int, typer.Option("--retries", help="With --ray: times a run whose worker died is started again (it resumes).")] = 3,
 ) -> None:
-    """Run every combination of a grid (skipping completed runs) and write a table of results."""
+    """Run every combination of a grid (skipping completed runs) and write a table of results.
+
+    With --ray the run directories must lie on a path every Ray node sees (a shared file system)."""
     from quaton.train.sweep import plan, run_sweep
 
     try:
@@ -116,7 +123,13 @@ def sweep(
                 typer.echo(f"{run.key}  {run.values}")
             typer.echo(f"{len(runs)} grid points, {len({r.key for r in runs})} distinct runs -> {out}")
             return
-        out, _ = run_sweep(grid, set_ or [], echo=typer.echo, jobs=jobs)
+        if ray:
+            from quaton.train.cluster import RayResources, run_sweep_ray
+
+            resources = RayResources(cpus=cpus_per_run, gpus=gpus_per_run, retries=retries)
+            out, _ = run_sweep_ray(grid, set_ or [], address=address, resources=resources, echo=typer.echo)
+        else:
+            out, _ = run_sweep(grid, set_ or [], echo=typer.echo, jobs=jobs)
     except QuatonError as error:
         _fail(error)
     typer.echo((out / "table.md").read_text())

@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -229,10 +230,12 @@ def is_complete(run_dir: Path) -> bool:
 LOCK = ".lock"
 
 
-def acquire(run_dir: Path) -> bool:
-    """Take the run's lock file (atomic O_EXCL create); False if a live process holds it.
+def acquire(run_dir: Path, take_over: bool = False) -> bool:
+    """Take the run's lock file (atomic O_EXCL create; it holds ``PID HOST``); False if it is held.
 
-    A lock left by a process that no longer exists (killed) is taken over.
+    A lock whose process no longer exists on this host (killed) is taken over. A lock written on
+    another host counts as held, since its process cannot be checked from here, unless ``take_over``
+    (a Ray sweep: its driver starts each run once and restarts it only after its worker died).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK
@@ -241,15 +244,17 @@ def acquire(run_dir: Path) -> bool:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             try:
-                pid = int(path.read_text().strip() or "0")
+                pid_text, _, host = path.read_text().strip().partition(" ")
+                pid = int(pid_text or "0")
             except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
+                pid, host = 0, ""
+            here = host in ("", socket.gethostname())
+            if not take_over and pid and (not here or _alive(pid)):
                 return False
             path.unlink(missing_ok=True)  # stale: its process is gone
             continue
         with os.fdopen(handle, "w") as stream:
-            stream.write(str(os.getpid()))
+            stream.write(f"{os.getpid()} {socket.gethostname()}")
         return True
     return False
 
@@ -268,14 +273,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_one(run: PlannedRun, jobs: int) -> str:
+def run_one(run: PlannedRun, jobs: int, take_over: bool = False) -> str:
     """Train one run (in this process for jobs == 1, else in a child process); returns its status."""
     from quaton.config import dump_config
     from quaton.train.loop import train
 
     if is_complete(run.run_dir):
         return "done already"
-    if not acquire(run.run_dir):
+    if not acquire(run.run_dir, take_over):
         return "running elsewhere"
     try:
         if jobs == 1:
@@ -294,32 +299,20 @@ def _run_one(run: PlannedRun, jobs: int) -> str:
     return "trained"
 
 
-def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs: int = 1) -> tuple[Path, list[dict[str, Any]]]:
-    """Run every planned run not yet complete (``jobs`` at a time), write the tables, return the rows.
-
-    Completed runs are skipped, interrupted ones resume from their last checkpoint, and a run whose
-    lock another live sweep holds is left to it.
-    """
-    from quaton.train.table import write_tables
-
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    spec, out, runs = plan(path, extra)
+def distinct(runs: list[PlannedRun]) -> tuple[dict[str, PlannedRun], dict[str, str]]:
+    """The distinct runs of a plan by key (first grid point of each), and a label for each."""
     unique: dict[str, PlannedRun] = {}
     for run in runs:
         unique.setdefault(run.key, run)
-    echo(f"sweep {out}: {len(runs)} grid points, {len(unique)} distinct runs, {jobs} at a time")
     labels = {key: ", ".join(f"{k}={v}" for k, v in run.values.items()) for key, run in unique.items()}
-    if jobs == 1:
-        for index, run in enumerate(unique.values(), start=1):
-            if not is_complete(run.run_dir):
-                echo(f"[{index}/{len(unique)}] {labels[run.key]} -> {run.run_dir}")
-            echo(f"[{index}/{len(unique)}] {_run_one(run, 1)}: {labels[run.key]}")
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_run_one, run, jobs): run for run in unique.values()}
-            for done, future in enumerate(as_completed(futures), start=1):
-                echo(f"[{done}/{len(unique)}] {future.result()}: {labels[futures[future].key]}")
+    return unique, labels
+
+
+def tabulate(spec: SweepSpec, out: Path, runs: list[PlannedRun]) -> list[dict[str, Any]]:
+    """Once every run is complete: one row per grid point, written as the sweep's tables."""
+    from quaton.train.table import write_tables
+
+    unique, labels = distinct(runs)
     missing = [labels[r.key] for r in unique.values() if not is_complete(r.run_dir)]
     if missing:
         raise TrainingError(f"{len(missing)} runs did not finish (first: {missing[0]}); rerun the sweep to resume them")
@@ -329,7 +322,31 @@ def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs
         metrics.pop("confusion", None)
         rows.append({**run.values, **metrics, "run": run.key})
     write_tables(out, spec, rows, [run.evaluation or run.config for run in runs])
-    return out, rows
+    return rows
+
+
+def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs: int = 1) -> tuple[Path, list[dict[str, Any]]]:
+    """Run every planned run not yet complete (``jobs`` at a time), write the tables, return the rows.
+
+    Completed runs are skipped, interrupted ones resume from their last checkpoint, and a run whose
+    lock another live sweep holds is left to it.
+    """
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    spec, out, runs = plan(path, extra)
+    unique, labels = distinct(runs)
+    echo(f"sweep {out}: {len(runs)} grid points, {len(unique)} distinct runs, {jobs} at a time")
+    if jobs == 1:
+        for index, run in enumerate(unique.values(), start=1):
+            if not is_complete(run.run_dir):
+                echo(f"[{index}/{len(unique)}] {labels[run.key]} -> {run.run_dir}")
+            echo(f"[{index}/{len(unique)}] {run_one(run, 1)}: {labels[run.key]}")
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(run_one, run, jobs): run for run in unique.values()}
+            for done, future in enumerate(as_completed(futures), start=1):
+                echo(f"[{done}/{len(unique)}] {future.result()}: {labels[futures[future].key]}")
+    return out, tabulate(spec, out, runs)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
