@@ -440,6 +440,9 @@ class Config(Section):
             raise ValueError(f"calibrate.enabled: calibration is implemented for model.kind d2nn, not {model.kind}")
         if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
             raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
+        camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()
+        if self.physical.system is not None and model.kind == "mzi" and camera:
+            raise ValueError("hardware.readout / hardware.distortion: a camera after a physical system is implemented for model.kind d2nn, not mzi")
         if self.physical.system is not None and self.task.kind != "classification":
             raise ValueError("physical.system: training with a physical system is implemented for classification")
         if model.kind == "mzi" and self.input.object_size ** 2 < model.mzi.ports:

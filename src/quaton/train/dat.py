@@ -26,6 +26,14 @@ see :mod:`quaton.hardware.physical`). Per training batch:
 - ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
   (:mod:`quaton.train.robust`); like ``ideal``, the system is not touched until deployment.
 
+The camera: with a ``hardware.readout`` / ``hardware.distortion`` chain (D2NN), the system's output is
+read through it (a noisy, low-precision camera: training noise in training, the reproducible
+evaluation noise in every evaluation), so PAT and DAT train on, and every physical accuracy is
+measured through, what the camera reports. Its full scale is set at the start of every epoch from
+the ideal model's intensities (as for runs without a system) and held through the epoch. ``ideal``
+and ``robust`` put the camera after the simulated output when ``train.hardware_aware`` (after
+``train.ideal_epochs``); the validation and test accuracies on the model read through it too.
+
 Model selection: ``train.validation_size`` training images are held out (10% by default); the
 epoch with the best validation accuracy is kept: measured on the system for pat and dat,
 on the ideal model for ideal (an ideal deployment has no system to measure during training).
@@ -49,9 +57,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from quaton import quant
+from quaton.builders import build_readout
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
+from quaton.evaluation import calibrate as set_full_scale
 from quaton.export.design import design_description
+from quaton.hardware import Readout
 from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models import D2NN
 from quaton.models.sepn import SEPN
@@ -75,6 +86,7 @@ class Network:
     model: nn.Module
     task: Classification | LogitClassification
     physics: ParametricD2NN | None = None  # a D2NN's calibrated (or randomised) model of the system; None: ideal
+    camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
 
     @property
     def is_d2nn(self) -> bool:
@@ -143,6 +155,28 @@ class Network:
         return params
 
 
+class CameraSystem:
+    """A physical system whose output plane is read through a camera (a read-out chain): what
+    training, calibration and evaluation measure. Everything else is the system's own."""
+
+    def __init__(self, system: PhysicalSystem, camera: Readout) -> None:
+        self.system, self.camera = system, camera
+
+    def load(self, params: list[Any]) -> None:
+        self.system.load(params)
+
+    @torch.no_grad()
+    def measure(self, inputs: torch.Tensor) -> dict[str, Any]:
+        measurement = self.system.measure(inputs)
+        if isinstance(measurement, dict) and "output" in measurement:
+            output = torch.as_tensor(measurement["output"]).to(inputs.device).float()
+            measurement = {**measurement, "output": self.camera(output)}
+        return measurement
+
+    def __getattr__(self, name: str) -> Any:  # true_parameters() and the like
+        return getattr(self.__dict__["system"], name)
+
+
 def design_for(config: Config) -> dict[str, Any]:
     """The description a physical system's factory receives (quaton-design v1, without layer files)."""
     if config.model.kind == "d2nn":
@@ -201,6 +235,11 @@ def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Te
     """Accuracy of the current parameters on the ideal model and, given a system, measured on it."""
     was_training = network.model.training
     network.model.eval()
+    camera = network.camera
+    if camera is not None:
+        camera_was_training = camera.training
+        camera.eval()
+        camera.reseed()  # every evaluation reads the same camera noise
     device = next(network.model.parameters()).device
     if system is not None:
         system.load(network.device_params())
@@ -209,11 +248,15 @@ def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Te
         x, y = images[start : start + batch].to(device), labels[start : start + batch].to(device)
         fields = network.encode(x)
         observed = network.observe(network.states(fields, ideal=True)[-1])
+        if camera is not None:
+            observed = camera(observed)
         correct["ideal"] += int((network.task.predict(network.task_input(observed)) == y).sum())
         if system is not None:
             measured = _measure(system, network, fields)["output"]
             correct["physical"] += int((network.task.predict(network.task_input(measured)) == y).sum())
     network.model.train(was_training)
+    if camera is not None:
+        camera.train(camera_was_training)
     result = {"accuracy": correct["ideal"] / len(images)}
     if system is not None:
         result["physical_accuracy"] = correct["physical"] / len(images)
@@ -276,9 +319,14 @@ def train_with_system(
     data, x_val, y_val = split_validation(config, data)
     model = build_model(config).to(device)
     task = build_task(config, len(data.classes)).to(device)
-    network = Network(config, model, task)
+    readout = build_readout(config).to(device)
+    readout.seed_training(config.seed)  # fresh camera noise at every training read-out
+    network = Network(config, model, task, camera=None if readout.ideal else readout)
     design = design_for(config)
     system = load_system(config.physical.system, design, config.physical.options) if config.physical.system else None
+    if system is not None and network.camera is not None:
+        system = CameraSystem(system, readout)
+        set_full_scale(config, model, readout, data.x_train)  # before calibration reads the camera
     measures = strategy not in ("ideal", "robust")  # the system is measured in training
     uses_sepns = strategy in ("dat", "calibrated")
     calibrating = strategy == "calibrated" or (config.calibrate.enabled and strategy in ("pat", "dat"))
@@ -311,6 +359,9 @@ def train_with_system(
         for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
             holder.load_state_dict(saved)
         rundir.restore_rng(state["rng"], shuffle)
+        if "readout" in state:
+            readout.load_state_dict(state["readout"])
+            readout.set_noise_state(state["rng"]["readout"])
         history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
     if calibrating and calibration is None:
@@ -324,7 +375,10 @@ def train_with_system(
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     selection = "val_accuracy" if not measures or system is None else "val_physical_accuracy"
     for epoch in range(first_epoch, config.train.epochs + 1):
+        if network.camera is not None:
+            set_full_scale(config, model, readout, data.x_train)  # held through the epoch and its validation
         model.train()
+        readout.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
         sums = {"task": 0.0, "similarity": 0.0, "seen": 0}
         bar = tqdm(range(steps), desc=f"{strategy} epoch {epoch}/{config.train.epochs}", disable=not config.train.progress, leave=False)
@@ -354,6 +408,8 @@ def train_with_system(
             observed = network.observed(states[-1:])[-1]
             if strategy == "pat":
                 observed = straight_through(observed, measured[-1])
+            elif not measures and network.camera is not None and config.train.hardware_aware and epoch > config.train.ideal_epochs:
+                observed = network.camera(observed)
             loss = task.loss(network.task_input(observed), y) + quant.regularization(model).to(device)
             if not torch.isfinite(loss):
                 raise TrainingError(f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr (now {config.train.lr}); the last good checkpoint is kept")
@@ -377,7 +433,8 @@ def train_with_system(
         state = {
             "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
             "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
-            "rng": rundir.rng_state(shuffle), "history": history, "best": best,
+            "rng": {**rundir.rng_state(shuffle), "readout": readout.noise_state()}, "history": history, "best": best,
+            "readout": readout.state_dict(),
             "physics": network.physics.state_dict() if network.physics is not None else {}, "calibration": calibration,
             "robust_rng": rundir.rng_state(robust_draws),
         }
@@ -389,6 +446,8 @@ def train_with_system(
             on_epoch(record)
     if best:
         model.load_state_dict(best["model"])
+    if network.camera is not None and not history:  # no epoch set the camera's full scale
+        set_full_scale(config, model, readout, data.x_train)
     final = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)
     metrics: dict[str, Any] = {
         "test_accuracy": final["accuracy"],
