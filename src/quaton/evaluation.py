@@ -32,7 +32,11 @@ def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout 
 
 @torch.no_grad()
 def calibrate(config: Config, model: nn.Module, readout: Readout, images: torch.Tensor, count: int = 512) -> None:
-    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images."""
+    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images.
+
+    A model without a camera (the digital CNN baseline: no ``sensor``) has nothing to calibrate."""
+    if not isinstance(model, D2NN) and not hasattr(model, "sensor"):
+        return
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

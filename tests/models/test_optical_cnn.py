@@ -138,6 +138,13 @@ def test_digital_baseline_keeps_the_same_head():
     assert [p.shape for p in model.head.parameters()] == [p.shape for p in optical.head.parameters()]
 
 
+def test_digital_baseline_trains_and_beats_chance_by_far(tmp_path):
+    # Regression: training called the camera calibration on every model, and the digital CNN has no
+    # camera (AttributeError: 'DigitalCNN' object has no attribute 'sensor').
+    config = load_config(SMOKE, ["model.kind=digital_cnn", "train.progress=false", "train.epochs=1", "data.train_size=800", "data.test_size=200"])
+    assert train(config, tmp_path / "digital")["test_accuracy"] > 0.6
+
+
 def test_hardware_aware_smoke_run_and_eval_under_other_hardware_and_wavelength(tmp_path):
     config = load_config(SMOKE, ["train.progress=false", "train.epochs=1", "data.train_size=800", "data.test_size=200"])
     metrics = train(config, tmp_path / "run")
