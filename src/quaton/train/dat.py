@@ -66,6 +66,7 @@ from quaton.hardware import Readout
 from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models import D2NN
 from quaton.models.sepn import SEPN
+from quaton.progress import progress
 from quaton.report import run_report
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import rundir
@@ -381,7 +382,7 @@ def train_with_system(
         readout.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
         sums = {"task": 0.0, "similarity": 0.0, "seen": 0}
-        bar = tqdm(range(steps), desc=f"{strategy} epoch {epoch}/{config.train.epochs}", disable=not config.train.progress, leave=False)
+        bar = progress(range(steps), steps, f"{strategy} epoch {epoch}/{config.train.epochs}", enabled=config.train.progress)
         for step in bar:
             index = order[step * batch : (step + 1) * batch]
             x, y = data.x_train[index].to(device), data.y_train[index].to(device)

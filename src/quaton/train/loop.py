@@ -20,6 +20,7 @@ from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
 from quaton.evaluation import Task, calibrate, evaluate, measure
 from quaton.hardware import Readout
+from quaton.progress import progress
 from quaton.report import run_report
 from quaton.train import rundir
 from quaton.train.dat import train_with_system
@@ -177,7 +178,7 @@ def train(
         pipeline.epoch = epoch
         order = torch.randperm(len(data.x_train), generator=shuffle)
         running, seen = 0.0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.train.epochs}", disable=not (config.train.progress and writer), leave=False)
+        bar = progress(range(steps), steps, f"epoch {epoch}/{config.train.epochs}", enabled=config.train.progress and writer)
         for step in bar:
             global_index = order[step * batch : (step + 1) * batch]
             index = global_index[rank::world]
