@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from quaton.config import Config
 from quaton.models import D2NN
@@ -31,13 +32,22 @@ def _save(figure: plt.Figure, path: Path) -> None:
 def plot_phases(
     phases: list[torch.Tensor], pitch: float, path: Path, levels: list[int | None] | None = None, height_per_radian: float | None = None
 ) -> None:
-    """One panel per layer, axes in µm: phase in radians on a cyclic colour map, or, given
-    ``height_per_radian`` (m/rad), the printed height in µm. Titles give each layer's level count."""
+    """Write :func:`phases_figure` to ``path`` (phases.png, or heights.png given ``height_per_radian``)."""
+    _save(phases_figure(phases, pitch, levels, height_per_radian), path)
+
+
+def phases_figure(
+    phases: list[torch.Tensor], pitch: float, levels: list[int | None] | None = None, height_per_radian: float | None = None
+) -> plt.Figure:
+    """Phase masks ``phases`` (each [N, N], rad; ``pitch`` in m), one panel per layer, axes in µm:
+    phase in radians on a cyclic colour map, or, given ``height_per_radian`` (m/rad), the printed
+    height in µm; one colour bar with the unit. Each panel's two-line title gives the layer and its
+    level count (constrained layout keeps titles and tick labels apart)."""
     count = len(phases)
     levels = levels or [None] * count
     cols = min(count, 5)
     rows = math.ceil(count / cols)
-    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 1.0, 2.8 * rows + 0.2), squeeze=False, layout="constrained")
     extent = phases[0].shape[-1] * pitch * 1e6
     for k, ax in enumerate(axes.flat):
         if k >= count:
@@ -50,24 +60,48 @@ def plot_phases(
             top = 2 * math.pi * height_per_radian * 1e6
             image = ax.imshow(values * height_per_radian * 1e6, cmap="viridis", vmin=0, vmax=top, extent=(0, extent, extent, 0))
         distinct = len(np.unique(values))
-        ax.set_title(f"layer {k + 1}: " + (f"{levels[k]} levels" if levels[k] else f"continuous ({distinct} values)"), fontsize=9)
-        ax.set_xlabel("x (µm)")
-    label = "phase (rad)" if height_per_radian is None else "height (µm)"
-    figure.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=0.8)
-    _save(figure, path)
+        ax.set_title(f"layer {k + 1}\n" + (f"{levels[k]} levels" if levels[k] else f"continuous, {distinct} values"), fontsize=9)
+        if k // cols == rows - 1 or k + cols >= count:
+            ax.set_xlabel("x (µm)")
+        if k % cols == 0:
+            ax.set_ylabel("y (µm)")
+    if height_per_radian is None:
+        colorbar = figure.colorbar(image, ax=axes, label="phase (rad)", shrink=0.8)
+        colorbar.set_ticks([0, math.pi, 2 * math.pi], labels=["0", "π", "2π"])
+    else:
+        figure.colorbar(image, ax=axes, label="printed height (µm)", shrink=0.8)
+    return figure
+
+
+def _intensity_bar(figure: plt.Figure, image: Any, ax: plt.Axes, label: str = "intensity (a.u.)") -> None:
+    """A slim colour bar beside one detector panel. Simulated intensities are |field|² for an input
+    of unit amplitude: arbitrary units, each panel on its own scale."""
+    colorbar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+    colorbar.locator = MaxNLocator(4)
+    colorbar.ax.tick_params(labelsize=7)
+    colorbar.formatter.set_powerlimits((-2, 3))
+    colorbar.ax.yaxis.get_offset_text().set_fontsize(7)
+    colorbar.set_label(label, fontsize=8)
 
 
 def plot_outputs(
     inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str], path: Path
 ) -> None:
-    """Input images and detector-plane intensities with the class regions outlined."""
+    """Write :func:`outputs_figure` to ``path``."""
+    _save(outputs_figure(inputs, outputs, labels, task, classes), path)
+
+
+def outputs_figure(inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str]) -> plt.Figure:
+    """Input images [B, n, n] and detector-plane intensities [B, N, N] (each with its colour bar,
+    a.u.) with the class regions outlined, the predicted one in green."""
     count = len(inputs)
-    figure, axes = plt.subplots(2, count, figsize=(2.4 * count, 5.0), squeeze=False)
+    figure, axes = plt.subplots(2, count, figsize=(2.6 * count, 5.0), squeeze=False, layout="constrained")
     predicted = task.predict(outputs)
     for k in range(count):
         axes[0, k].imshow(inputs[k].cpu().numpy(), cmap="gray")
         axes[0, k].set_title(f"true: {classes[int(labels[k])]}", fontsize=9)
-        axes[1, k].imshow(outputs[k].cpu().numpy(), cmap="inferno")
+        image = axes[1, k].imshow(outputs[k].cpu().numpy(), cmap="inferno")
+        _intensity_bar(figure, image, axes[1, k], "intensity (a.u.)" if k == count - 1 else "")
         for c, (r0, c0, r1, c1) in enumerate(task.detector.regions):
             colour = "lime" if c == int(predicted[k]) else "white"
             axes[1, k].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec=colour, lw=0.8))
@@ -77,7 +111,7 @@ def plot_outputs(
             ax.set_yticks([])
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel("detector intensity")
-    _save(figure, path)
+    return figure
 
 
 def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path) -> None:
@@ -134,18 +168,25 @@ def plot_physical_history(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_sensor(inputs: torch.Tensor, sensors: torch.Tensor, path: Path) -> None:
-    """Input images and the optical CNN's ideal sensor images (K feature maps tiled)."""
+    """Write :func:`sensor_figure` to ``path``."""
+    _save(sensor_figure(inputs, sensors), path)
+
+
+def sensor_figure(inputs: torch.Tensor, sensors: torch.Tensor) -> plt.Figure:
+    """Input images [B, n, n] and the optical CNN's ideal sensor images [B, H, W] (K feature maps tiled), each sensor
+    image with its colour bar (a.u.)."""
     count = len(inputs)
-    figure, axes = plt.subplots(2, count, figsize=(3.0 * count, 5.0), squeeze=False)
+    figure, axes = plt.subplots(2, count, figsize=(3.2 * count, 5.4), squeeze=False, layout="constrained")
     for k in range(count):
         axes[0, k].imshow(inputs[k].cpu().numpy(), cmap="gray")
-        axes[1, k].imshow(sensors[k].cpu().numpy(), cmap="inferno")
+        image = axes[1, k].imshow(sensors[k].cpu().numpy(), cmap="inferno")
+        _intensity_bar(figure, image, axes[1, k], "intensity (a.u.)" if k == count - 1 else "")
         for ax in axes[:, k]:
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel("sensor (tiled feature maps)")
-    _save(figure, path)
+    return figure
 
 
 def _one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
@@ -157,7 +198,7 @@ def _one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
 def plot_phase_images(phases: torch.Tensor, predicted: torch.Tensor, path: Path) -> None:
     """Per example: input phase φ, output intensity × π (= predicted φ) and their difference, in rad."""
     count = len(phases)
-    figure, axes = plt.subplots(3, count, figsize=(2.3 * count, 6.6), squeeze=False)
+    figure, axes = plt.subplots(3, count, figsize=(2.3 * count + 0.6, 6.6), squeeze=False, layout="constrained")
     top = float(max(phases.max(), predicted.max()))
     limit = float((predicted - phases).abs().max())
     for k in range(count):
