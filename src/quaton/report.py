@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
 from quaton import runs
+from quaton.config import Config, DistortionConfig, ReadoutConfig
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
@@ -17,7 +23,7 @@ th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}h2{
 CAPTIONS = {
     "phases.png": "Phase masks (rad), with each layer's level count",
     "heights.png": "Printed height maps (µm)",
-    "outputs.png": "Test inputs and detector-plane intensities (predicted region in green)",
+    "outputs.png": "Test inputs and detector-plane intensities (a.u., each on its own scale; predicted region in green)",
     "phase_images.png": "Input phase, output intensity × π, and their difference (rad)",
     "sensor.png": "Inputs and the optical convolution layer's sensor image (feature maps tiled)",
     "confusion.png": "Confusion matrix on the test set",
@@ -45,6 +51,102 @@ def _format(value: Any) -> str:
     return html.escape(str(value))
 
 
+def format_duration(seconds: float) -> str:
+    """A duration for people: 0.53 s, 12.4 s, 3 min 20 s, 2 h 5 min (two significant figures under
+    a second, tenths under a minute, whole seconds under an hour, whole minutes beyond)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return f"{seconds} s"
+    if seconds < 0.995:
+        return f"{seconds:.2g} s"
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f} s"
+    if round(seconds) < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics table: every metric but the confusion matrix (a figure); durations (keys ending
+    in "seconds") as :func:`format_duration`."""
+    return [
+        {"metric": key, "value": format_duration(value) if key.endswith("seconds") and isinstance(value, int | float) else value}
+        for key, value in metrics.items()
+        if key != "confusion"
+    ]
+
+
+def _quantized(config: Config) -> bool:
+    """A D2NN's layers or an optical CNN's phase element are quantized; an MZI mesh, a digital CNN
+    and an amplitude element ignore quantization."""
+    if config.quantization.method == "none" or config.model.kind in ("mzi", "digital_cnn"):
+        return False
+    return not (config.model.kind == "optical_cnn" and config.model.cnn.element == "amplitude")
+
+
+def _fabricated(config: Config) -> bool:
+    """A D2NN (heights.png, quaton export) or an optical CNN's phase element is printed."""
+    return config.model.kind == "d2nn" or (config.model.kind == "optical_cnn" and config.model.cnn.element != "amplitude")
+
+
+# The config sections (and sub-sections) a run may not use, and when it does. Every other section
+# (name, seed, model, input, data, task, train) is always shown.
+SECTION_USE: dict[str, Callable[[Config], bool]] = {
+    "optics": lambda c: c.model.kind in ("d2nn", "optical_cnn"),  # an MZI mesh and a digital CNN have no free-space optics
+    "model.cnn": lambda c: c.model.kind in ("optical_cnn", "digital_cnn"),
+    "model.mzi": lambda c: c.model.kind == "mzi",
+    "detector": lambda c: c.model.kind == "d2nn" and c.task.kind == "classification",  # the class regions
+    "data.rbc": lambda c: c.data.dataset == "rbc",
+    "quantization": _quantized,
+    "fabrication": _fabricated,
+    "hardware": lambda c: c.hardware.readout != ReadoutConfig() or c.hardware.distortion != DistortionConfig(),  # not an ideal read-out
+    "physical": lambda c: c.physical.system is not None,
+    "dat": lambda c: c.physical.system is not None and c.train.strategy in ("dat", "calibrated"),  # the SEPNs
+    "calibrate": lambda c: c.physical.system is not None and (c.train.strategy == "calibrated" or c.calibrate.enabled),
+    "robust": lambda c: c.physical.system is not None and c.train.strategy == "robust",
+}
+
+
+def _pop(data: dict[str, Any], dotted: str) -> Any:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.get(key, {})
+    return data.pop(last, None)
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data.get(key, {}) if isinstance(data, dict) else {}
+    return data
+
+
+def config_sections(text: str) -> tuple[str, list[str], list[str]]:
+    """A resolved config (config.yaml ``text``) cut to the sections its run uses (:data:`SECTION_USE`):
+    the shown YAML, the omitted sections, and those of them that differ from the defaults (set, but
+    without effect on this run). A config this version cannot read is shown whole."""
+    try:
+        data = yaml.safe_load(text)
+        config = Config.model_validate(data)
+    except (yaml.YAMLError, ValidationError):
+        return text, [], []
+    defaults = Config().model_dump(mode="json")
+    omitted = [name for name, used in SECTION_USE.items() if not used(config)]
+    changed = [name for name in omitted if _lookup(data, name) != _lookup(defaults, name)]
+    for name in omitted:
+        _pop(data, name)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True), omitted, changed
+
+
+def _config_html(text: str) -> str:
+    shown, omitted, changed = config_sections(text)
+    note = ""
+    if omitted:
+        listed = ", ".join(f"{name} (set, but not used)" if name in changed else name for name in omitted)
+        note = f"<p>Not used by this run, so not shown: {html.escape(listed)}. config.yaml has every section.</p>"
+    return f"{note}<pre>{html.escape(shown)}</pre>"
+
+
 def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
     body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
     page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
@@ -52,13 +154,13 @@ def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
 
 
 def run_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
-    """RUN_DIR/report.html: final metrics, the resolved config and every figure."""
+    """RUN_DIR/report.html: final metrics (durations as 12.4 s, 3 min 20 s), every figure, and the
+    resolved config's sections that the run uses (:func:`config_sections`)."""
     run_dir = Path(run_dir)
     metrics = metrics if metrics is not None else runs.read_json(run_dir / runs.METRICS)
-    shown = [{"metric": k, "value": v} for k, v in metrics.items() if k != "confusion"]
     figures = sorted((run_dir / "figures").glob("*.png"), key=lambda p: list(CAPTIONS).index(p.name) if p.name in CAPTIONS else 99)
-    config = (run_dir / runs.CONFIG).read_text()
-    sections = [("Metrics", _table(shown)), ("Figures", "".join(_image(p) for p in figures)), ("Config", f"<pre>{html.escape(config)}</pre>")]
+    config = _config_html((run_dir / runs.CONFIG).read_text())
+    sections = [("Metrics", _table(_metric_rows(metrics))), ("Figures", "".join(_image(p) for p in figures)), ("Config", config)]
     write_html(run_dir / "report.html", f"quaton run: {run_dir.name}", sections)
     return run_dir / "report.html"
 
