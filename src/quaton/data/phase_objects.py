@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quaton.errors import DataNotFoundError
+from quaton.errors import ConfigError, DataNotFoundError
 
 EVANS_FUNG = {"diameter": 7.82e-6, "c0": 0.81e-6, "c1": 7.83e-6, "c2": -4.39e-6}
 
@@ -209,7 +209,8 @@ def natural_image_patches(count: int, size: int, seed: int = 0, root: str | Path
 
     From CIFAR-10 in grayscale when ``cifar10_jpeg75_gray.npz`` (or ``cifar10_gray.npz``) is in
     ``root`` / $QUATON_DATA (whole 32 × 32 images), else random crops of the natural photographs
-    that scikit-image ships (camera, astronaut, coffee, chelsea, rocket, horse, grass, gravel, brick, moon).
+    that scikit-image ships (camera, astronaut, coffee, chelsea, rocket, horse, grass, gravel, brick, moon;
+    scikit-image is the optional extra ``quaton[natural]``: ConfigError when it is needed and missing).
     """
     rng = np.random.default_rng(seed)
     cifar = _cifar_gray(root)
@@ -218,13 +219,13 @@ def natural_image_patches(count: int, size: int, seed: int = 0, root: str | Path
             images = archive["x_train"]
         picks = rng.choice(len(images), size=min(count, len(images)), replace=False)
         return images[picks]
-    try:
+    try:  # the optional extra quaton[natural]: only this fallback needs scikit-image
         import skimage.color
         import skimage.data
     except ImportError:
-        raise DataNotFoundError(
-            "natural images need CIFAR-10 in grayscale (cifar10_jpeg75_gray.npz in data.root or $QUATON_DATA) "
-            "or scikit-image: pip install 'scikit-image>=0.22,<1'"
+        raise ConfigError(
+            "data.dataset: natural needs grayscale CIFAR-10 (cifar10_jpeg75_gray.npz in data.root or $QUATON_DATA) "
+            "or, for its sample photographs, scikit-image: pip install 'quaton[natural]' (or 'scikit-image>=0.22,<1')"
         ) from None
     photos = []
     for name in PHOTOGRAPHS:
