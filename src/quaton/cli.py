@@ -234,6 +234,38 @@ def config_command(
     typer.echo(json.dumps(Config.model_json_schema(), indent=2) if schema else dump_config(build_config({})), nl=not defaults)
 
 
+@app.command()
+def tune(
+    space: Annotated[Path, typer.Argument(help="Space file: a base config, overrides, the keys to search and how (docs/tune.md).")],
+    set_: SetOption = None,
+    address: Annotated[str | None, typer.Option("--address", help="A running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the space file and print the search without running it.")] = False,
+) -> None:
+    """Search hyperparameters with Ray Tune (Optuna proposes, ASHA stops poor trials early), scored on
+    images held out of the training set, never the test set; writes best.yaml and a table of trials.
+
+    Needs the ray extra: pip install 'quaton\\[ray]'. On a cluster the search's out directory must lie on a path every Ray node sees."""
+    from quaton.train.tune import plan_tune, run_tune
+
+    try:
+        if dry_run:
+            plan = plan_tune(space, set_ or [])
+            for dimension in plan.dimensions:
+                typer.echo(f"{dimension.key}: {dimension.describe()}")
+            spec = plan.spec
+            typer.echo(
+                f"{spec.samples} trials of up to {plan.epochs} epochs, {spec.concurrent or 'as many as fit'} at a time, "
+                f"{plan.mode} {plan.metric}; ASHA grace period {spec.asha.grace_period}, reduction factor {spec.asha.reduction_factor:g} -> {plan.out}"
+            )
+            return
+        out, best = run_tune(space, set_ or [], address=address, echo=typer.echo)
+    except QuatonError as error:
+        _fail(error)
+    typer.echo((out / "trials.md").read_text())
+    typer.echo(f"tables: {out}/trials.md, trials.csv, trials.png")
+    typer.echo(f"best config: {best}  (quaton train {best})")
+
+
 def main() -> None:
     """Entry point of the ``quaton`` command."""
     app(prog_name="quaton")
