@@ -75,7 +75,11 @@ def test_every_shipped_config_and_sweep_validates(path):
     from quaton.train.sweep import plan
 
     data = yaml.safe_load(path.read_text())
-    if "grid" in data or "base" in data:  # a sweep: every run of its grid validates
+    if "space" in data:  # a tune space: every key's bounds give a valid config
+        from quaton.train.tune import plan_tune
+
+        assert plan_tune(path).dimensions
+    elif "grid" in data or "base" in data:  # a sweep: every run of its grid validates
         assert plan(path)[2]
     else:
         load_config(path)
