@@ -62,7 +62,9 @@ def fft_bound(batch: int, padded: int, layers: int = LAYERS) -> Callable[[], Non
     return work
 
 
-def _trainer(parameters, forward: Callable[[torch.Tensor], torch.Tensor], field: torch.Tensor, target: torch.Tensor) -> Callable[[], None]:
+def _trainer(
+    parameters, forward: Callable[[torch.Tensor], torch.Tensor], field: torch.Tensor, target: torch.Tensor
+) -> Callable[[], None]:
     optimizer = torch.optim.Adam(parameters, lr=1e-2)
 
     def step() -> None:
@@ -99,7 +101,10 @@ def build(row: str, n: int, batch: int) -> Callable[[], None] | None:
     if row == "naive torch":
         from quaton.optics import transfer_function
 
-        kernels = [transfer_function((2 * n, 2 * n), wavelength=WAVELENGTH, pitch=PITCH, distance=DISTANCE) for _ in range(LAYERS + 1)]
+        kernels = [
+            transfer_function((2 * n, 2 * n), wavelength=WAVELENGTH, pitch=PITCH, distance=DISTANCE)
+            for _ in range(LAYERS + 1)
+        ]
         phases = [torch.nn.Parameter(torch.rand(n, n, generator=generator) * 2 * math.pi) for _ in range(LAYERS)]
         half = n // 2
 
@@ -118,7 +123,15 @@ def build(row: str, n: int, batch: int) -> Callable[[], None] | None:
                 from lightridge.layers import DiffractLayer_Raw
 
                 layers = [
-                    DiffractLayer_Raw(wavelength=WAVELENGTH, pixel_size=PITCH, size=n, pad=n // 2, distance=DISTANCE, approx="Fresnel", phase_mod=k < LAYERS)
+                    DiffractLayer_Raw(
+                        wavelength=WAVELENGTH,
+                        pixel_size=PITCH,
+                        size=n,
+                        pad=n // 2,
+                        distance=DISTANCE,
+                        approx="Fresnel",
+                        phase_mod=k < LAYERS,
+                    )
                     for k in range(LAYERS + 1)
                 ]
         except ImportError:
@@ -141,13 +154,22 @@ def build(row: str, n: int, batch: int) -> Callable[[], None] | None:
 
         def optics(x: torch.Tensor) -> torch.Tensor:
             source = Field(x, wavelength=WAVELENGTH, z=0, spacing=PITCH)
-            return system.measure(source, (n, n), (LAYERS + 1) * DISTANCE, spacing=PITCH, propagation_method="ASM", asm_pad=(n // 2, n // 2)).data
+            return system.measure(
+                source,
+                (n, n),
+                (LAYERS + 1) * DISTANCE,
+                spacing=PITCH,
+                propagation_method="ASM",
+                asm_pad=(n // 2, n // 2),
+            ).data
 
         return _trainer(list(system.parameters()), optics, field, target)
     raise ValueError(f"unknown row {row!r}; choose one of {ROWS}")
 
 
-def time_grid(n: int, batch: int, rows: list[str], repeats: int, clock: Callable[[], float] = time.perf_counter) -> dict:
+def time_grid(
+    n: int, batch: int, rows: list[str], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> dict:
     """Median ms of the bound and of every available row, timed round-robin in this process."""
     steps = {"FFT bound": fft_bound(batch, 2 * n)}
     for row in rows:
@@ -196,9 +218,13 @@ def main() -> None:
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall: perf_counter; cpu: the process's CPU time, all threads (robust on a loaded machine; "
-                             "set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: perf_counter; cpu: the process's CPU time, all threads (robust on a loaded machine; "
+        "set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--note", default=None, help="conditions of the measurement, stored with the results")
@@ -217,15 +243,43 @@ def main() -> None:
     results = []
     started = time.perf_counter()
     for n in args.grids:
-        times = child(["--time-child", str(n), "--repeats", str(args.repeats), "--clock", args.clock, "--rows", *args.rows, *common])
+        times = child(
+            [
+                "--time-child",
+                str(n),
+                "--repeats",
+                str(args.repeats),
+                "--clock",
+                args.clock,
+                "--rows",
+                *args.rows,
+                *common,
+            ]
+        )
         bound = times["FFT bound"]
         for name, ms in times.items():
-            peak = None if args.no_memory else child(["--memory-child", str(n), name, *common], without_allocator_thresholds())["peak_mb"]
-            results.append({"grid": n, "padded": 2 * n, "row": name, "clock": args.clock, "threads": args.threads,
-                            "step_ms": round(ms, 2), "ratio": round(ms / bound, 3),
-                            "peak_mb": None if peak is None else round(peak, 1), **({"note": args.note} if args.note else {})})
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {LAYERS} layers, {args.clock} clock, "
-          f"{args.repeats} rounds, {time.perf_counter() - started:.0f} s")
+            peak = (
+                None
+                if args.no_memory
+                else child(["--memory-child", str(n), name, *common], without_allocator_thresholds())["peak_mb"]
+            )
+            results.append(
+                {
+                    "grid": n,
+                    "padded": 2 * n,
+                    "row": name,
+                    "clock": args.clock,
+                    "threads": args.threads,
+                    "step_ms": round(ms, 2),
+                    "ratio": round(ms / bound, 3),
+                    "peak_mb": None if peak is None else round(peak, 1),
+                    **({"note": args.note} if args.note else {}),
+                }
+            )
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {LAYERS} layers, {args.clock} clock, "
+        f"{args.repeats} rounds, {time.perf_counter() - started:.0f} s"
+    )
     print(f"{'grid':>5} {'padded':>7}  {'row':<18} {'step ms':>9} {'ratio':>6} {'peak MB':>8}")
     for r in results:
         peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"

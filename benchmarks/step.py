@@ -102,7 +102,9 @@ def build_step(config_path: Path, grid: int | None, layers: int | None, batch: i
     return config, model, step, infer
 
 
-def measure(config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int, method: str, levels: int) -> dict:
+def measure(
+    config_path: Path, grid: int | None, layers: int | None, batch: int, repeats: int, method: str, levels: int
+) -> dict:
     config, model, step, infer = build_step(config_path, grid, layers, batch, method, levels)
     step_ms = median_ms(step, repeats)
     infer_ms = median_ms(infer, repeats)
@@ -133,28 +135,66 @@ def main() -> None:
     parser.add_argument("--grids", type=int, nargs="*", default=[64, 128, 200, 256])
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--method", default="psq", help="quantization method of the timed D2NN (none, pq, ste, gs, psq, psq-lt)")
+    parser.add_argument(
+        "--method", default="psq", help="quantization method of the timed D2NN (none, pq, ste, gs, psq, psq-lt)"
+    )
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
-                        help="cpu: the process's CPU time (set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)")
-    parser.add_argument("--note", default=None, help="conditions of the measurement, stored with every row (e.g. 'shared machine, load 4.4')")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="cpu: the process's CPU time (set OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)",
+    )
+    parser.add_argument(
+        "--note",
+        default=None,
+        help="conditions of the measurement, stored with every row (e.g. 'shared machine, load 4.4')",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
     if args.child is not None:  # one grid, in this fresh process
-        print(json.dumps(measure(args.config, args.child, args.layers, args.batch, args.repeats, args.method, args.levels)))
+        print(
+            json.dumps(
+                measure(args.config, args.child, args.layers, args.batch, args.repeats, args.method, args.levels)
+            )
+        )
         return
     rows = []
     for grid in args.grids:
-        command = [sys.executable, __file__, "--child", str(grid), "--config", str(args.config), "--layers", str(args.layers),
-                   "--batch", str(args.batch), "--method", args.method, "--levels", str(args.levels), "--repeats", str(args.repeats), "--clock", args.clock]
-        row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(grid),
+            "--config",
+            str(args.config),
+            "--layers",
+            str(args.layers),
+            "--batch",
+            str(args.batch),
+            "--method",
+            args.method,
+            "--levels",
+            str(args.levels),
+            "--repeats",
+            str(args.repeats),
+            "--clock",
+            args.clock,
+        ]
+        row = json.loads(
+            subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
         rows.append({**row, "note": args.note} if args.note else row)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels, {args.clock} clock")
-    print(f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels, {args.clock} clock"
+    )
+    print(
+        f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}"
+    )
     for r in rows:
         print(
             f"{r['grid']:>5} {'x'.join(map(str, r['padded'])):>9} {r['layers']:>3} {r['batch']:>5} {r['step_ms']:>9.2f} "

@@ -34,7 +34,11 @@ def error_label(options: dict) -> tuple[str, float, str]:
         return ("σ_bs", bs, f"σ_bs = {bs}") if bs else ("σ_ps", ps, f"σ_ps = {ps}")
     # a D2NN error set: one panel per set of error kinds, x = the first error's size
     first = next(iter(options), "none")
-    return "D2NN twin: " + ", ".join(options), float(options.get(first, 0.0)), ", ".join(f"{k} {v}" for k, v in options.items())
+    return (
+        "D2NN twin: " + ", ".join(options),
+        float(options.get(first, 0.0)),
+        ", ".join(f"{k} {v}" for k, v in options.items()),
+    )
 
 
 def collect(sweep: Path) -> dict[tuple[str, str], dict]:
@@ -79,7 +83,11 @@ def main() -> None:
             xs = [size for size, row in points if strategy in row]
             ax.plot(xs, [100 * row[strategy] for _, row in points if strategy in row], style, label=strategy)
         ax.set_title(f"{dataset}: {kind}", fontsize=8, wrap=True)
-        ax.set_xlabel("error σ" if kind.startswith("σ") or kind.startswith("joint") else f"{kind.split(': ')[1].split(',')[0]} (the set scales with it)")
+        ax.set_xlabel(
+            "error σ"
+            if kind.startswith("σ") or kind.startswith("joint")
+            else f"{kind.split(': ')[1].split(',')[0]} (the set scales with it)"
+        )
         ax.set_ylabel("physical test accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend()

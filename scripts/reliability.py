@@ -24,7 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest(test: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
 
 
 def cli_fuzz(examples: int, per_command: dict[str, int] | None = None) -> int:
@@ -35,7 +41,9 @@ def cli_fuzz(examples: int, per_command: dict[str, int] | None = None) -> int:
     result = pytest("tests/reliability/test_cli_fuzz.py", env)
     cases = re.findall(r"cli fuzz cases per command: (.*)", result.stdout)
     failed = re.findall(r"^FAILED (\S+)", result.stdout, flags=re.MULTILINE)
-    print(f"CLI fuzz cases: {cases[-1] if cases else '?'}; commands with a traceback or an unclear error: {len(failed)} {failed}")
+    print(
+        f"CLI fuzz cases: {cases[-1] if cases else '?'}; commands with a traceback or an unclear error: {len(failed)} {failed}"
+    )
     if result.returncode != 0:  # each failing command's case and traceback
         failures = result.stdout.split("= FAILURES =", 1)[-1]
         print(failures[-30000:])
@@ -44,9 +52,17 @@ def cli_fuzz(examples: int, per_command: dict[str, int] | None = None) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cli-examples", type=int, default=0, help="also fuzz every CLI command with this many examples per command")
-    parser.add_argument("--cli-only", action="store_true", help="run only the CLI fuzz (--cli-examples, default 850 per command)")
-    parser.add_argument("--cli-per-command", default="", help="examples per command, e.g. train=300,sweep=1500 (overrides --cli-examples)")
+    parser.add_argument(
+        "--cli-examples", type=int, default=0, help="also fuzz every CLI command with this many examples per command"
+    )
+    parser.add_argument(
+        "--cli-only", action="store_true", help="run only the CLI fuzz (--cli-examples, default 850 per command)"
+    )
+    parser.add_argument(
+        "--cli-per-command",
+        default="",
+        help="examples per command, e.g. train=300,sweep=1500 (overrides --cli-examples)",
+    )
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--examples", type=int, default=5000)
@@ -56,11 +72,17 @@ def main() -> None:
         sys.exit(1 if cli_fuzz(args.cli_examples or 850, per_command) else 0)
     kills, failed = 0, 0
     for round_ in range(args.rounds):
-        result = pytest("tests/reliability/test_kill_resume.py", {"QUATON_KILLS": str(args.kills), "QUATON_KILL_SEED": str(1000 + round_)})
+        result = pytest(
+            "tests/reliability/test_kill_resume.py",
+            {"QUATON_KILLS": str(args.kills), "QUATON_KILL_SEED": str(1000 + round_)},
+        )
         survived = re.findall(r"kills survived: (\d+)", result.stdout)
         kills += int(survived[0]) if survived else 0
         failed += result.returncode != 0
-        print(f"round {round_ + 1}/{args.rounds}: {'ok' if result.returncode == 0 else 'DIFFERENCE'}, kills {survived[0] if survived else '?'}", flush=True)
+        print(
+            f"round {round_ + 1}/{args.rounds}: {'ok' if result.returncode == 0 else 'DIFFERENCE'}, kills {survived[0] if survived else '?'}",
+            flush=True,
+        )
         if result.returncode != 0:
             print(result.stdout[-3000:], flush=True)
     fuzz = pytest("tests/reliability/test_config_fuzz.py", {"QUATON_FUZZ_EXAMPLES": str(args.examples)})

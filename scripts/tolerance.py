@@ -57,7 +57,9 @@ def spread(row: dict, metric: str) -> tuple[float, float]:
     return float(np.mean(per_draw)), float(np.std(per_draw, ddof=1)) if len(per_draw) > 1 else 0.0
 
 
-def tolerance(design: Path, etch: list[float], overlay: list[float], draws: int, seed: int, overrides: list[str]) -> dict:
+def tolerance(
+    design: Path, etch: list[float], overlay: list[float], draws: int, seed: int, overrides: list[str]
+) -> dict:
     """One simulation of ``design`` over every error value; the rows by (perturbation, value)."""
     requests = [f"etch_depth={v:g}" for v in etch] + [f"mask_overlay={v:g}" for v in overlay]
     start = time.perf_counter()
@@ -69,18 +71,35 @@ def tolerance(design: Path, etch: list[float], overlay: list[float], draws: int,
     rows = {(name, 0.0): base for name in PERTURBATIONS}
     for row in result["results"][1:]:
         rows[(row["perturbation"], float(row["value"]))] = row
-    return {"design": str(design), "kind": kind, "rows": rows, "seconds": seconds, "simulation": str(kept), "test_size": result["test_size"],
-            "dataset": result["dataset"]}
+    return {
+        "design": str(design),
+        "kind": kind,
+        "rows": rows,
+        "seconds": seconds,
+        "simulation": str(kept),
+        "test_size": result["test_size"],
+        "dataset": result["dataset"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("designs", nargs="+", type=Path, help="design directories (quaton export --format gds)")
-    parser.add_argument("--etch", type=values, default=[0.02, 0.05, 0.1, 0.2], help="etch-depth errors σ (relative), comma-separated")
-    parser.add_argument("--overlay", type=values, default=[0.1, 0.2, 0.3, 0.5], help="mask overlay errors σ (pixels), comma-separated")
+    parser.add_argument(
+        "--etch", type=values, default=[0.02, 0.05, 0.1, 0.2], help="etch-depth errors σ (relative), comma-separated"
+    )
+    parser.add_argument(
+        "--overlay", type=values, default=[0.1, 0.2, 0.3, 0.5], help="mask overlay errors σ (pixels), comma-separated"
+    )
     parser.add_argument("--draws", type=int, default=10, help="Monte-Carlo draws per error value")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override for the test set, e.g. data.test_size=200")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="config override for the test set, e.g. data.test_size=200",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results/tolerance"), help="OUT.csv, OUT.png, OUT.json")
     args = parser.parse_args(argv)
     try:
@@ -94,8 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         for (name, value), row in sorted(study["rows"].items()):
             for metric in METRICS[study["kind"]]:
                 mean, std = spread(row, metric)
-                table.append({"design": study["design"], "task": study["kind"], "perturbation": name, "value": value, "metric": metric,
-                              "mean": mean, "std": std, "draws": len(row.get("per_draw", [])) or 1})
+                table.append(
+                    {
+                        "design": study["design"],
+                        "task": study["kind"],
+                        "perturbation": name,
+                        "value": value,
+                        "metric": metric,
+                        "mean": mean,
+                        "std": std,
+                        "draws": len(row.get("per_draw", [])) or 1,
+                    }
+                )
     with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(table[0]))
         writer.writeheader()
@@ -108,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             x, mean, std = (np.array(c) for c in zip(*points))
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=3)
             if metric in BASELINES:
-                ax.axhline(study["rows"][(name, 0.0)][BASELINES[metric]], color="gray", linestyle="--", label="dark camera")
+                ax.axhline(
+                    study["rows"][(name, 0.0)][BASELINES[metric]], color="gray", linestyle="--", label="dark camera"
+                )
                 ax.legend(fontsize=7)
             ax.set_xlabel(PERTURBATIONS[name])
             ax.set_ylabel(metric)
@@ -119,12 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     figure.savefig(args.out.with_suffix(".png"), dpi=110)
     plt.close(figure)
     summary = [{k: s[k] for k in ("design", "kind", "dataset", "test_size", "seconds", "simulation")} for s in studies]
-    args.out.with_suffix(".json").write_text(json.dumps({"draws": args.draws, "seed": args.seed, "overrides": args.overrides,
-                                                         "studies": summary}, indent=2) + "\n")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"draws": args.draws, "seed": args.seed, "overrides": args.overrides, "studies": summary}, indent=2)
+        + "\n"
+    )
     print("| design | metric | perturbation | σ | mean ± std |")
     print("|---|---|---|---|---|")
     for r in table:
-        print(f"| {Path(r['design']).parent.name} | {r['metric']} | {r['perturbation']} | {r['value']:g} | {r['mean']:.4f} ± {r['std']:.4f} |")
+        print(
+            f"| {Path(r['design']).parent.name} | {r['metric']} | {r['perturbation']} | {r['value']:g} | {r['mean']:.4f} ± {r['std']:.4f} |"
+        )
     for s in summary:
         print(f"{s['design']}: {s['seconds']:.0f} s ({s['test_size']} test images), kept in {s['simulation']}")
     return 0

@@ -195,18 +195,21 @@ def test_export_and_design_loader_do_not_import_train():
     for module in below_train():
         for edge in edges:
             if edge.source == module and _is_train(edge.target):
-                offenders.append(f"{module}:{edge.line} imports {edge.target}{' (in a function)' if edge.local else ''}")
+                offenders.append(
+                    f"{module}:{edge.line} imports {edge.target}{' (in a function)' if edge.local else ''}"
+                )
         for target, chain in loads(module, graph).items():
             if _is_train(target) and len(chain) > 2:
                 offenders.append(f"{module} loads {target} through " + " -> ".join(chain))
-    assert not offenders, "export/ and the design loader must not import quaton.train:\n" + "\n".join(sorted(set(offenders)))
+    assert not offenders, "export/ and the design loader must not import quaton.train:\n" + "\n".join(
+        sorted(set(offenders))
+    )
 
 
 def test_module_level_imports_have_no_cycle():
     """Layers import only from below: the module-level import graph is acyclic."""
     cycle = find_cycle(module_level_graph(import_edges()))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
-
 
 
 def test_no_cycle_even_through_function_local_imports():
@@ -218,6 +221,7 @@ def test_no_cycle_even_through_function_local_imports():
         graph[edge.source].add(edge.target)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle (counting function-local imports): " + " -> ".join(cycle or [])
+
 
 def test_design_and_simulate_load_without_training_code():
     """At run time too: importing the design loader and quaton simulate loads no quaton.train module."""

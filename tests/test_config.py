@@ -88,7 +88,10 @@ def test_every_shipped_config_and_sweep_validates(path):
 @pytest.mark.parametrize(
     "override,expected",
     [
-        ("optics.wavelength=532", "optics.wavelength: 532 m is outside the plausible 100 nm to 1 mm: did you mean 532e-9?"),
+        (
+            "optics.wavelength=532",
+            "optics.wavelength: 532 m is outside the plausible 100 nm to 1 mm: did you mean 532e-9?",
+        ),
         ("optics.wavelength=1.55", "did you mean 1.55e-6?"),
         ("optics.pitch=1", "optics.pitch: 1 m is outside the plausible 10 nm to 10 mm: did you mean 1e-6?"),
         ("optics.pitch=20", "did you mean 20e-6?"),  # not 20e-9: a pitch far below the wavelength is no likelier
@@ -157,7 +160,10 @@ def test_physically_sensible_set_ups_far_from_the_defaults_pass():
 def test_rbc_cells_must_fit_the_field_of_view():
     qpi = {"task": {"kind": "phase_imaging", "loss": "mse"}, "data": {"dataset": "rbc"}, "input": {"object_size": 32}}
     build_config(qpi)
-    with pytest.raises(ConfigError, match=r"data.rbc.diameter: cells up to 8.5 m do not fit the 32 µm field of view.*did you mean 8.5e-6\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.rbc.diameter: cells up to 8.5 m do not fit the 32 µm field of view.*did you mean 8.5e-6\?",
+    ):
         build_config(qpi, ["data.rbc.diameter=[7, 8.5]"])
 
 
@@ -167,13 +173,18 @@ def test_load_config_refuses_a_units_slip_in_a_file(tmp_path):
         load_config(tmp_path / "nm.yaml")
 
 
-@pytest.mark.parametrize("override,expected", [("optics.wavelength=532", "did you mean 532e-9?"), ("model.distances=200um", "metres, e.g. 200e-6")])
+@pytest.mark.parametrize(
+    "override,expected",
+    [("optics.wavelength=532", "did you mean 532e-9?"), ("model.distances=200um", "metres, e.g. 200e-6")],
+)
 def test_cli_train_refuses_a_units_slip_before_any_work(tmp_path, override, expected):
     from typer.testing import CliRunner
 
     from quaton.cli import app
 
-    result = CliRunner().invoke(app, ["train", str(CONFIGS / "smoke.yaml"), "--set", override, "--run-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["train", str(CONFIGS / "smoke.yaml"), "--set", override, "--run-dir", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()

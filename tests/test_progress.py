@@ -51,7 +51,9 @@ def test_a_terminal_gets_a_tqdm_bar_a_log_gets_plain_lines_and_disabled_gets_not
 
 
 def test_plain_lines_at_each_tenth_with_the_bar_format_and_no_carriage_return(monkeypatch):
-    monkeypatch.setattr(progress_module.time, "monotonic", Clock(0.125))  # 12.5 s a tenth: over the 10 s minimum interval, under the 60 s maximum
+    monkeypatch.setattr(
+        progress_module.time, "monotonic", Clock(0.125)
+    )  # 12.5 s a tenth: over the 10 s minimum interval, under the 60 s maximum
     log = io.StringIO()
     bar = progress(range(1000), 1000, "epoch 3/7", stream=log)
     for step in bar:

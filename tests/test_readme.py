@@ -18,7 +18,9 @@ def test_the_readme_python_example_runs(tmp_path, capsys):
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     finally:
         os.chdir(cwd)
-    accuracy, predictions = capsys.readouterr().out.strip().splitlines()[-1].split(maxsplit=1)  # after the progress lines
+    accuracy, predictions = (
+        capsys.readouterr().out.strip().splitlines()[-1].split(maxsplit=1)
+    )  # after the progress lines
     assert float(accuracy) > 0.3  # one epoch of 400 digits: well above chance (0.1)
     assert (tmp_path / "designs" / "api-demo" / "design.json").is_file()
     assert "tensor([" in predictions

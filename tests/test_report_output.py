@@ -16,8 +16,16 @@ TWIN = "physical.system=quaton.hardware.physical:d2nn_twin"
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(0.0042, "0.0042 s"), (0.53, "0.53 s"), (4.234, "4.2 s"), (12.44, "12.4 s"), (59.96, "1 min 0 s"),
-     (200.4, "3 min 20 s"), (3599.6, "1 h 0 min"), (7512.0, "2 h 5 min")],
+    [
+        (0.0042, "0.0042 s"),
+        (0.53, "0.53 s"),
+        (4.234, "4.2 s"),
+        (12.44, "12.4 s"),
+        (59.96, "1 min 0 s"),
+        (200.4, "3 min 20 s"),
+        (3599.6, "1 h 0 min"),
+        (7512.0, "2 h 5 min"),
+    ],
 )
 def test_durations_in_seconds_with_sensible_rounding(seconds, shown):
     assert format_duration(seconds) == shown
@@ -26,7 +34,9 @@ def test_durations_in_seconds_with_sensible_rounding(seconds, shown):
 def _sections(overrides: list[str]) -> tuple[set[str], list[str], list[str], str]:
     shown, omitted, changed = config_sections(dump_config(load_config(SMOKE, overrides)))
     data = yaml.safe_load(shown)
-    names = set(data) | {f"{key}.{sub}" for key in ("model", "data") for sub in data[key] if isinstance(data[key][sub], dict)}
+    names = set(data) | {
+        f"{key}.{sub}" for key in ("model", "data") for sub in data[key] if isinstance(data[key][sub], dict)
+    }
     return names, omitted, changed, shown
 
 
@@ -36,17 +46,42 @@ ALWAYS = {"name", "seed", "model", "input", "data", "task", "train"}
 @pytest.mark.parametrize(
     ("overrides", "used", "unused"),
     [
-        ([], {"optics", "detector", "fabrication"}, {"quantization", "hardware", "physical", "dat", "calibrate", "robust", "model.cnn", "model.mzi", "data.rbc"}),
-        (["quantization.method=psq", "quantization.levels=4", "hardware.readout.levels=16"], {"quantization", "hardware"}, {"physical", "dat"}),
+        (
+            [],
+            {"optics", "detector", "fabrication"},
+            {
+                "quantization",
+                "hardware",
+                "physical",
+                "dat",
+                "calibrate",
+                "robust",
+                "model.cnn",
+                "model.mzi",
+                "data.rbc",
+            },
+        ),
+        (
+            ["quantization.method=psq", "quantization.levels=4", "hardware.readout.levels=16"],
+            {"quantization", "hardware"},
+            {"physical", "dat"},
+        ),
         (["hardware.distortion.slm_gamma=1.1"], {"hardware"}, {"physical"}),
         ([TWIN, "train.strategy=pat"], {"physical"}, {"dat", "calibrate", "robust"}),
         ([TWIN, "train.strategy=dat"], {"physical", "dat"}, {"calibrate", "robust"}),
         ([TWIN, "train.strategy=calibrated"], {"physical", "dat", "calibrate"}, {"robust"}),
         ([TWIN, "train.strategy=pat", "calibrate.enabled=true"], {"physical", "calibrate"}, {"dat", "robust"}),
         ([TWIN, "train.strategy=robust"], {"physical", "robust"}, {"dat", "calibrate"}),
-        (["model.kind=mzi", "model.mzi.ports=16", "quantization.method=psq", "quantization.levels=4"], {"model.mzi"},
-         {"optics", "detector", "fabrication", "quantization", "model.cnn"}),
-        (["model.kind=optical_cnn", "model.cnn.element=amplitude"], {"optics", "model.cnn"}, {"fabrication", "detector", "model.mzi"}),
+        (
+            ["model.kind=mzi", "model.mzi.ports=16", "quantization.method=psq", "quantization.levels=4"],
+            {"model.mzi"},
+            {"optics", "detector", "fabrication", "quantization", "model.cnn"},
+        ),
+        (
+            ["model.kind=optical_cnn", "model.cnn.element=amplitude"],
+            {"optics", "model.cnn"},
+            {"fabrication", "detector", "model.mzi"},
+        ),
     ],
 )
 def test_the_report_shows_the_sections_the_run_uses(overrides, used, unused):
@@ -58,7 +93,13 @@ def test_the_report_shows_the_sections_the_run_uses(overrides, used, unused):
 def test_omitted_sections_that_were_set_are_named_and_the_shown_config_reproduces_the_run():
     _, omitted, changed, _ = _sections(["robust.shift=1.0", "quantization.levels=4"])  # both without effect here
     assert changed == ["quantization", "robust"] and {"quantization", "robust"} <= set(omitted)
-    overrides = [TWIN, "train.strategy=dat", "hardware.readout.levels=16", "quantization.method=pq", "quantization.levels=8"]
+    overrides = [
+        TWIN,
+        "train.strategy=dat",
+        "hardware.readout.levels=16",
+        "quantization.method=pq",
+        "quantization.levels=8",
+    ]
     _, _, changed, shown = _sections(overrides)
     assert changed == []
     assert build_config(yaml.safe_load(shown)) == load_config(SMOKE, overrides)  # omitted = defaults: nothing lost
@@ -72,7 +113,9 @@ def test_run_report_formats_durations_and_cuts_the_config(tmp_path):
     page = run_report(tmp_path).read_text()
     assert "<td>3 min 20 s</td>" in page and "200.4" not in page and "<td>0.6900</td>" in page
     config_text = page.split("<h2>Config</h2>", 1)[1]
-    assert re.search(r"^hardware:", config_text, re.MULTILINE) and not re.search(r"^(physical|dat|robust|calibrate|quantization):", config_text, re.MULTILINE)
+    assert re.search(r"^hardware:", config_text, re.MULTILINE) and not re.search(
+        r"^(physical|dat|robust|calibrate|quantization):", config_text, re.MULTILINE
+    )
     assert "Not used by this run, so not shown: " in config_text and "quantization" in config_text.split("<pre>")[0]
 
 

@@ -58,17 +58,33 @@ def _phase_data(config: Config) -> PreparedData | None:
         parameters = rbc_parameters(config)
         # the test cells come from their own seed: never seen in training, the same whatever train_size is
         train_maps, test_maps = (
-            rbc_phase_maps(n, size, config.optics.pitch, config.optics.wavelength, parameters, seed=(config.seed, stream))
+            rbc_phase_maps(
+                n, size, config.optics.pitch, config.optics.wavelength, parameters, seed=(config.seed, stream)
+            )
             for n, stream in ((n_train, 0), (n_test, 1))
         )
         x_train, x_test = torch.from_numpy(train_maps) / scale, torch.from_numpy(test_maps) / scale
-        return PreparedData(x_train, torch.zeros(n_train, dtype=torch.int64), x_test, torch.zeros(n_test, dtype=torch.int64), [], "generated red blood cells")
+        return PreparedData(
+            x_train,
+            torch.zeros(n_train, dtype=torch.int64),
+            x_test,
+            torch.zeros(n_test, dtype=torch.int64),
+            [],
+            "generated red blood cells",
+        )
     if data.dataset == "natural":
         patches = natural_image_patches(n_train + n_test, size, seed=config.seed, root=data.root)
         x = resize_images(patches, size)
         n_train = len(x) * n_train // (n_train + n_test)
         source = natural_image_source(data.root)
-        return PreparedData(x[:n_train], torch.zeros(n_train, dtype=torch.int64), x[n_train:], torch.zeros(len(x) - n_train, dtype=torch.int64), [], source)
+        return PreparedData(
+            x[:n_train],
+            torch.zeros(n_train, dtype=torch.int64),
+            x[n_train:],
+            torch.zeros(len(x) - n_train, dtype=torch.int64),
+            [],
+            source,
+        )
     path = Path(data.dataset).expanduser()
     is_image_npz = path.suffix == ".npz" and path.is_file() and _npz_keys(path) >= {"x_train"}
     if data.dataset in DATASETS or is_image_npz:
@@ -77,16 +93,28 @@ def _phase_data(config: Config) -> PreparedData | None:
     order = np.random.default_rng(config.seed).permutation(len(maps))
     test = max(1, len(maps) // 5)
     x = resize_images(torch.from_numpy(maps[order]), size) / scale
-    return PreparedData(x[test:], torch.zeros(len(x) - test, dtype=torch.int64), x[:test], torch.zeros(test, dtype=torch.int64), [], str(path))
+    return PreparedData(
+        x[test:],
+        torch.zeros(len(x) - test, dtype=torch.int64),
+        x[:test],
+        torch.zeros(test, dtype=torch.int64),
+        [],
+        str(path),
+    )
 
 
 def rbc_parameters(config: Config) -> RBCParameters:
     """The generator's ranges from ``data.rbc``."""
     rbc = config.data.rbc
     return RBCParameters(
-        diameter=rbc.diameter, index_contrast=rbc.index_contrast, peak_phase=rbc.peak_phase,
-        tilt=(math.radians(rbc.tilt_deg[0]), math.radians(rbc.tilt_deg[1])), count=rbc.count,
-        aberration_rms=rbc.aberration_rms, aberration_length=rbc.aberration_length, noise_rms=rbc.noise_rms,
+        diameter=rbc.diameter,
+        index_contrast=rbc.index_contrast,
+        peak_phase=rbc.peak_phase,
+        tilt=(math.radians(rbc.tilt_deg[0]), math.radians(rbc.tilt_deg[1])),
+        count=rbc.count,
+        aberration_rms=rbc.aberration_rms,
+        aberration_length=rbc.aberration_length,
+        noise_rms=rbc.noise_rms,
     )
 
 
@@ -141,7 +169,12 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
     if quant.method == "gs":
         options = {"hard": quant.hard, "logit_scale": quant.logit_scale}
     elif quant.method == "psq-lt":
-        options = {"k_init": quant.k_init, "penalty": quant.penalty, "penalty_c": quant.penalty_c, "double_every": quant.double_every}
+        options = {
+            "k_init": quant.k_init,
+            "penalty": quant.penalty,
+            "penalty_c": quant.penalty_c,
+            "double_every": quant.double_every,
+        }
     cls = QUANTIZERS[quant.method]
 
     def make(layer: int) -> Quantizer:
@@ -180,8 +213,14 @@ def initialize_from_run(model: torch.nn.Module, source: Path) -> None:
     loaded = {k: v for k, v in state.items() if ".quantizer." not in k and k in own and own[k].shape == v.shape}
     mismatched = sorted(k for k in state if k in own and ".quantizer." not in k and own[k].shape != state[k].shape)
     if mismatched or not loaded:
-        detail = f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} there, {tuple(own[mismatched[0]].shape)} here" if mismatched else "no tensor matches"
-        raise ConfigError(f"train.init_from: {source} is a different network ({detail}); start from a run of the same model, grid and layers")
+        detail = (
+            f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} there, {tuple(own[mismatched[0]].shape)} here"
+            if mismatched
+            else "no tensor matches"
+        )
+        raise ConfigError(
+            f"train.init_from: {source} is a different network ({detail}); start from a run of the same model, grid and layers"
+        )
     model.load_state_dict(loaded, strict=False)
     for module in model.modules():
         quantizer = getattr(module, "quantizer", None)
@@ -196,13 +235,23 @@ def _build_network(config: Config) -> torch.nn.Module:
     if model.kind == "optical_cnn":
         quantizer = build_quantizer(config)  # the Fourier-plane element is quantized like a D2NN layer (layer 0)
         return OpticalCNN(
-            cnn.geometry(optics.wavelength, optics.pitch, config.input.object_size), cnn.hidden, element=cnn.element,
-            quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None, photons_per_pixel=cnn.photons_per_pixel, seed=config.seed,
+            cnn.geometry(optics.wavelength, optics.pitch, config.input.object_size),
+            cnn.hidden,
+            element=cnn.element,
+            quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None,
+            photons_per_pixel=cnn.photons_per_pixel,
+            seed=config.seed,
         )
     if model.kind == "mzi":
         from quaton.models.mzi import MZINetwork
 
-        return MZINetwork(ports=model.mzi.ports, meshes=model.mzi.meshes, classes=10, seed=config.seed, activation=model.mzi.activation())
+        return MZINetwork(
+            ports=model.mzi.ports,
+            meshes=model.mzi.meshes,
+            classes=10,
+            seed=config.seed,
+            activation=model.mzi.activation(),
+        )
     if model.kind == "digital_cnn":
         torch.manual_seed(config.seed)
         return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)
@@ -253,8 +302,14 @@ def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseI
             phase_range = config.data.rbc.peak_phase[1]
         scale = config.input.scale or math.pi
         return PhaseImaging(
-            grid, config.input.object_size, scale, task.loss, task.ssim_weight, task.pcc_weight,
-            black_level=task.black_level, data_range=(phase_range or scale) / math.pi,
+            grid,
+            config.input.object_size,
+            scale,
+            task.loss,
+            task.ssim_weight,
+            task.pcc_weight,
+            black_level=task.black_level,
+            data_range=(phase_range or scale) / math.pi,
         )
     return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
 

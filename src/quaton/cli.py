@@ -12,7 +12,10 @@ import typer
 from quaton.errors import QuatonError
 from quaton.paths import check_writable_directory, check_writable_file
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world."
+)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -27,7 +30,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Design optical neural networks that survive the real world."""
 
@@ -50,8 +55,15 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
 def train(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: SetOption = None,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over in the run directory, overwriting the run it holds (of this or another config).")] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start over in the run directory, overwriting the run it holds (of this or another config)."
+        ),
+    ] = False,
 ) -> None:
     """Train a network from CONFIG and write a run directory.
 
@@ -103,13 +115,35 @@ def evaluate(
 def sweep(
     grid: Annotated[Path, typer.Argument(help="Sweep file: a base config, overrides and grid axes.")],
     set_: SetOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list the runs without running them.")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs trained at the same time, each in its own process.")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, or the cluster at --address.")] = False,
-    address: Annotated[str | None, typer.Option("--address", help="With --ray: a running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance.")] = None,
-    cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="With --ray: CPUs reserved per run (also its torch threads).")] = 1.0,
-    gpus_per_run: Annotated[float, typer.Option("--gpus-per-run", help="With --ray: GPUs reserved per run (> 0 trains on cuda).")] = 0.0,
-    retries: Annotated[int, typer.Option("--retries", help="With --ray: times a run whose worker died is started again (it resumes).")] = 3,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and list the runs without running them.")
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Runs trained at the same time, each in its own process.")
+    ] = 1,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, or the cluster at --address.",
+        ),
+    ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With --ray: a running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance.",
+        ),
+    ] = None,
+    cpus_per_run: Annotated[
+        float, typer.Option("--cpus-per-run", help="With --ray: CPUs reserved per run (also its torch threads).")
+    ] = 1.0,
+    gpus_per_run: Annotated[
+        float, typer.Option("--gpus-per-run", help="With --ray: GPUs reserved per run (> 0 trains on cuda).")
+    ] = 0.0,
+    retries: Annotated[
+        int, typer.Option("--retries", help="With --ray: times a run whose worker died is started again (it resumes).")
+    ] = 3,
 ) -> None:
     """Run every combination of a grid (skipping completed runs) and write a table of results.
 
@@ -139,7 +173,9 @@ def sweep(
 @app.command()
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write table.md, table.csv, table.png.")] = Path("runs/comparison"),
+    out: Annotated[Path, typer.Option("--out", help="Where to write table.md, table.csv, table.png.")] = Path(
+        "runs/comparison"
+    ),
 ) -> None:
     """Side-by-side table and bar chart of finished runs: one row per run, the config keys they differ in as columns."""
     from quaton.train.sweep import compare_runs
@@ -157,9 +193,20 @@ def compare(
 def export_design(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by quaton train.")],
     out: Annotated[Path, typer.Option("--out", help="Design directory to write.")],
-    formats: Annotated[list[str] | None, typer.Option("--format", help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).")] = None,
-    min_feature: Annotated[float | None, typer.Option("--min-feature", help="gds design-rule check: smallest printable feature (m), e.g. 1e-6.")] = None,
-    min_gap: Annotated[float | None, typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")] = None,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).",
+        ),
+    ] = None,
+    min_feature: Annotated[
+        float | None,
+        typer.Option("--min-feature", help="gds design-rule check: smallest printable feature (m), e.g. 1e-6."),
+    ] = None,
+    min_gap: Annotated[
+        float | None, typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")
+    ] = None,
 ) -> None:
     """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks."""
     from quaton.export.design import DEFAULT_FORMATS, export_run
@@ -197,9 +244,24 @@ def simulate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory written by quaton export.")],
     perturb: Annotated[list[str] | None, typer.Option("--perturb", "-p", help=PERTURB_HELP)] = None,
     set_: SetOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random perturbations: draw d uses numpy's default_rng with the seed sequence (seed, d).")] = 0,
-    draws: Annotated[int, typer.Option("--draws", help="Monte-Carlo draws of each random perturbation (mean, std, min, max reported).")] = 1,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.")] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Seed of the random perturbations: draw d uses numpy's default_rng with the seed sequence (seed, d).",
+        ),
+    ] = 0,
+    draws: Annotated[
+        int,
+        typer.Option("--draws", help="Monte-Carlo draws of each random perturbation (mean, std, min, max reported)."),
+    ] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.",
+        ),
+    ] = None,
 ) -> None:
     """Re-evaluate an exported design on its test set, as trained (the run's read-out chain and modulator
     response) and under perturbations. Every call is kept; nothing earlier is overwritten."""
@@ -223,23 +285,38 @@ def simulate(
 
 @app.command("config")
 def config_command(
-    defaults: Annotated[bool, typer.Option("--defaults", help="Print every config key with its default value (YAML).")] = False,
-    schema: Annotated[bool, typer.Option("--schema", help="Print the config's JSON schema (keys, types, ranges, descriptions).")] = False,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Print every config key with its default value (YAML).")
+    ] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the config's JSON schema (keys, types, ranges, descriptions).")
+    ] = False,
 ) -> None:
     """Show the config schema: every key with its default, or the JSON schema."""
     from quaton.config import Config, build_config, dump_config
 
     if defaults == schema:
         raise typer.BadParameter("give exactly one of --defaults or --schema")
-    typer.echo(json.dumps(Config.model_json_schema(), indent=2) if schema else dump_config(build_config({})), nl=not defaults)
+    typer.echo(
+        json.dumps(Config.model_json_schema(), indent=2) if schema else dump_config(build_config({})), nl=not defaults
+    )
 
 
 @app.command()
 def tune(
-    space: Annotated[Path, typer.Argument(help="Space file: a base config, overrides, the keys to search and how (docs/tune.md).")],
+    space: Annotated[
+        Path, typer.Argument(help="Space file: a base config, overrides, the keys to search and how (docs/tune.md).")
+    ],
     set_: SetOption = None,
-    address: Annotated[str | None, typer.Option("--address", help="A running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the space file and print the search without running it.")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="A running Ray cluster (e.g. HEAD:6379); default: $RAY_ADDRESS, else a local instance."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate the space file and print the search without running it.")
+    ] = False,
 ) -> None:
     """Search hyperparameters with Ray Tune (Optuna proposes, ASHA stops poor trials early), scored on
     images held out of the training set, never the test set; writes best.yaml and a table of trials.

@@ -36,7 +36,9 @@ class Section(BaseModel):
 
 class OpticsConfig(Section):
     wavelength: float = Field(
-        532e-9, gt=0, allow_inf_nan=False,
+        532e-9,
+        gt=0,
+        allow_inf_nan=False,
         description="wavelength in the medium between the layers (m), the one propagation uses: the vacuum (laser) "
         "wavelength λ₀ divided by fabrication.medium_index (in air the two agree)",
     )
@@ -50,22 +52,49 @@ class CNNConfig(Section):
     Fourier-plane element, lens f2, a tiled sensor) and a digital head; see quaton.models.optical_cnn."""
 
     kernels: int = Field(16, ge=1, le=256, description="optical convolution kernels (feature maps tiled on one sensor)")
-    kernel_size: int = Field(7, ge=1, le=63, description="PSF support each tile is sized for (image px): tiles are object_size + kernel_size - 1 wide")
+    kernel_size: int = Field(
+        7,
+        ge=1,
+        le=63,
+        description="PSF support each tile is sized for (image px): tiles are object_size + kernel_size - 1 wide",
+    )
     hidden: int = Field(128, ge=1, description="hidden units of the digital head")
     columns: int = Field(4, ge=1, le=256, description="tiles per sensor row")
     focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="first lens focal length f1 (m)")
-    focal_length_2: float | None = Field(None, gt=0, allow_inf_nan=False, description="second lens focal length f2 (m); null: f1")
-    coherent: bool = Field(True, description="coherent light (camera sees |U * h|^2) or spatially incoherent (|h|^2 convolves |U|^2)")
-    differential: bool = Field(True, description="incoherent light: each kernel is a positive and a negative tile, subtracted after read-out (2K tiles)")
-    element: Literal["phase", "amplitude", "complex"] = Field("phase", description="Fourier-plane element: phase-only DOE, amplitude SLM or complex; passive (|t| <= 1)")
+    focal_length_2: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="second lens focal length f2 (m); null: f1"
+    )
+    coherent: bool = Field(
+        True, description="coherent light (camera sees |U * h|^2) or spatially incoherent (|h|^2 convolves |U|^2)"
+    )
+    differential: bool = Field(
+        True,
+        description="incoherent light: each kernel is a positive and a negative tile, subtracted after read-out (2K tiles)",
+    )
+    element: Literal["phase", "amplitude", "complex"] = Field(
+        "phase", description="Fourier-plane element: phase-only DOE, amplitude SLM or complex; passive (|t| <= 1)"
+    )
     element_pitch: float = Field(40e-6, gt=0, allow_inf_nan=False, description="element pixel pitch (m)")
     element_pixels: int = Field(128, ge=2, le=4096, description="element pixels per side")
-    element_aperture: float | None = Field(None, gt=0, allow_inf_nan=False, description="circular stop diameter in the Fourier plane (m); null: the element's square")
-    element_oversampling: int = Field(2, ge=1, le=16, description="simulated Fourier-plane cells per element pixel and axis")
-    sensor_pitch: float | None = Field(None, gt=0, allow_inf_nan=False, description="sensor pixel pitch (m); null: optics.pitch * f2/f1")
-    sensor_oversampling: int = Field(2, ge=1, le=16, description="intensity samples per sensor pixel and axis (pixel integration)")
+    element_aperture: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="circular stop diameter in the Fourier plane (m); null: the element's square",
+    )
+    element_oversampling: int = Field(
+        2, ge=1, le=16, description="simulated Fourier-plane cells per element pixel and axis"
+    )
+    sensor_pitch: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="sensor pixel pitch (m); null: optics.pitch * f2/f1"
+    )
+    sensor_oversampling: int = Field(
+        2, ge=1, le=16, description="intensity samples per sensor pixel and axis (pixel integration)"
+    )
     photons_per_pixel: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
+        None,
+        gt=0,
+        allow_inf_nan=False,
         description="photons a fully bright input pixel sends per exposure; sets the sensor's shot noise (device evaluation and aware training); null: no shot noise",
     )
 
@@ -75,10 +104,22 @@ class CNNConfig(Section):
         from quaton.models.optical_cnn import OpticalCNNGeometry
 
         return OpticalCNNGeometry(
-            size=size, kernels=self.kernels, kernel_size=self.kernel_size, columns=self.columns, wavelength=wavelength, pitch=pitch,
-            focal_length=self.focal_length, focal_length_2=self.focal_length_2, element_pitch=self.element_pitch,
-            element_pixels=self.element_pixels, element_aperture=self.element_aperture, element_oversampling=self.element_oversampling,
-            sensor_pitch=self.sensor_pitch, sensor_oversampling=self.sensor_oversampling, coherent=self.coherent, differential=self.differential,
+            size=size,
+            kernels=self.kernels,
+            kernel_size=self.kernel_size,
+            columns=self.columns,
+            wavelength=wavelength,
+            pitch=pitch,
+            focal_length=self.focal_length,
+            focal_length_2=self.focal_length_2,
+            element_pitch=self.element_pitch,
+            element_pixels=self.element_pixels,
+            element_aperture=self.element_aperture,
+            element_oversampling=self.element_oversampling,
+            sensor_pitch=self.sensor_pitch,
+            sensor_oversampling=self.sensor_oversampling,
+            coherent=self.coherent,
+            differential=self.differential,
         )
 
     def check_optics(self, wavelength: float, pitch: float, size: int) -> None:
@@ -103,12 +144,19 @@ class CNNConfig(Section):
 class MZIConfig(Section):
     """An interferometric network (DAT paper): Clements meshes on ``ports`` waveguides."""
 
-    ports: int = Field(64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients")
+    ports: int = Field(
+        64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients"
+    )
     meshes: int = Field(3, ge=1, le=16, description="ports x ports meshes, an electro-optic activation between them")
-    activation_alpha: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False, description="power fraction tapped by the electro-optic activation")
-    activation_gain: float = Field(0.05 * math.pi, ge=0, allow_inf_nan=False, description="activation phase per unit tapped intensity (rad)")
+    activation_alpha: float = Field(
+        0.1, ge=0, lt=1, allow_inf_nan=False, description="power fraction tapped by the electro-optic activation"
+    )
+    activation_gain: float = Field(
+        0.05 * math.pi, ge=0, allow_inf_nan=False, description="activation phase per unit tapped intensity (rad)"
+    )
     activation_bias: float = Field(
-        0.0, allow_inf_nan=False,
+        0.0,
+        allow_inf_nan=False,
         description="activation bias phase φ_b (rad); the DAT code uses π, with which quaton's network does not train (README)",
     )
 
@@ -119,7 +167,9 @@ class MZIConfig(Section):
     @classmethod
     def _square(cls, value: int) -> int:
         if math.isqrt(value) ** 2 != value:
-            raise ValueError("ports must be a perfect square (the input is a √ports x √ports block of Fourier coefficients)")
+            raise ValueError(
+                "ports must be a perfect square (the input is a √ports x √ports block of Fourier coefficients)"
+            )
         return value
 
 
@@ -149,8 +199,12 @@ class ModelConfig(Section):
 
 class InputConfig(Section):
     encoding: Literal["phase", "amplitude"] = "phase"
-    scale: float | None = Field(None, allow_inf_nan=False, description="rad per unit (phase) or amplitude factor; null: π or 1")
-    object_size: int = Field(28, ge=1, description="images are resized to object_size^2 px, then zero-padded to the grid")
+    scale: float | None = Field(
+        None, allow_inf_nan=False, description="rad per unit (phase) or amplitude factor; null: π or 1"
+    )
+    object_size: int = Field(
+        28, ge=1, description="images are resized to object_size^2 px, then zero-padded to the grid"
+    )
 
 
 class DetectorConfig(Section):
@@ -167,14 +221,23 @@ class RBCConfig(Section):
 
     diameter: tuple[float, float] = Field((6.5e-6, 9.0e-6), description="cell diameter range (m)")
     peak_phase: tuple[float, float] | None = Field(
-        (2.0, 4.5), description="each cell's peak phase as imaged (rad); null: from index_contrast, the thickness and optics.wavelength"
+        (2.0, 4.5),
+        description="each cell's peak phase as imaged (rad); null: from index_contrast, the thickness and optics.wavelength",
     )
-    index_contrast: tuple[float, float] = Field((0.05, 0.07), description="refractive-index contrast range (used when peak_phase is null)")
+    index_contrast: tuple[float, float] = Field(
+        (0.05, 0.07), description="refractive-index contrast range (used when peak_phase is null)"
+    )
     tilt_deg: tuple[float, float] = Field((0.0, 30.0), description="tilt range (degrees)")
     count: tuple[int, int] = Field((1, 5), description="cells per field (min, max), placed without overlap")
-    aberration_rms: tuple[float, float] = Field((0.05, 0.3), description="rms of the slow background (rad): low-order Zernike terms + a smooth random field")
-    aberration_length: float = Field(6e-6, gt=0, allow_inf_nan=False, description="correlation length of the smooth random background (m)")
-    noise_rms: tuple[float, float] = Field((0.0, 0.05), description="rms of white per-pixel background phase noise (rad)")
+    aberration_rms: tuple[float, float] = Field(
+        (0.05, 0.3), description="rms of the slow background (rad): low-order Zernike terms + a smooth random field"
+    )
+    aberration_length: float = Field(
+        6e-6, gt=0, allow_inf_nan=False, description="correlation length of the smooth random background (m)"
+    )
+    noise_rms: tuple[float, float] = Field(
+        (0.0, 0.05), description="rms of white per-pixel background phase noise (rad)"
+    )
 
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> RBCConfig:
@@ -184,7 +247,9 @@ class RBCConfig(Section):
                 continue
             low, high = value
             if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
-                raise ValueError(f"data.rbc.{name} {list(value)} must be a finite range [min, max] with 0 <= min <= max")
+                raise ValueError(
+                    f"data.rbc.{name} {list(value)} must be a finite range [min, max] with 0 <= min <= max"
+                )
         if self.diameter[0] <= 0 or self.count[1] < 1 or self.tilt_deg[1] >= 90:
             raise ValueError("data.rbc: diameters must be > 0, count's max >= 1 and tilts below 90 degrees")
         return self
@@ -207,21 +272,32 @@ class DataConfig(Section):
 class TaskConfig(Section):
     kind: Literal["classification", "phase_imaging"] = "classification"
     loss: Literal["mse", "cross_entropy", "mse_ssim", "mse_pcc"] = "cross_entropy"
-    temperature: float = Field(10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies")
-    ssim_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim")
-    pcc_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - Pearson correlation) in mse_pcc")
+    temperature: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies"
+    )
+    ssim_weight: float = Field(
+        0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim"
+    )
+    pcc_weight: float = Field(
+        1.0, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - Pearson correlation) in mse_pcc"
+    )
     black_level: bool = Field(
-        False, description="phase imaging: the camera also has a learnable black level b, calibrated once with its gain g: phase = π·g·(I − b)"
+        False,
+        description="phase imaging: the camera also has a learnable black level b, calibrated once with its gain g: phase = π·g·(I − b)",
     )
     phase_range: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
+        None,
+        gt=0,
+        allow_inf_nan=False,
         description="phase imaging: the phase span (rad) the camera is designed for, the SSIM/PSNR data range φ_span/π; "
         "null: data.rbc.peak_phase's max for rbc, else input.scale (π)",
     )
 
     @model_validator(mode="after")
     def _loss_fits_task(self) -> TaskConfig:
-        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim", "mse_pcc")}[self.kind]
+        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim", "mse_pcc")}[
+            self.kind
+        ]
         if self.loss not in allowed:
             raise ValueError(f"task.loss {self.loss!r} does not apply to {self.kind}; choose one of {allowed}")
         return self
@@ -231,14 +307,20 @@ class ScheduleConfig(Section):
     kind: Literal["linear", "exponential"] = "linear"
     per: Literal["epoch", "step"] = "epoch"
     start: float | None = Field(None, gt=0, allow_inf_nan=False, description="null: the method's default (PSQ 1, GS 2)")
-    end: float | None = Field(None, gt=0, allow_inf_nan=False, description="null: the method's default (PSQ 20, GS 0.1)")
+    end: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="null: the method's default (PSQ 20, GS 0.1)"
+    )
     warmup_epochs: int = Field(0, ge=0, description="PSQ: raw phases for this many epochs first")
 
 
 class QuantizationConfig(Section):
     method: Literal["none", "pq", "ste", "gs", "psq", "psq-lt"] = "none"
-    levels: int | list[int] | None = Field(None, description="phase levels, one value or one per layer; required unless method is none")
-    range: tuple[float, float] | None = Field(None, description="explicit [lo, hi] in rad, endpoints included; null: circular 2πk/n")
+    levels: int | list[int] | None = Field(
+        None, description="phase levels, one value or one per layer; required unless method is none"
+    )
+    range: tuple[float, float] | None = Field(
+        None, description="explicit [lo, hi] in rad, endpoints included; null: circular 2πk/n"
+    )
     schedule: ScheduleConfig = ScheduleConfig()
     hard: bool = Field(True, description="GS: straight-through one-hot samples")
     logit_scale: float = Field(10.0, gt=0, allow_inf_nan=False, description="GS: logits = logit_scale · weights")
@@ -246,7 +328,9 @@ class QuantizationConfig(Section):
     penalty: float = Field(0.01, ge=0, allow_inf_nan=False, description="PSQ-LT: λ0 of the penalty 0.5·λ_e·(k² − c²)")
     penalty_c: float = Field(0.1, ge=0, allow_inf_nan=False, description="PSQ-LT: c of the penalty")
     double_every: int = Field(5, ge=1, description="PSQ-LT: λ_e doubles every this many epochs")
-    temperature_lr: float | None = Field(None, gt=0, allow_inf_nan=False, description="PSQ-LT: learning rate of k; null: train.lr")
+    temperature_lr: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="PSQ-LT: learning rate of k; null: train.lr"
+    )
     relaxation: Literal["chord", "arc"] = Field(
         "chord",
         description="STE, PSQ, PSQ-LT: train the transmission between levels on the chord (secant; needed for 2 levels) or on the arc exp(iφ) (QuATON's form)",
@@ -277,19 +361,31 @@ class QuantizationConfig(Section):
 
 
 class ReadoutConfig(Section):
-    levels: int | None = Field(None, ge=2, le=1 << 24, description="ADC levels over the calibrated range; null: ideal read-out")
-    noise: float = Field(0.0, ge=0, allow_inf_nan=False, description="read noise σ in ADC steps (ideal read-out: fraction of full scale)")
+    levels: int | None = Field(
+        None, ge=2, le=1 << 24, description="ADC levels over the calibrated range; null: ideal read-out"
+    )
+    noise: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="read noise σ in ADC steps (ideal read-out: fraction of full scale)"
+    )
     photons: float = Field(0.0, ge=0, allow_inf_nan=False, description="shot noise: photons at full scale; 0: none")
-    percentile: float = Field(99.9, gt=0, le=100, allow_inf_nan=False, description="full scale = this percentile of calibration intensities")
+    percentile: float = Field(
+        99.9, gt=0, le=100, allow_inf_nan=False, description="full scale = this percentile of calibration intensities"
+    )
 
 
 class DistortionConfig(Section):
     gamma: float = Field(1.0, gt=0, allow_inf_nan=False, description="detector response I' = S (I/S)^gamma")
-    saturation: float | None = Field(None, gt=0, allow_inf_nan=False, description="tanh saturation knee, as a fraction of full scale")
+    saturation: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="tanh saturation knee, as a fraction of full scale"
+    )
     gain: float = Field(1.0, gt=0, allow_inf_nan=False)
     offset: float = Field(0.0, allow_inf_nan=False, description="as a fraction of full scale")
-    crosstalk: float = Field(0.0, ge=0, le=0.25, allow_inf_nan=False, description="coupling to each of the 4 nearest pixels")
-    slm_gamma: float = Field(1.0, gt=0, allow_inf_nan=False, description="modulator phase response φ' = 2π (φ/2π)^slm_gamma (D2NN)")
+    crosstalk: float = Field(
+        0.0, ge=0, le=0.25, allow_inf_nan=False, description="coupling to each of the 4 nearest pixels"
+    )
+    slm_gamma: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="modulator phase response φ' = 2π (φ/2π)^slm_gamma (D2NN)"
+    )
 
 
 class HardwareConfig(Section):
@@ -302,14 +398,25 @@ class FabricationConfig(Section):
     """The printed device: heights h = φ·λ₀ / (2π·(n_material − n_medium)), with the vacuum wavelength
     λ₀ = optics.wavelength · medium_index (optics.wavelength is the wavelength in the medium)."""
 
-    refractive_index: float = Field(1.545, gt=0, allow_inf_nan=False, description="material (IP-Dip photoresist at 532 nm ≈ 1.545)")
-    medium_index: float = Field(1.0, gt=0, allow_inf_nan=False, description="medium around and between the layers (air: 1.0); also converts optics.wavelength to vacuum")
-    base_thickness: float = Field(20e-6, gt=0, allow_inf_nan=False, description="STL base plate under the pixel columns (m)")
+    refractive_index: float = Field(
+        1.545, gt=0, allow_inf_nan=False, description="material (IP-Dip photoresist at 532 nm ≈ 1.545)"
+    )
+    medium_index: float = Field(
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="medium around and between the layers (air: 1.0); also converts optics.wavelength to vacuum",
+    )
+    base_thickness: float = Field(
+        20e-6, gt=0, allow_inf_nan=False, description="STL base plate under the pixel columns (m)"
+    )
 
     @model_validator(mode="after")
     def _contrast(self) -> FabricationConfig:
         if self.refractive_index == self.medium_index:
-            raise ValueError("fabrication.refractive_index must differ from fabrication.medium_index (no phase otherwise)")
+            raise ValueError(
+                "fabrication.refractive_index must differ from fabrication.medium_index (no phase otherwise)"
+            )
         return self
 
 
@@ -323,35 +430,63 @@ class TrainConfig(Section):
     device: str = "cpu"
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
     progress: bool = True
-    hardware_aware: bool = Field(False, description="train with the configured hardware models in the loop (evaluation always uses them)")
-    ideal_epochs: int = Field(0, ge=0, description="hardware-aware training: this many epochs on the ideal model first, then the hardware in the loop")
+    hardware_aware: bool = Field(
+        False, description="train with the configured hardware models in the loop (evaluation always uses them)"
+    )
+    ideal_epochs: int = Field(
+        0,
+        ge=0,
+        description="hardware-aware training: this many epochs on the ideal model first, then the hardware in the loop",
+    )
     init_from: str | None = Field(
-        None, description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision run for quantization-aware fine-tuning"
+        None,
+        description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision run for quantization-aware fine-tuning",
     )
     strategy: Literal["ideal", "pat", "dat", "calibrated", "robust"] = Field(
         "ideal",
         description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive), "
         "calibrated (dat on a model fitted to the system first: calibrate), robust (in silico under random errors: robust)",
     )
-    validation_size: int = Field(0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%")
-    schedule_step: int | None = Field(None, ge=1, description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler")
+    validation_size: int = Field(
+        0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%"
+    )
+    schedule_step: int | None = Field(
+        None,
+        ge=1,
+        description="with a physical system: lr x 0.5 every this many epochs (paper: 10); null: train.scheduler",
+    )
 
 
 class PhysicalConfig(Section):
     """The physical system a design is deployed on (and, for pat and dat, trained with)."""
 
-    system: str | None = Field(None, description="'package.module:factory', called as factory(design, **options); null: none")
-    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the factory (e.g. error sizes, seed)")
+    system: str | None = Field(
+        None, description="'package.module:factory', called as factory(design, **options); null: none"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the factory (e.g. error sizes, seed)"
+    )
 
 
 class DATConfig(Section):
     """Dual adaptive training: one systematic-error prediction network (SEPN) per measured plane."""
 
-    features: list[int] = Field([4, 8, 16], min_length=3, max_length=3, description="SEPN U-Net feature maps at its 3 scales")
+    features: list[int] = Field(
+        [4, 8, 16], min_length=3, max_length=3, description="SEPN U-Net feature maps at its 3 scales"
+    )
     convs: int = Field(3, ge=1, le=8, description="3x3 complex convolutions per U-Net block")
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="SEPN learning rate (Adam)")
-    internal: bool = Field(True, description="use the system's internal measurements (if it gives them) in the similarity loss and the fusion")
-    warmup_fraction: float = Field(0.4, ge=0, le=1, allow_inf_nan=False, description="fraction of epochs before the SEPNs enter the task forward pass (paper: 20 of 50)")
+    internal: bool = Field(
+        True,
+        description="use the system's internal measurements (if it gives them) in the similarity loss and the fusion",
+    )
+    warmup_fraction: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="fraction of epochs before the SEPNs enter the task forward pass (paper: 20 of 50)",
+    )
     sepn_steps: int = Field(1, ge=1, le=16, description="SEPN similarity steps per batch")
 
 
@@ -370,7 +505,12 @@ class CalibrateConfig(Section):
     probes: int = Field(4, ge=1, le=256, description="probe mask sets per stage (two stages: smooth, then fine probes)")
     inputs: int = Field(16, ge=1, le=4096, description="training images measured per probe mask set")
     steps: int = Field(150, ge=0, le=100000, description="Adam steps per stage")
-    lr: float = Field(0.05, gt=0, allow_inf_nan=False, description="Adam lr of shifts (px) and rotations (deg); the other parameters lr/10")
+    lr: float = Field(
+        0.05,
+        gt=0,
+        allow_inf_nan=False,
+        description="Adam lr of shifts (px) and rotations (deg); the other parameters lr/10",
+    )
 
     @field_validator("fit")
     @classmethod
@@ -384,11 +524,19 @@ class RobustConfig(Section):
     """Robust training (train.strategy robust, D2NN): every batch runs through a model with errors
     drawn afresh (quaton.train.robust); the system is used only to deploy on. σ of each error:"""
 
-    shift: float = Field(0.5, ge=0, le=8, allow_inf_nan=False, description="lateral shift per layer and axis (px, sub-pixel)")
+    shift: float = Field(
+        0.5, ge=0, le=8, allow_inf_nan=False, description="lateral shift per layer and axis (px, sub-pixel)"
+    )
     rotation: float = Field(0.0, ge=0, le=10, allow_inf_nan=False, description="in-plane rotation per layer (degrees)")
-    distance_error: float = Field(0.02, ge=0, le=0.5, allow_inf_nan=False, description="relative error of every distance")
-    phase_scale: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="phase response scale error (relative)")
-    phase_gamma: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="phase response exponent, 1 + N(0, σ²)")
+    distance_error: float = Field(
+        0.02, ge=0, le=0.5, allow_inf_nan=False, description="relative error of every distance"
+    )
+    phase_scale: float = Field(
+        0.1, ge=0, le=1, allow_inf_nan=False, description="phase response scale error (relative)"
+    )
+    phase_gamma: float = Field(
+        0.1, ge=0, le=1, allow_inf_nan=False, description="phase response exponent, 1 + N(0, σ²)"
+    )
     crosstalk: float = Field(0.0, ge=0, le=0.2, allow_inf_nan=False, description="neighbour phase coupling, |N(0, σ²)|")
 
 
@@ -431,26 +579,38 @@ class Config(Section):
             except ValueError as error:
                 raise ValueError(f"detector: {error}") from None
         if self.train.strategy != "ideal" and self.physical.system is None:
-            raise ValueError(f"train.strategy {self.train.strategy} trains with a physical system: set physical.system (e.g. quaton.hardware.physical:d2nn_twin)")
+            raise ValueError(
+                f"train.strategy {self.train.strategy} trains with a physical system: set physical.system (e.g. quaton.hardware.physical:d2nn_twin)"
+            )
         if self.train.strategy in ("calibrated", "robust") and model.kind != "d2nn":
-            raise ValueError(f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: use pat or dat")
+            raise ValueError(
+                f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: use pat or dat"
+            )
         if self.calibrate.enabled and self.train.strategy not in ("pat", "dat", "calibrated"):
-            raise ValueError(f"calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), not {self.train.strategy}")
+            raise ValueError(
+                f"calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), not {self.train.strategy}"
+            )
         if self.calibrate.enabled and model.kind != "d2nn":
             raise ValueError(f"calibrate.enabled: calibration is implemented for model.kind d2nn, not {model.kind}")
         if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
             raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
         camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()
         if self.physical.system is not None and model.kind == "mzi" and camera:
-            raise ValueError("hardware.readout / hardware.distortion: a camera after a physical system is implemented for model.kind d2nn, not mzi")
+            raise ValueError(
+                "hardware.readout / hardware.distortion: a camera after a physical system is implemented for model.kind d2nn, not mzi"
+            )
         if self.physical.system is not None and self.task.kind != "classification":
             raise ValueError("physical.system: training with a physical system is implemented for classification")
-        if model.kind == "mzi" and self.input.object_size ** 2 < model.mzi.ports:
-            raise ValueError(f"input.object_size ({self.input.object_size}) is too small for {model.mzi.ports} Fourier coefficients")
+        if model.kind == "mzi" and self.input.object_size**2 < model.mzi.ports:
+            raise ValueError(
+                f"input.object_size ({self.input.object_size}) is too small for {model.mzi.ports} Fourier coefficients"
+            )
         if model.kind == "optical_cnn":
             model.cnn.check_optics(self.optics.wavelength, self.optics.pitch, self.input.object_size)
         if model.kind != "d2nn" and (self.task.kind != "classification" or self.task.loss != "cross_entropy"):
-            raise ValueError(f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy")
+            raise ValueError(
+                f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy"
+            )
         return self
 
     @model_validator(mode="after")
@@ -531,7 +691,11 @@ def _d2nn_sampling(config: Config) -> str | None:
                 f"use at least {pitch / spread:.3g} m (lengths are in metres, e.g. 200e-6)"
             )
         if not passes(z):
-            longest = window / 2.0 * math.sqrt((window / wavelength) ** 2 - 1.0) if optics.method == "asm" else window**2 / (2.0 * wavelength)
+            longest = (
+                window / 2.0 * math.sqrt((window / wavelength) ** 2 - 1.0)
+                if optics.method == "asm"
+                else window**2 / (2.0 * wavelength)
+            )
             return (
                 f"{where}: {z:g} m is too long: at λ = {_metres(wavelength)} the band-limited {optics.method} kernel of the "
                 f"{_metres(window)} padded window passes nothing but the field's mean beyond {longest:.3g} m"
@@ -592,7 +756,9 @@ def _merge_union_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
     for item in items:
         loc = tuple(item["loc"])
-        at = next((i for i, part in enumerate(loc) if i > 0 and isinstance(part, str) and _UNION_MEMBER.match(part)), None)
+        at = next(
+            (i for i, part in enumerate(loc) if i > 0 and isinstance(part, str) and _UNION_MEMBER.match(part)), None
+        )
         if at is None:
             merged.append(item)
             continue
@@ -600,7 +766,7 @@ def _merge_union_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if key not in groups:
             groups[key] = []
             merged.append({"loc": key, "group": groups[key]})
-        groups[key].append((loc[at], {**item, "loc": key + loc[at + 1:]}))
+        groups[key].append((loc[at], {**item, "loc": key + loc[at + 1 :]}))
     result = []
     for item in merged:
         if "group" not in item:
@@ -612,7 +778,14 @@ def _merge_union_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             result.extend(specific)
         else:
             names = " or ".join(dict.fromkeys(name for name, _ in members))
-            result.append({"loc": item["loc"], "type": "union", "msg": f"expected {names}, got {members[0][1]['input']!r}", "input": members[0][1]["input"]})
+            result.append(
+                {
+                    "loc": item["loc"],
+                    "type": "union",
+                    "msg": f"expected {names}, got {members[0][1]['input']!r}",
+                    "input": members[0][1]["input"],
+                }
+            )
     return result
 
 
@@ -644,7 +817,10 @@ def _message(item: dict[str, Any]) -> str:
 def format_validation_error(error: ValidationError) -> str:
     """One message listing every offending key and what is wrong with it."""
     # a rule across keys (empty location) names its keys in its message
-    lines = [f"{_location(item)}: {_message(item)}" if item["loc"] else _message(item) for item in _merge_union_members(error.errors())]
+    lines = [
+        f"{_location(item)}: {_message(item)}" if item["loc"] else _message(item)
+        for item in _merge_union_members(error.errors())
+    ]
     return "invalid config: " + "; ".join(dict.fromkeys(lines))
 
 

@@ -20,7 +20,9 @@ from quaton.tasks import Classification, LogitClassification, PhaseImaging
 Task = Classification | PhaseImaging | LogitClassification
 
 
-def measure(config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor) -> torch.Tensor:
+def measure(
+    config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor
+) -> torch.Tensor:
     """What the task sees for images x [B, s, s]: a D2NN's detector image (through the read-out, if
     given), or a CNN's logits (its camera read-out inside, sensor values in units of the calibrated
     ``full_scale``)."""
@@ -48,7 +50,12 @@ def calibrate(config: Config, model: nn.Module, readout: Readout, images: torch.
 
 @torch.no_grad()
 def evaluate(
-    config: Config, model: nn.Module, task: Task, images: torch.Tensor, labels: torch.Tensor, readout: Readout | None = None
+    config: Config,
+    model: nn.Module,
+    task: Task,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    readout: Readout | None = None,
 ) -> dict[str, Any]:
     """Mean loss and the task's metrics over a test set, of the device as evaluated: hard-quantized
     phases, and the read-out chain and modulator response when ``readout`` is given (its evaluation

@@ -65,8 +65,14 @@ class LogProgress(Generic[T]):
     docstring for when); ``set_postfix`` as on a tqdm bar. Never writes a carriage return."""
 
     def __init__(
-        self, iterable: Iterable[T], total: int, desc: str, stream: IO[str],
-        min_interval: float = MIN_INTERVAL, max_interval: float = MAX_INTERVAL, stride: int | None = None,
+        self,
+        iterable: Iterable[T],
+        total: int,
+        desc: str,
+        stream: IO[str],
+        min_interval: float = MIN_INTERVAL,
+        max_interval: float = MAX_INTERVAL,
+        stride: int | None = None,
     ) -> None:
         self.iterable = iterable
         self.total = total
@@ -97,14 +103,18 @@ class LogProgress(Generic[T]):
             now = time.monotonic()
             since = now - last
             if (self._milestone(done) and since >= self.min_interval) or since >= self.max_interval:
-                meter = std_tqdm.format_meter(done, self.total, now - started, prefix=self.desc, ascii=True, postfix=self.postfix or None)
+                meter = std_tqdm.format_meter(
+                    done, self.total, now - started, prefix=self.desc, ascii=True, postfix=self.postfix or None
+                )
                 self.stream.write(meter + "\n")
                 self.stream.flush()
                 self.lines += 1
                 last = now
 
 
-def progress(iterable: Iterable[Any], total: int, desc: str, enabled: bool = True, stream: IO[str] | None = None) -> Progress:
+def progress(
+    iterable: Iterable[Any], total: int, desc: str, enabled: bool = True, stream: IO[str] | None = None
+) -> Progress:
     """``iterable`` (``total`` steps) with progress on ``stream`` (default: sys.stderr as it is now):
     a tqdm bar on a terminal, a few plain lines elsewhere, nothing when not ``enabled``. The result
     has ``set_postfix(**values)`` in every case."""
@@ -114,4 +124,11 @@ def progress(iterable: Iterable[Any], total: int, desc: str, enabled: bool = Tru
     if is_terminal(stream):
         return auto_tqdm(iterable, total=total, desc=desc, leave=False, file=stream)
     stride = int(_env_number("TQDM_MINITERS", 0))
-    return LogProgress(iterable, total, desc, stream, min_interval=_env_number("TQDM_MININTERVAL", MIN_INTERVAL), stride=stride if stride >= 1 else None)
+    return LogProgress(
+        iterable,
+        total,
+        desc,
+        stream,
+        min_interval=_env_number("TQDM_MININTERVAL", MIN_INTERVAL),
+        stride=stride if stride >= 1 else None,
+    )

@@ -71,7 +71,10 @@ def _metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics table: every metric but the confusion matrix (a figure); durations (keys ending
     in "seconds") as :func:`format_duration`."""
     return [
-        {"metric": key, "value": format_duration(value) if key.endswith("seconds") and isinstance(value, int | float) else value}
+        {
+            "metric": key,
+            "value": format_duration(value) if key.endswith("seconds") and isinstance(value, int | float) else value,
+        }
         for key, value in metrics.items()
         if key != "confusion"
     ]
@@ -87,20 +90,26 @@ def _quantized(config: Config) -> bool:
 
 def _fabricated(config: Config) -> bool:
     """A D2NN (heights.png, quaton export) or an optical CNN's phase element is printed."""
-    return config.model.kind == "d2nn" or (config.model.kind == "optical_cnn" and config.model.cnn.element != "amplitude")
+    return config.model.kind == "d2nn" or (
+        config.model.kind == "optical_cnn" and config.model.cnn.element != "amplitude"
+    )
 
 
 # The config sections (and sub-sections) a run may not use, and when it does. Every other section
 # (name, seed, model, input, data, task, train) is always shown.
 SECTION_USE: dict[str, Callable[[Config], bool]] = {
-    "optics": lambda c: c.model.kind in ("d2nn", "optical_cnn"),  # an MZI mesh and a digital CNN have no free-space optics
+    "optics": lambda c: (
+        c.model.kind in ("d2nn", "optical_cnn")
+    ),  # an MZI mesh and a digital CNN have no free-space optics
     "model.cnn": lambda c: c.model.kind in ("optical_cnn", "digital_cnn"),
     "model.mzi": lambda c: c.model.kind == "mzi",
     "detector": lambda c: c.model.kind == "d2nn" and c.task.kind == "classification",  # the class regions
     "data.rbc": lambda c: c.data.dataset == "rbc",
     "quantization": _quantized,
     "fabrication": _fabricated,
-    "hardware": lambda c: c.hardware.readout != ReadoutConfig() or c.hardware.distortion != DistortionConfig(),  # not an ideal read-out
+    "hardware": lambda c: (
+        c.hardware.readout != ReadoutConfig() or c.hardware.distortion != DistortionConfig()
+    ),  # not an ideal read-out
     "physical": lambda c: c.physical.system is not None,
     "dat": lambda c: c.physical.system is not None and c.train.strategy in ("dat", "calibrated"),  # the SEPNs
     "calibrate": lambda c: c.physical.system is not None and (c.train.strategy == "calibrated" or c.calibrate.enabled),
@@ -158,9 +167,15 @@ def run_report(run_dir: Path, metrics: dict[str, Any] | None = None) -> Path:
     resolved config's sections that the run uses (:func:`config_sections`)."""
     run_dir = Path(run_dir)
     metrics = metrics if metrics is not None else runs.read_json(run_dir / runs.METRICS)
-    figures = sorted((run_dir / "figures").glob("*.png"), key=lambda p: list(CAPTIONS).index(p.name) if p.name in CAPTIONS else 99)
+    figures = sorted(
+        (run_dir / "figures").glob("*.png"), key=lambda p: list(CAPTIONS).index(p.name) if p.name in CAPTIONS else 99
+    )
     config = _config_html((run_dir / runs.CONFIG).read_text())
-    sections = [("Metrics", _table(_metric_rows(metrics))), ("Figures", "".join(_image(p) for p in figures)), ("Config", config)]
+    sections = [
+        ("Metrics", _table(_metric_rows(metrics))),
+        ("Figures", "".join(_image(p) for p in figures)),
+        ("Config", config),
+    ]
     write_html(run_dir / "report.html", f"quaton run: {run_dir.name}", sections)
     return run_dir / "report.html"
 
@@ -176,12 +191,22 @@ def simulation_report(design_dir: Path, out: Path, result: dict[str, Any]) -> Pa
     rows = []
     for r in result["results"]:
         spread = r.get(f"{primary}_over_draws")
-        rows.append({
-            "perturbation": r["perturbation"], "value": r["value"], "unit": r.get("unit", ""), "what": r.get("what", ""),
-            "draws": r.get("draws", 1), f"{primary} (mean)": r[primary], "std over draws": spread["std"] if spread else "",
-        })
+        rows.append(
+            {
+                "perturbation": r["perturbation"],
+                "value": r["value"],
+                "unit": r.get("unit", ""),
+                "what": r.get("what", ""),
+                "draws": r.get("draws", 1),
+                f"{primary} (mean)": r[primary],
+                "std over draws": spread["std"] if spread else "",
+            }
+        )
     figure, ax = plt.subplots(figsize=(6, 3))
-    labels = [r.get("label") or (r["perturbation"] if r["perturbation"] == "none" else f"{r['perturbation']}={r['value']}") for r in result["results"]]
+    labels = [
+        r.get("label") or (r["perturbation"] if r["perturbation"] == "none" else f"{r['perturbation']}={r['value']}")
+        for r in result["results"]
+    ]
     errors = [r["std over draws"] or 0.0 for r in rows]
     ax.bar(range(len(rows)), [r[f"{primary} (mean)"] for r in rows], yerr=errors, capsize=3, color="tab:blue")
     ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right")
@@ -192,9 +217,11 @@ def simulation_report(design_dir: Path, out: Path, result: dict[str, Any]) -> Pa
     plt.close(figure)
     description = json.loads((Path(design_dir) / "design.json").read_text())
     summary = {k: description[k] for k in ("wavelength", "pitch", "grid", "distances") if k in description}
-    setup = (f"<p>Test set: {html.escape(str(result.get('dataset')))}, {result.get('test_size')} images. Device: "
-             f"{html.escape(str(result.get('hardware', '')))}. Random perturbations: {result.get('draws', 1)} draws, seed "
-             f"{result.get('seed', 0)} ({html.escape(str(result.get('random_draws', '')))}); error bars: std over draws.</p>")
+    setup = (
+        f"<p>Test set: {html.escape(str(result.get('dataset')))}, {result.get('test_size')} images. Device: "
+        f"{html.escape(str(result.get('hardware', '')))}. Random perturbations: {result.get('draws', 1)} draws, seed "
+        f"{result.get('seed', 0)} ({html.escape(str(result.get('random_draws', '')))}); error bars: std over draws.</p>"
+    )
     sections = [
         ("Robustness", setup + _table(rows) + _image(chart)),
         ("Design", f"<pre>{html.escape(json.dumps(summary, indent=1))}</pre>"),

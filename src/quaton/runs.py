@@ -74,7 +74,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception:  # torch raises many types for a corrupt, truncated or unsafe file
         # torch's own text is left out on purpose: it suggests loading with weights_only=False, which
         # would let the file run code.
-        raise RunDirError(_unreadable(path, "is corrupt or not a quaton checkpoint: it cannot be read as one (tensors and plain data)")) from None
+        raise RunDirError(
+            _unreadable(
+                path, "is corrupt or not a quaton checkpoint: it cannot be read as one (tensors and plain data)"
+            )
+        ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise RunDirError(_unreadable(path, "is not a quaton checkpoint (it holds no model state)"))
     return state
@@ -105,7 +109,9 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RunDirError(f"{path} is unreadable or not JSON ({error}): restore it, or rerun what wrote it") from None
     if not isinstance(data, dict):
-        raise RunDirError(f"{path} holds a JSON {type(data).__name__}, not an object: restore it, or rerun what wrote it")
+        raise RunDirError(
+            f"{path} holds a JSON {type(data).__name__}, not an object: restore it, or rerun what wrote it"
+        )
     return data
 
 
@@ -125,4 +131,8 @@ def config_differences(saved_text: str, config_text: str) -> dict[str, tuple[Any
     except yaml.YAMLError:  # a damaged config.yaml: the run cannot be shown to be of this config
         return {CONFIG: ("unreadable YAML", "this config")}
     new = _flatten(yaml.safe_load(config_text) or {})
-    return {key: (saved.get(key), new.get(key)) for key in sorted(saved.keys() | new.keys()) if saved.get(key) != new.get(key)}
+    return {
+        key: (saved.get(key), new.get(key))
+        for key in sorted(saved.keys() | new.keys())
+        if saved.get(key) != new.get(key)
+    }

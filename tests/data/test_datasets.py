@@ -69,7 +69,9 @@ def test_idx_round_trip_and_corruption(tmp_path):
 
 def pretend_standard(monkeypatch, name: str, arrays: dict[str, np.ndarray]) -> None:
     """Make ``arrays`` the 'standard' content of ``name`` for one test (the real files are large)."""
-    monkeypatch.setitem(datasets.STANDARD[name], "md5", {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()})
+    monkeypatch.setitem(
+        datasets.STANDARD[name], "md5", {k: hashlib.md5(idx_bytes(a)).hexdigest() for k, a in arrays.items()}
+    )
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -146,7 +148,10 @@ def test_fashion_files_are_never_read_as_mnist(tmp_path, monkeypatch):
     pretend_standard(monkeypatch, "mnist", mnist)
     pretend_standard(monkeypatch, "fashion_mnist", fashion)
     write_idx_dir(tmp_path / "fashion", fashion, gz=True)  # the files directly in the root, as the review did
-    with pytest.raises(DataNotFoundError, match=r"train-images-idx3-ubyte.gz holds fashion_mnist's train-images-idx3-ubyte, not mnist's"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"train-images-idx3-ubyte.gz holds fashion_mnist's train-images-idx3-ubyte, not mnist's",
+    ):
         load_dataset("mnist", root=tmp_path / "fashion", download=False)
     assert load_dataset("fashion_mnist", root=tmp_path / "fashion", download=False).source == str(tmp_path / "fashion")
     # a modified copy is refused by name too, and an .npz under the standard name as well
@@ -188,7 +193,9 @@ def test_download_verifies_checksums(tmp_path, mirror):
 
 def test_download_with_a_bad_checksum_is_refused(tmp_path, mirror):
     mirror(fake_split(3), corrupt="x_test")
-    with pytest.raises(DataNotFoundError, match=r"t10k-images-idx3-ubyte.gz: .*does not match the known hash.*QUATON_DATA"):
+    with pytest.raises(
+        DataNotFoundError, match=r"t10k-images-idx3-ubyte.gz: .*does not match the known hash.*QUATON_DATA"
+    ):
         load_dataset("mnist", root=tmp_path)
     assert not (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").exists()
 
@@ -200,7 +207,9 @@ def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setitem(datasets.STANDARD["fashion_mnist"], "url", f"http://127.0.0.1:{port}/")
     monkeypatch.setitem(datasets.STANDARD["fashion_mnist"], "system", [])
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with pytest.raises(DataNotFoundError, match=r"could not download fashion_mnist .*QUATON_DATA.*dataset-fashion-mnist"):
+    with pytest.raises(
+        DataNotFoundError, match=r"could not download fashion_mnist .*QUATON_DATA.*dataset-fashion-mnist"
+    ):
         load_dataset("fashion_mnist", root=tmp_path)
     with pytest.raises(DataNotFoundError, match="unknown dataset"):
         load_dataset("cifar100")

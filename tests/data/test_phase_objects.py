@@ -19,7 +19,9 @@ from quaton.data.phase_objects import (
 from quaton.errors import ConfigError, DataNotFoundError
 
 # scikit-image is the optional extra quaton[natural] (CI installs it): only the photograph fallback needs it.
-needs_skimage = pytest.mark.skipif(importlib.util.find_spec("skimage") is None, reason="scikit-image (quaton[natural]) is not installed")
+needs_skimage = pytest.mark.skipif(
+    importlib.util.find_spec("skimage") is None, reason="scikit-image (quaton[natural]) is not installed"
+)
 
 
 def test_evans_fung_profile_has_the_published_shape():
@@ -30,18 +32,27 @@ def test_evans_fung_profile_has_the_published_shape():
     assert 0.6 < r[t.argmax()] / 3.91e-6 < 0.8
     assert evans_fung_thickness(np.array([4e-6]))[0] == 0.0
     # a larger cell is the same shape scaled in all three dimensions
-    assert evans_fung_thickness(np.array([2e-6]), 1.1 * 7.82e-6)[0] == pytest.approx(1.1 * evans_fung_thickness(np.array([2e-6 / 1.1]))[0])
+    assert evans_fung_thickness(np.array([2e-6]), 1.1 * 7.82e-6)[0] == pytest.approx(
+        1.1 * evans_fung_thickness(np.array([2e-6 / 1.1]))[0]
+    )
 
 
 def test_single_untilted_cell_phase_matches_the_formula():
     wavelength, pitch, diameter, contrast = 532e-9, 0.25e-6, 8e-6, 0.06
     parameters = RBCParameters(
-        diameter=(diameter, diameter), index_contrast=(contrast, contrast), peak_phase=None, tilt=(0, 0), count=(1, 1),
-        aberration_rms=(0, 0), noise_rms=(0, 0),
+        diameter=(diameter, diameter),
+        index_contrast=(contrast, contrast),
+        peak_phase=None,
+        tilt=(0, 0),
+        count=(1, 1),
+        aberration_rms=(0, 0),
+        noise_rms=(0, 0),
     )
     maps = rbc_phase_maps(1, 33, pitch, wavelength, parameters, seed=3, subsamples=1)
     phase = maps[0]
-    expected_max = 2 * math.pi * contrast * evans_fung_thickness(np.linspace(0, 4e-6, 4000), diameter).max() / wavelength
+    expected_max = (
+        2 * math.pi * contrast * evans_fung_thickness(np.linspace(0, 4e-6, 4000), diameter).max() / wavelength
+    )
     assert phase.max() == pytest.approx(expected_max, rel=0.03)
     assert phase.min() == 0.0
     # the cell's area: π (D/2)² within a few pixels of the rim
@@ -99,7 +110,9 @@ def test_backgrounds_have_the_requested_rms_and_are_slow():
     noisy = background_phase(50, 32, 1e-6, RBCParameters(aberration_rms=(0.2, 0.2), noise_rms=(0.05, 0.05)), seed=1)
     assert np.sqrt(((noisy - background) ** 2).mean()) == pytest.approx(0.05, rel=1e-6)
     # the generated fields carry it: far from the cells the phase is the background, not 0
-    maps = rbc_phase_maps(50, 32, 1e-6, 532e-9, RBCParameters(aberration_rms=(0.3, 0.3), noise_rms=(0, 0), count=(1, 1)), seed=2)
+    maps = rbc_phase_maps(
+        50, 32, 1e-6, 532e-9, RBCParameters(aberration_rms=(0.3, 0.3), noise_rms=(0, 0), count=(1, 1)), seed=2
+    )
     empty = maps < 0.0
     assert empty.mean() > 0.3  # about half the background lies below 0
     assert np.sqrt((maps[maps < 0.5] ** 2).mean()) == pytest.approx(0.3, rel=0.25)
@@ -117,8 +130,12 @@ def test_rbc_test_cells_come_from_another_seed_than_the_training_cells():
     from quaton.config import build_config
     from quaton.train.setup import prepare_data
 
-    settings = {"task": {"kind": "phase_imaging", "loss": "mse"}, "model": {"grid": 48}, "input": {"object_size": 32},
-                "data": {"dataset": "rbc", "train_size": 30, "test_size": 10}}
+    settings = {
+        "task": {"kind": "phase_imaging", "loss": "mse"},
+        "model": {"grid": 48},
+        "input": {"object_size": 32},
+        "data": {"dataset": "rbc", "train_size": 30, "test_size": 10},
+    }
     data = prepare_data(build_config(settings))
     bigger = prepare_data(build_config(settings, ["data.train_size=60"]))
     assert torch.equal(data.x_test, bigger.x_test)
@@ -142,7 +159,9 @@ def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
     patches = natural_image_patches(5, 32, root=tmp_path)
     assert patches.shape == (5, 32, 32) and patches.dtype == np.uint8 and patches.std() > 5
     cifar = np.random.default_rng(0).integers(0, 256, (10, 32, 32), dtype=np.uint8)
-    np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(10), x_test=cifar[:2], y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(10), x_test=cifar[:2], y_test=np.zeros(2)
+    )
     picked = natural_image_patches(4, 32, root=tmp_path)
     assert all(any(np.array_equal(p, c) for c in cifar) for p in picked)
 
@@ -154,11 +173,17 @@ def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
     from quaton.train.setup import prepare_data
 
     monkeypatch.delenv("QUATON_DATA", raising=False)
-    settings = {"task": {"kind": "phase_imaging", "loss": "mse"}, "model": {"grid": 32}, "input": {"object_size": 16},
-                "data": {"dataset": "natural", "root": str(tmp_path), "train_size": 8, "test_size": 4}}
+    settings = {
+        "task": {"kind": "phase_imaging", "loss": "mse"},
+        "model": {"grid": 32},
+        "input": {"object_size": 16},
+        "data": {"dataset": "natural", "root": str(tmp_path), "train_size": 8, "test_size": 4},
+    }
     assert prepare_data(build_config(settings)).source.startswith("scikit-image photographs (camera")
     cifar = np.random.default_rng(0).integers(0, 256, (20, 32, 32), dtype=np.uint8)
-    np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(20), x_test=cifar[:2], y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(20), x_test=cifar[:2], y_test=np.zeros(2)
+    )
     assert prepare_data(build_config(settings)).source == f"CIFAR-10 grayscale ({tmp_path / 'cifar10_jpeg75_gray.npz'})"
 
 
@@ -170,7 +195,9 @@ def test_natural_without_scikit_image_needs_cifar_and_says_so(tmp_path, monkeypa
     with pytest.raises(ConfigError, match=r"data.dataset: natural needs .*cifar10_jpeg75_gray.npz.*quaton\[natural\]"):
         natural_image_patches(3, 32, root=tmp_path)
     cifar = np.random.default_rng(2).integers(0, 256, (6, 32, 32), dtype=np.uint8)
-    np.savez(tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(6), x_test=cifar[:2], y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "cifar10_jpeg75_gray.npz", x_train=cifar, y_train=np.zeros(6), x_test=cifar[:2], y_test=np.zeros(2)
+    )
     picked = natural_image_patches(3, 32, root=tmp_path)
     assert all(any(np.array_equal(p, c) for c in cifar) for p in picked)
 

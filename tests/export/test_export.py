@@ -36,7 +36,9 @@ SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    config = load_config(SMOKE, ["train.progress=false", "train.epochs=3", "quantization.method=psq", "quantization.levels=4"])
+    config = load_config(
+        SMOKE, ["train.progress=false", "train.epochs=3", "quantization.method=psq", "quantization.levels=4"]
+    )
     metrics = train(config, root / "run")
     design_dir = export_run(root / "run", root / "design")
     return root, config, metrics, design_dir
@@ -59,7 +61,9 @@ def test_height_maps_follow_the_phase_to_height_formula(exported):
     fab = config.fabrication
     phase = np.load(design_dir / "layer_01.npy")
     height = np.load(design_dir / "height_01.npy")
-    expected = phase * config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    expected = (
+        phase * config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    )
     assert fab.medium_index == 1.0 and np.allclose(height, expected)
     # a π step is half a wavelength of optical path difference
     assert phase_to_height(np.array(math.pi), 532e-9, 1.5, 1.0) == pytest.approx(532e-9)
@@ -83,7 +87,9 @@ def test_heights_in_water_use_the_vacuum_wavelength(exported, tmp_path):
     height = np.load(design_dir / "height_01.npy")
     vacuum = 1.33 * config.optics.wavelength
     assert np.allclose(height, phase * vacuum / (2 * math.pi * (1.545 - 1.33)), rtol=1e-12, atol=0)
-    assert json.loads((design_dir / "design.json").read_text())["material"]["vacuum_wavelength"] == pytest.approx(vacuum)
+    assert json.loads((design_dir / "design.json").read_text())["material"]["vacuum_wavelength"] == pytest.approx(
+        vacuum
+    )
     # a π step in IP-Dip under water for a 532 nm (vacuum) laser: 532e-9 / (2·0.215) = 1.2372 µm
     assert phase_to_height(np.array(math.pi), 532e-9, 1.545, 1.33) == pytest.approx(1.2372093e-6)
     assert vacuum_wavelength(400e-9, 1.33) == pytest.approx(532e-9)
@@ -91,8 +97,18 @@ def test_heights_in_water_use_the_vacuum_wavelength(exported, tmp_path):
 
 def test_an_explicit_range_beyond_two_pi_exports_the_evaluated_device(tmp_path):
     """Issue 13 item 8: raw −1 with quantization.range [−1, 2] evaluates to 2π − 1 = 5.28 rad: export that."""
-    config = load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=4",
-                                 "quantization.range=[-1, 2]", "data.train_size=40", "data.test_size=20"])
+    config = load_config(
+        SMOKE,
+        [
+            "train.progress=false",
+            "train.epochs=0",
+            "quantization.method=psq",
+            "quantization.levels=4",
+            "quantization.range=[-1, 2]",
+            "data.train_size=40",
+            "data.test_size=20",
+        ],
+    )
     train(config, tmp_path / "run")
     state = rundir.load_checkpoint(tmp_path / "run" / rundir.CHECKPOINT)
     state["model"]["masks.0.raw"] = torch.linspace(-1.5, 2.5, 32 * 32).reshape(32, 32)  # every level, -1 included
@@ -173,10 +189,14 @@ def test_an_independent_numpy_propagation_gives_the_same_predictions(exported):
     images = load_dataset("mnist_5k").x_test[::20][:40]
     fields = design.encode(images).numpy().astype(np.complex128)
     intensity = numpy_forward(description, phases, fields)
-    energies = np.stack([intensity[:, r0:r1, c0:c1].sum(axis=(1, 2)) for r0, c0, r1, c1 in description["detector"]["regions"]], axis=1)
+    energies = np.stack(
+        [intensity[:, r0:r1, c0:c1].sum(axis=(1, 2)) for r0, c0, r1, c1 in description["detector"]["regions"]], axis=1
+    )
     ours = design.predict(images).numpy()
     assert (energies.argmax(axis=1) == ours).mean() >= 0.975  # float32 vs float64 may flip a near tie
-    assert np.allclose(design.intensity(design.encode(images)).numpy(), intensity, rtol=1e-3, atol=1e-4 * intensity.max())
+    assert np.allclose(
+        design.intensity(design.encode(images)).numpy(), intensity, rtol=1e-3, atol=1e-4 * intensity.max()
+    )
 
 
 def test_perturbations_are_reported_and_hurt(exported):
@@ -184,7 +204,9 @@ def test_perturbations_are_reported_and_hurt(exported):
     result = simulate(design_dir, ["phase_noise=3.0", "shift=0", "distance_error=0.0", "height_error=0.0"])
     accuracy = {f"{r['perturbation']}={r['value']}": r["accuracy"] for r in result["results"]}
     base = accuracy["none="]
-    assert accuracy["shift=0"] == base and accuracy["distance_error=0.0"] == base and accuracy["height_error=0.0"] == base
+    assert (
+        accuracy["shift=0"] == base and accuracy["distance_error=0.0"] == base and accuracy["height_error=0.0"] == base
+    )
     assert accuracy["phase_noise=3.0"] < base - 0.1
     with pytest.raises(DesignError, match="unknown perturbation"):
         simulate(design_dir, ["tilt=1"])
@@ -248,7 +270,10 @@ def test_simulate_states_units_draws_and_keeps_every_simulation(exported, tmp_pa
     design = tmp_path / "d"
     shutil.copytree(design_dir, design)
     runner = CliRunner()
-    first = runner.invoke(app, ["simulate", str(design), "-p", "distance_error=0.02", "-p", "phase_noise=0.5", "--draws", "3", "--seed", "7"])
+    first = runner.invoke(
+        app,
+        ["simulate", str(design), "-p", "distance_error=0.02", "-p", "phase_noise=0.5", "--draws", "3", "--seed", "7"],
+    )
     assert first.exit_code == 0, first.output
     assert "distance_error=0.02" in first.output and "relative" in first.output and "all 4 gaps" in first.output
     assert "rad, standard deviation" in first.output and "3 draws, seed 7" in first.output
@@ -261,22 +286,40 @@ def test_simulate_states_units_draws_and_keeps_every_simulation(exported, tmp_pa
     noise = next(r for r in kept["results"] if r["perturbation"] == "phase_noise")
     assert kept["seed"] == 7 and noise["draws"] == 3 and len(noise["per_draw"]) == 3 and noise["seed"] == 7
     draws = [d["accuracy"] for d in noise["per_draw"]]
-    assert noise["accuracy"] == pytest.approx(np.mean(draws)) and noise["accuracy_over_draws"]["std"] == pytest.approx(np.std(draws, ddof=1))
+    assert noise["accuracy"] == pytest.approx(np.mean(draws)) and noise["accuracy_over_draws"]["std"] == pytest.approx(
+        np.std(draws, ddof=1)
+    )
     assert len(set(draws)) > 1  # independent draws, not one noise pattern three times
-    assert (design / "simulations" / index[0]["id"] / "report.html").is_file() and (design / "simulations" / index[1]["id"] / "report.html").is_file()
+    assert (design / "simulations" / index[0]["id"] / "report.html").is_file() and (
+        design / "simulations" / index[1]["id"] / "report.html"
+    ).is_file()
     assert "3 draws, seed 7" in (design / "simulations" / index[0]["id"] / "report.html").read_text()
     help_text = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "400"}).output
     assert "rad" in help_text and "relative" in help_text and "pixels" in help_text and "--draws" in help_text
 
 
-@pytest.mark.parametrize("text, unit", [
-    ("distance_error=-2", "relative"), ("shift=-1", "pixels"), ("phase_noise=1e9", "rad"), ("phase_noise=-0.1", "rad"),
-    ("height_error=-1", "relative"), ("shift=32", "pixels"), ("shift=4:1", "layer 4 does not exist"), ("shift=0.5", "whole number"),
-    ("distance_error=nan", "relative"), ("phase_noise=abc", "a number"),
-    ("mask_overlay=1.5", "pixels, a fraction of the pitch"), ("mask_overlay=-0.1", "pixels"),
-    ("etch_depth=0.1,etch_depth=0.2", "more than once"), ("etch_depth=0.1,", "empty parts"),
-])
-def test_perturbations_outside_their_physical_range_are_refused_before_any_work(exported, tmp_path, monkeypatch, text, unit):
+@pytest.mark.parametrize(
+    "text, unit",
+    [
+        ("distance_error=-2", "relative"),
+        ("shift=-1", "pixels"),
+        ("phase_noise=1e9", "rad"),
+        ("phase_noise=-0.1", "rad"),
+        ("height_error=-1", "relative"),
+        ("shift=32", "pixels"),
+        ("shift=4:1", "layer 4 does not exist"),
+        ("shift=0.5", "whole number"),
+        ("distance_error=nan", "relative"),
+        ("phase_noise=abc", "a number"),
+        ("mask_overlay=1.5", "pixels, a fraction of the pitch"),
+        ("mask_overlay=-0.1", "pixels"),
+        ("etch_depth=0.1,etch_depth=0.2", "more than once"),
+        ("etch_depth=0.1,", "empty parts"),
+    ],
+)
+def test_perturbations_outside_their_physical_range_are_refused_before_any_work(
+    exported, tmp_path, monkeypatch, text, unit
+):
     """Issue 20: each perturbation has a physical range; say the unit, and check before the data is loaded."""
     _, _, _, design_dir = exported
 
@@ -294,11 +337,35 @@ def test_perturbations_outside_their_physical_range_are_refused_before_any_work(
 @pytest.mark.parametrize("levels", [4, 8])
 def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_path, levels):
     """Issue 19: k binary masks per layer; read back, rasterised, they give every level map exactly."""
-    config = load_config(SMOKE, ["train.progress=false", "train.epochs=1", "quantization.method=psq", f"quantization.levels={levels}",
-                                 "data.train_size=100", "data.test_size=20"])
+    config = load_config(
+        SMOKE,
+        [
+            "train.progress=false",
+            "train.epochs=1",
+            "quantization.method=psq",
+            f"quantization.levels={levels}",
+            "data.train_size=100",
+            "data.test_size=20",
+        ],
+    )
     train(config, tmp_path / "run")
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "d"), "--format", "npy", "--format", "gds",
-                                      "--min-feature", "2e-6", "--min-gap", "2e-6"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "d"),
+            "--format",
+            "npy",
+            "--format",
+            "gds",
+            "--min-feature",
+            "2e-6",
+            "--min-gap",
+            "2e-6",
+        ],
+    )
     assert result.exit_code == 0, result.output
     design_dir = tmp_path / "d"
     assert "layer 1 mask 1:" in result.output and "below min_feature=2e-06 m" in result.output
@@ -309,14 +376,18 @@ def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_pat
         masks = read_masks(design_dir / "masks.gds", layer["layer"], k, 32, 1.0)
         levels_back = sum(m.astype(np.int64) << (k - j) for j, m in enumerate(masks, start=1))
         assert np.array_equal(levels_back, level_map(phase, levels))
-        assert set(np.unique(levels_back)) == set(range(levels))  # the trained layer uses every level: every mask code is checked
+        assert set(np.unique(levels_back)) == set(
+            range(levels)
+        )  # the trained layer uses every level: every mask code is checked
         depths = [m["etch_depth_m"] for m in layer["masks"]]
         etched = sum(m * d for m, d in zip(masks, depths))
         assert np.allclose(etched, np.load(design_dir / f"height_{layer['layer']:02d}.npy"), rtol=1e-12, atol=1e-18)
         assert [m["gds_layer"] for m in layer["masks"]] == [10 * layer["layer"] + j for j in range(1, k + 1)]
         # merged polygons, not one square per pixel; the DRC counts what a 2 µm process cannot make
         drc = layer["masks"][0]["drc"]
-        assert drc["feature_violations_px"] == design_rule_check(masks[0], 1e-6, 2e-6, None)["feature_violations_px"] > 0
+        assert (
+            drc["feature_violations_px"] == design_rule_check(masks[0], 1e-6, 2e-6, None)["feature_violations_px"] > 0
+        )
     library = gdstk.read_gds(str(design_dir / "masks.gds"))
     cell = next(c for c in library.cells if c.name == "LAYER_01")
     open_pixels = sum(m["open_pixels"] for m in sidecar["layers"][0]["masks"])
@@ -335,8 +406,20 @@ def test_design_rule_check_counts_narrow_features_and_gaps():
 
 def test_gds_refuses_level_counts_that_are_not_powers_of_two(tmp_path):
     run = tmp_path / "run3"
-    train(load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=3",
-                              "data.train_size=40", "data.test_size=20"]), run)
+    train(
+        load_config(
+            SMOKE,
+            [
+                "train.progress=false",
+                "train.epochs=0",
+                "quantization.method=psq",
+                "quantization.levels=3",
+                "data.train_size=40",
+                "data.test_size=20",
+            ],
+        ),
+        run,
+    )
     with pytest.raises(DesignError, match=r"3 levels, not a power of two.*grayscale lithography.*STL"):
         export_run(run, tmp_path / "d3", formats=("gds",))
     assert not (tmp_path / "d3").exists()  # refused before anything was written
@@ -358,7 +441,12 @@ def test_zero_mask_overlay_is_the_unperturbed_design(exported):
         zero = simulate_module.perturbed(design, text, seed=3, draw=1)
         for nominal, mask in zip(design.network.masks, zero.network.masks):
             assert torch.equal(mask.transmission(), nominal.transmission())
-    result = simulate(design_dir, ["mask_overlay=0", "etch_depth=0,mask_overlay=0", "etch_depth=0.1,mask_overlay=0.5"], draws=2, seed=4)
+    result = simulate(
+        design_dir,
+        ["mask_overlay=0", "etch_depth=0,mask_overlay=0", "etch_depth=0.1,mask_overlay=0.5"],
+        draws=2,
+        seed=4,
+    )
     base, zero, combined_zero, combined = result["results"]
     assert zero["accuracy"] == combined_zero["accuracy"] == base["accuracy"]
     assert combined["label"] == "etch_depth=0.1,mask_overlay=0.5" and combined["draws"] == 2 and combined["seed"] == 4
@@ -384,24 +472,50 @@ def test_a_whole_pixel_overlay_of_every_mask_is_a_one_pixel_shift_of_the_layer(e
 
 def test_overlay_of_a_design_without_power_of_two_levels_is_refused_before_any_work(tmp_path, monkeypatch):
     run = tmp_path / "run3"
-    train(load_config(SMOKE, ["train.progress=false", "train.epochs=0", "quantization.method=psq", "quantization.levels=3",
-                              "data.train_size=40", "data.test_size=20"]), run)
+    train(
+        load_config(
+            SMOKE,
+            [
+                "train.progress=false",
+                "train.epochs=0",
+                "quantization.method=psq",
+                "quantization.levels=3",
+                "data.train_size=40",
+                "data.test_size=20",
+            ],
+        ),
+        run,
+    )
     export_run(run, tmp_path / "d3", formats=("npy",))
-    monkeypatch.setattr(simulate_module, "prepare_data", lambda config: (_ for _ in ()).throw(AssertionError("data loaded")))
+    monkeypatch.setattr(
+        simulate_module, "prepare_data", lambda config: (_ for _ in ()).throw(AssertionError("data loaded"))
+    )
     with pytest.raises(DesignError, match=r"mask_overlay: layer 1 has 3 levels, not a power of two"):
         simulate(tmp_path / "d3", ["mask_overlay=0.1"])
 
 
 def test_a_hardware_aware_run_simulates_to_its_own_accuracy(tmp_path):
     """Issue 13 item 11: simulate evaluates the device as trained: read-out chain, calibrated full scale, modulator."""
-    config = load_config(SMOKE, [
-        "train.progress=false", "train.epochs=1", "train.hardware_aware=true", "quantization.method=psq", "quantization.levels=4",
-        "hardware.readout.levels=8", "hardware.readout.noise=1.0", "hardware.distortion.gamma=0.6", "hardware.distortion.slm_gamma=1.6",
-    ])
+    config = load_config(
+        SMOKE,
+        [
+            "train.progress=false",
+            "train.epochs=1",
+            "train.hardware_aware=true",
+            "quantization.method=psq",
+            "quantization.levels=4",
+            "hardware.readout.levels=8",
+            "hardware.readout.noise=1.0",
+            "hardware.distortion.gamma=0.6",
+            "hardware.distortion.slm_gamma=1.6",
+        ],
+    )
     metrics = train(config, tmp_path / "run")
     design_dir = export_run(tmp_path / "run", tmp_path / "design", formats=("npy",))
     hardware = json.loads((design_dir / "design.json").read_text())["hardware"]
-    assert hardware["full_scale"] > 0 and hardware["readout"]["levels"] == 8 and hardware["distortion"]["slm_gamma"] == 1.6
+    assert (
+        hardware["full_scale"] > 0 and hardware["readout"]["levels"] == 8 and hardware["distortion"]["slm_gamma"] == 1.6
+    )
     result = simulate(design_dir)
     assert result["results"][0]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-12)
     # and the ideal device (what simulate evaluated before) is a different one
@@ -427,12 +541,28 @@ def test_report_opens_in_headless_chromium_with_every_image_loaded(exported, tmp
         "document.title='images:'+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});</script></body>",
     )
     (tmp_path / "probe.html").write_text(probe)
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    dom = subprocess.run(flags + ["--dump-dom", (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        flags + ["--dump-dom", (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
     count = page.count("<img")
     assert f"<title>images:{count}/{count}</title>" in dom
-    subprocess.run(flags + ["--window-size=1200,2000", f"--screenshot={tmp_path / 'shot.png'}", report.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        flags + ["--window-size=1200,2000", f"--screenshot={tmp_path / 'shot.png'}", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("L"))

@@ -19,7 +19,11 @@ def _levels(seed: int = 0, n: int = 4, grid: int = 16) -> np.ndarray:
 
 
 def _transmission(weights: np.ndarray, phases: np.ndarray) -> torch.Tensor:
-    return AreaAveragedMask(weights, phases).eval().transmission(torch.complex128) if len(weights) > 1 else _phase_mask(phases[0])
+    return (
+        AreaAveragedMask(weights, phases).eval().transmission(torch.complex128)
+        if len(weights) > 1
+        else _phase_mask(phases[0])
+    )
 
 
 def _phase_mask(phase: np.ndarray) -> torch.Tensor:
@@ -40,11 +44,14 @@ def test_zero_overlay_is_the_design_exactly(n):
     assert torch.equal(_transmission(weights, phases), _phase_mask(levels * 2 * math.pi / n))
 
 
-@pytest.mark.parametrize("offset, moved", [
-    ((1.0, 0.0), lambda m: np.pad(m, ((0, 0), (1, 0)))[:, :-1]),   # +x: one column to the right
-    ((0.0, 1.0), lambda m: np.pad(m, ((0, 1), (0, 0)))[1:, :]),    # +y: one row up (towards row 0)
-    ((-1.0, -1.0), lambda m: np.pad(m, ((1, 0), (0, 1)))[:-1, 1:]),  # left and down
-])
+@pytest.mark.parametrize(
+    "offset, moved",
+    [
+        ((1.0, 0.0), lambda m: np.pad(m, ((0, 0), (1, 0)))[:, :-1]),  # +x: one column to the right
+        ((0.0, 1.0), lambda m: np.pad(m, ((0, 1), (0, 0)))[1:, :]),  # +y: one row up (towards row 0)
+        ((-1.0, -1.0), lambda m: np.pad(m, ((1, 0), (0, 1)))[:-1, 1:]),  # left and down
+    ],
+)
 def test_a_whole_pixel_overlay_of_every_step_moves_the_level_map_by_one_pixel(offset, moved):
     levels = _levels(seed=1, n=8)
     weights, phases = fabricated_regions(levels, 3, np.tile(offset, (3, 1)))

@@ -14,8 +14,16 @@ def test_tiny_mixed_signal_experiment(tmp_path):
         "base": str(SMOKE),
         "out": str(tmp_path / "out"),
         "set": {"train.epochs": 1, "train.progress": False, "data.train_size": 300, "data.test_size": 100},
-        "grid": {"hardware.readout.levels": [4, 16], "hardware.readout.noise": [0.0, 2.0], "train.hardware_aware": [False, True]},
-        "table": {"rows": ["hardware.readout.levels", "hardware.readout.noise"], "columns": "train.hardware_aware", "metric": "test_accuracy"},
+        "grid": {
+            "hardware.readout.levels": [4, 16],
+            "hardware.readout.noise": [0.0, 2.0],
+            "train.hardware_aware": [False, True],
+        },
+        "table": {
+            "rows": ["hardware.readout.levels", "hardware.readout.noise"],
+            "columns": "train.hardware_aware",
+            "metric": "test_accuracy",
+        },
         "plot": {"x": "hardware.readout.noise", "series": "hardware.readout.levels", "style": "train.hardware_aware"},
     }
     path = tmp_path / "grid.yaml"
@@ -24,6 +32,10 @@ def test_tiny_mixed_signal_experiment(tmp_path):
     assert len({r.key for r in runs}) == 5  # one naive training serves all four read-outs
     out, rows = run_sweep(path, echo=lambda line: None)
     assert (out / "curves.png").stat().st_size > 1000 and (out / "table.md").is_file()
-    naive = {(r["hardware.readout.levels"], r["hardware.readout.noise"]): r["test_accuracy"] for r in rows if not r["train.hardware_aware"]}
+    naive = {
+        (r["hardware.readout.levels"], r["hardware.readout.noise"]): r["test_accuracy"]
+        for r in rows
+        if not r["train.hardware_aware"]
+    }
     # the same naive network loses accuracy under heavy read noise
     assert naive[(16, 2.0)] < naive[(16, 0.0)]

@@ -27,7 +27,9 @@ def test_error_free_twin_measures_the_model():
     with torch.no_grad():
         output, fields = model.stages(inputs)
     # raw port powers; normalised over the ports they are the model's read-out
-    assert torch.allclose(measured["output"] / measured["output"].norm(dim=-1, keepdim=True), output, rtol=1e-6, atol=1e-7)
+    assert torch.allclose(
+        measured["output"] / measured["output"].norm(dim=-1, keepdim=True), output, rtol=1e-6, atol=1e-7
+    )
     assert len(measured["internal"]) == 2
     for internal, field in zip([*measured["internal"], measured["output"]], fields):
         assert torch.allclose(internal, field.abs().square(), rtol=1e-5, atol=1e-6)

@@ -11,8 +11,13 @@ from quaton.hardware.physical import D2NNTwin, PhysicalSystem, load_system
 from quaton.models import D2NN
 
 DESIGN = {
-    "format": "quaton-design", "version": 1, "wavelength": 532e-9, "pitch": 1e-6, "grid": [32, 32],
-    "propagation": {"method": "asm", "pad_factor": 2.0}, "distances": [40e-6, 40e-6, 40e-6],
+    "format": "quaton-design",
+    "version": 1,
+    "wavelength": 532e-9,
+    "pitch": 1e-6,
+    "grid": [32, 32],
+    "propagation": {"method": "asm", "pad_factor": 2.0},
+    "distances": [40e-6, 40e-6, 40e-6],
 }
 
 
@@ -27,7 +32,9 @@ def ideal_model(phases):
 def phases_and_fields(seed=0):
     rng = np.random.default_rng(seed)
     phases = [rng.uniform(0, 2 * np.pi, (32, 32)).astype(np.float32) for _ in range(2)]
-    fields = torch.polar(torch.ones(3, 32, 32), torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(seed)) * 3)
+    fields = torch.polar(
+        torch.ones(3, 32, 32), torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(seed)) * 3
+    )
     return phases, fields
 
 
@@ -48,7 +55,9 @@ def test_integer_shift_equals_a_rolled_mask_and_errors_are_seeded():
     twin.load(phases)
     shifted = np.roll(phases[0], 2, axis=1)
     shifted[:, :2] = 0.0  # beyond the moved mask: no phase
-    assert torch.allclose(twin.measure(fields)["output"], ideal_model([shifted, phases[1]]).intensity(fields), rtol=1e-3, atol=1e-5)
+    assert torch.allclose(
+        twin.measure(fields)["output"], ideal_model([shifted, phases[1]]).intensity(fields), rtol=1e-3, atol=1e-5
+    )
     a = D2NNTwin(DESIGN, shift=0.5, rotation=1.0, distance_error=0.02, seed=3)
     b = D2NNTwin(DESIGN, shift=0.5, rotation=1.0, distance_error=0.02, seed=3)
     assert a.shifts == b.shifts and a.distances == b.distances and a.distances != DESIGN["distances"]

@@ -51,7 +51,9 @@ def test_distortions_are_deterministic_and_physical():
     point = torch.zeros(1, 5, 5)
     point[0, 2, 2] = 1
     spread = crosstalk(point, scale)[0]
-    assert spread[2, 2] == pytest.approx(0.6) and spread[1, 2] == pytest.approx(0.1) and spread.sum() == pytest.approx(1.0)
+    assert (
+        spread[2, 2] == pytest.approx(0.6) and spread[1, 2] == pytest.approx(0.1) and spread.sum() == pytest.approx(1.0)
+    )
     gamma = Nonlinearity(gamma=0.5)(torch.tensor([0.5, 2.0]), scale)
     assert torch.allclose(gamma, torch.tensor([1.0, 2.0]))
     saturated = Nonlinearity(saturation=0.5)(torch.tensor([100.0]), scale)
@@ -70,7 +72,14 @@ def test_calibration_sets_full_scale_from_a_percentile():
 
 
 def test_config_builds_the_chain_in_physical_order_and_evaluation_noise_is_reproducible():
-    config = build_config({"hardware": {"readout": {"levels": 16, "noise": 0.5}, "distortion": {"crosstalk": 0.05, "gamma": 0.8, "gain": 1.1}}})
+    config = build_config(
+        {
+            "hardware": {
+                "readout": {"levels": 16, "noise": 0.5},
+                "distortion": {"crosstalk": 0.05, "gamma": 0.8, "gain": 1.1},
+            }
+        }
+    )
     readout = build_readout(config)
     assert list(readout.effects) == ["crosstalk", "nonlinearity", "gain_offset", "noise", "adc"]
     image = torch.rand(2, 8, 8)

@@ -48,8 +48,10 @@ def test_mzi_ideal_closed_form_bar_and_cross_states():
     phi = torch.tensor([1.3, 0.2, -0.4], dtype=torch.float64)
     t = mzi_matrix(theta, phi)
     s, c, e = torch.sin(theta / 2), torch.cos(theta / 2), torch.exp(1j * phi)
-    expected = 1j * torch.exp(0.5j * theta)[:, None, None] * torch.stack(
-        [torch.stack([e * s, c.to(e.dtype)], -1), torch.stack([e * c, -s.to(e.dtype)], -1)], -2
+    expected = (
+        1j
+        * torch.exp(0.5j * theta)[:, None, None]
+        * torch.stack([torch.stack([e * s, c.to(e.dtype)], -1), torch.stack([e * c, -s.to(e.dtype)], -1)], -2)
     )
     assert torch.allclose(t, expected, atol=1e-14)
     assert t[1].abs().diagonal().allclose(torch.ones(2, dtype=torch.float64))  # θ = π: bar

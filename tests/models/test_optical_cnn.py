@@ -55,7 +55,12 @@ def test_wavelength_focal_length_and_element_pitch_change_the_sensor_image():
     model = OpticalCNN(SMALL, hidden=4, seed=1)
     images = torch.rand(2, 8, 8)
     base = model.sensor(images).detach()
-    for change in ({"wavelength": 600e-9}, {"focal_length": 0.11}, {"element_pitch": 55e-6}, {"element_aperture": 2.0e-3}):
+    for change in (
+        {"wavelength": 600e-9},
+        {"focal_length": 0.11},
+        {"element_pitch": 55e-6},
+        {"element_aperture": 2.0e-3},
+    ):
         other = OpticalCNN(OpticalCNNGeometry(**{**SMALL.__dict__, **change}), hidden=4, seed=1)
         other.load_state_dict(model.state_dict())
         moved = other.sensor(images).detach()
@@ -141,7 +146,16 @@ def test_digital_baseline_keeps_the_same_head():
 def test_digital_baseline_trains_and_beats_chance_by_far(tmp_path):
     # Regression: training called the camera calibration on every model, and the digital CNN has no
     # camera (AttributeError: 'DigitalCNN' object has no attribute 'sensor').
-    config = load_config(SMOKE, ["model.kind=digital_cnn", "train.progress=false", "train.epochs=1", "data.train_size=800", "data.test_size=200"])
+    config = load_config(
+        SMOKE,
+        [
+            "model.kind=digital_cnn",
+            "train.progress=false",
+            "train.epochs=1",
+            "data.train_size=800",
+            "data.test_size=200",
+        ],
+    )
     assert train(config, tmp_path / "digital")["test_accuracy"] > 0.6
 
 

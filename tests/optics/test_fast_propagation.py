@@ -42,17 +42,24 @@ def test_the_adjoint_identity_holds_for_a_physical_kernel():
     y = random_complex(3, 12, 12, seed=4)
     ax = fast_propagate(x, kernel)
     (adjoint_y,) = torch.autograd.grad(ax, x, grad_outputs=y)
-    assert torch.vdot(ax.flatten(), y.flatten()).item() == pytest.approx(torch.vdot(x.flatten(), adjoint_y.flatten()).item(), rel=1e-12)
+    assert torch.vdot(ax.flatten(), y.flatten()).item() == pytest.approx(
+        torch.vdot(x.flatten(), adjoint_y.flatten()).item(), rel=1e-12
+    )
 
 
 def test_forward_equals_the_reference_composition():
-    kernel = transfer_function((32, 32), wavelength=WAVELENGTH, pitch=0.4e-3, distance=20e-3, method="fresnel", dtype=torch.complex128)
+    kernel = transfer_function(
+        (32, 32), wavelength=WAVELENGTH, pitch=0.4e-3, distance=20e-3, method="fresnel", dtype=torch.complex128
+    )
     field, mask = random_complex(2, 16, 16, seed=5), random_complex(16, 16, seed=6)
-    assert torch.allclose(fast_propagate(field, kernel, transmission=mask), kernel_propagate(field * mask, kernel), atol=1e-12)
+    assert torch.allclose(
+        fast_propagate(field, kernel, transmission=mask), kernel_propagate(field * mask, kernel), atol=1e-12
+    )
 
 
 def reference_forward(model: D2NN, field: torch.Tensor) -> torch.Tensor:
     """The composition the fused path replaces: pad-FFT-kernel-IFFT-crop by autograd, mask products apart."""
+
     def space(module: FreeSpace, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.complex128 if x.dtype in (torch.float64, torch.complex128) else torch.complex64)
         return kernel_propagate(x, module.kernel(tuple(x.shape[-2:]), x.dtype, x.device))
@@ -72,15 +79,21 @@ def loss_and_grads(model: D2NN, forward, field: torch.Tensor, target: torch.Tens
 
 @pytest.mark.parametrize(
     "overrides",
-    [["quantization.method=none"], ["quantization.method=psq", "quantization.levels=4"],
-     ["quantization.method=ste", "quantization.levels=2", "quantization.relaxation=chord"],
-     ["quantization.method=psq", "quantization.levels=4", "quantization.relaxation=arc"]],
+    [
+        ["quantization.method=none"],
+        ["quantization.method=psq", "quantization.levels=4"],
+        ["quantization.method=ste", "quantization.levels=2", "quantization.relaxation=chord"],
+        ["quantization.method=psq", "quantization.levels=4", "quantization.relaxation=arc"],
+    ],
 )
 def test_d2nn_loss_and_gradients_equal_the_reference_path(overrides):
     """Five layers, complex64, batch 4, with and without quantizers (chord and arc relaxations):
     same loss and same gradient of every parameter as the autograd composition, to float32 rounding."""
     grid = 24
-    config = load_config(ROOT / "configs" / "default.yaml", [*overrides, f"model.grid={grid}", "model.layers=5", "input.object_size=16", "detector.size=3"])
+    config = load_config(
+        ROOT / "configs" / "default.yaml",
+        [*overrides, f"model.grid={grid}", "model.layers=5", "input.object_size=16", "detector.size=3"],
+    )
     model = build_model(config)
     model.train()
     reference = copy.deepcopy(model)
@@ -98,6 +111,7 @@ def test_d2nn_loss_and_gradients_equal_the_reference_path(overrides):
 
 def test_a_mask_with_its_own_forward_is_not_fused():
     """A PhaseMask subclass that overrides forward is called as a module, not bypassed."""
+
     class Dimmer(PhaseMask):
         def forward(self, field):
             return 0.5 * super().forward(field)
@@ -142,6 +156,10 @@ def test_d2nn_equals_a_naive_loop_with_the_field_centred_in_its_window():
     for k, distance in enumerate(distances):
         if k:
             x = x * torch.exp(1j * model.masks[k - 1].phase().double())
-        kernel = transfer_function((2 * grid, 2 * grid), wavelength=WAVELENGTH, pitch=pitch, distance=distance, dtype=torch.complex128)
-        x = torch.fft.ifft2(torch.fft.fft2(F.pad(x, (half, grid - half, half, grid - half))) * kernel)[..., half : half + grid, half : half + grid]
+        kernel = transfer_function(
+            (2 * grid, 2 * grid), wavelength=WAVELENGTH, pitch=pitch, distance=distance, dtype=torch.complex128
+        )
+        x = torch.fft.ifft2(torch.fft.fft2(F.pad(x, (half, grid - half, half, grid - half))) * kernel)[
+            ..., half : half + grid, half : half + grid
+        ]
     assert torch.allclose(model(field), x, atol=1e-12 * x.abs().max().item())

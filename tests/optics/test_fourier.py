@@ -19,9 +19,19 @@ WAVELENGTH, F = 532e-9, 0.1
 
 
 def geometry(**changes) -> FourFGeometry:
-    values = dict(wavelength=WAVELENGTH, input_pitch=8e-6, input_size=5, focal_length_1=F, focal_length_2=F,
-                  element_pitch=40e-6, element_pixels=64, sensor_pitch=8e-6, sensor_shape=(48, 48),
-                  element_oversampling=2, sensor_oversampling=2)
+    values = dict(
+        wavelength=WAVELENGTH,
+        input_pitch=8e-6,
+        input_size=5,
+        focal_length_1=F,
+        focal_length_2=F,
+        element_pitch=40e-6,
+        element_pixels=64,
+        sensor_pitch=8e-6,
+        sensor_shape=(48, 48),
+        element_oversampling=2,
+        sensor_oversampling=2,
+    )
     values.update(changes)
     return FourFGeometry(**values)
 
@@ -51,7 +61,9 @@ def test_lens_maps_a_point_source_to_a_tilted_plane_wave():
     pitch, n = 10e-6, 9
     field = torch.zeros(1, n, n, dtype=torch.complex128)
     field[0, n // 2, n // 2 + 3] = 1.0  # a point 30 µm off axis
-    out = lens_transform(field, pitch=pitch, wavelength=WAVELENGTH, focal_length=F, out_pitch=50e-6, out_shape=(1, 64))[0, 0]
+    out = lens_transform(field, pitch=pitch, wavelength=WAVELENGTH, focal_length=F, out_pitch=50e-6, out_shape=(1, 64))[
+        0, 0
+    ]
     u = centered_coordinates(64, 50e-6)
     # a plane wave: constant amplitude Δ²/(λf) apart from the pixel's sinc, phase slope −2π·x0/(λf)
     expected = pitch**2 / (WAVELENGTH * F) * torch.sinc(pitch * u / (WAVELENGTH * F)).abs()
@@ -67,7 +79,9 @@ def test_lens_focuses_a_plane_wave_at_lambda_f_nu(cycles):
     x = centered_coordinates(n, pitch)
     field = torch.exp(2j * math.pi * nu * x)[None, None, :].expand(1, 1, n).to(torch.complex128)
     out_pitch = 2e-6
-    out = lens_transform(field, pitch=pitch, wavelength=WAVELENGTH, focal_length=F, out_pitch=out_pitch, out_shape=(1, 2001))[0, 0]
+    out = lens_transform(
+        field, pitch=pitch, wavelength=WAVELENGTH, focal_length=F, out_pitch=out_pitch, out_shape=(1, 2001)
+    )[0, 0]
     spot = float(centered_coordinates(2001, out_pitch)[out.abs().argmax()])
     assert spot == pytest.approx(WAVELENGTH * F * nu, abs=out_pitch)
 
@@ -79,7 +93,9 @@ def test_a_linear_phase_ramp_on_the_element_moves_the_psf_by_lambda_f2_nu(wavele
     a = 3.0 / (g.element_pixels * g.element_pitch)  # three cycles across the element (1/m)
     ramp = (2 * math.pi * a * u)[None, :].expand(g.element_pixels, -1)
     with torch.no_grad():
-        flat = FourFSystem(g, element_with_phase(torch.zeros(g.element_pixels, g.element_pixels))).double()(point_source(5))[0]
+        flat = FourFSystem(g, element_with_phase(torch.zeros(g.element_pixels, g.element_pixels))).double()(
+            point_source(5)
+        )[0]
         tilted = FourFSystem(g, element_with_phase(torch.remainder(ramp, 2 * math.pi))).double()(point_source(5))[0]
     y0, x0 = centroid(flat, g.sensor_pitch)
     y1, x1 = centroid(tilted, g.sensor_pitch)
@@ -122,7 +138,9 @@ def test_clear_pupil_images_an_input_pixel_inverted_with_the_energy_its_spectrum
 
 def test_binary_phase_grating_diffraction_orders():
     # a 0/π grating of period Λ (50 % duty): no zero order, orders ±1 with 4/π² each, ±3 with 4/(9π²), no even orders
-    g = geometry(element_pitch=20e-6, element_pixels=128, sensor_shape=(32, 160), input_pitch=2e-6)  # a small pixel: flat spectrum
+    g = geometry(
+        element_pitch=20e-6, element_pixels=128, sensor_shape=(32, 160), input_pitch=2e-6
+    )  # a small pixel: flat spectrum
     period_pixels = 16
     index = torch.arange(g.element_pixels)
     phase = (math.pi * ((index // (period_pixels // 2)) % 2)).to(torch.float32)[None, :].expand(g.element_pixels, -1)
@@ -138,13 +156,23 @@ def test_binary_phase_grating_diffraction_orders():
     assert order(0) / total < 0.03 and order(2) / total < 0.03  # only the ±1 orders' sinc tails (ideal: 0 vs 0.41)
     assert order(1) == pytest.approx(order(-1), rel=0.02)
     assert order(1) / order(3) == pytest.approx(9.0, rel=0.15)
-    assert (order(1) + order(-1)) / total == pytest.approx(8 / math.pi**2 / (8 / math.pi**2 + 8 / (9 * math.pi**2) + 8 / (25 * math.pi**2)), rel=0.08)
+    assert (order(1) + order(-1)) / total == pytest.approx(
+        8 / math.pi**2 / (8 / math.pi**2 + 8 / (9 * math.pi**2) + 8 / (25 * math.pi**2)), rel=0.08
+    )
 
 
 def test_circular_stop_gives_the_airy_disc():
     diameter = 2.0e-3
-    g = geometry(element_pitch=10e-6, element_pixels=256, element_aperture=diameter, element_oversampling=1,
-                 sensor_pitch=2e-6, sensor_shape=(1, 64), sensor_oversampling=1, input_pitch=4e-6)
+    g = geometry(
+        element_pitch=10e-6,
+        element_pixels=256,
+        element_aperture=diameter,
+        element_oversampling=1,
+        sensor_pitch=2e-6,
+        sensor_shape=(1, 64),
+        sensor_oversampling=1,
+        input_pitch=4e-6,
+    )
     with torch.no_grad():
         profile = FourFSystem(g, element_with_phase(torch.zeros(256, 256))).double()(point_source(5))[0, 0]
     x = centered_coordinates(64, g.sensor_pitch)

@@ -71,7 +71,9 @@ def second_moment_width(intensity: torch.Tensor, pitch: float) -> float:
 def test_gaussian_beam_width(method, z_over_zr):
     grid, pitch, waist = 256, 1e-6, 10e-6
     rayleigh = math.pi * waist**2 / WAVELENGTH
-    out = propagate(gaussian(grid, pitch, waist), wavelength=WAVELENGTH, pitch=pitch, distance=z_over_zr * rayleigh, method=method)
+    out = propagate(
+        gaussian(grid, pitch, waist), wavelength=WAVELENGTH, pitch=pitch, distance=z_over_zr * rayleigh, method=method
+    )
     expected = waist * math.sqrt(1 + z_over_zr**2)
     assert second_moment_width(out.abs().square(), pitch) == pytest.approx(expected, rel=0.01)
 

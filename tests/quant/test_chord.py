@@ -32,7 +32,9 @@ def test_chord_is_exact_on_every_level_and_passive_between(levels, value_range):
     step = float(values[1] - values[0])
     inside = (phase > values[0]) & (phase < values[1])
     f = (phase[inside] - values[0]) / step
-    expected = (1 - f) * torch.polar(torch.ones_like(f), values[0].expand_as(f)) + f * torch.polar(torch.ones_like(f), values[1].expand_as(f))
+    expected = (1 - f) * torch.polar(torch.ones_like(f), values[0].expand_as(f)) + f * torch.polar(
+        torch.ones_like(f), values[1].expand_as(f)
+    )
     assert torch.allclose(t[inside], expected, atol=1e-12)
 
 
@@ -41,7 +43,9 @@ def _switch_predictions(relaxation: str, pixels: int = 64, seed: int = 0) -> tup
     prediction of the relaxation's gradient; loss = detector energy of a random optical system."""
     generator = torch.Generator().manual_seed(seed)
     system = torch.randn(8, pixels, dtype=torch.complex128, generator=generator)
-    field = torch.polar(torch.ones(pixels, dtype=torch.float64), torch.rand(pixels, generator=generator, dtype=torch.float64) * TWO_PI)
+    field = torch.polar(
+        torch.ones(pixels, dtype=torch.float64), torch.rand(pixels, generator=generator, dtype=torch.float64) * TWO_PI
+    )
     levels = torch.randint(0, 2, (pixels,), generator=generator).to(torch.float64) * math.pi
 
     def loss(t: torch.Tensor) -> torch.Tensor:

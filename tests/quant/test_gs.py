@@ -8,12 +8,19 @@ import torch
 from quaton.quant import GumbelSoftmaxQuantizer, StraightThroughQuantizer
 
 
-@pytest.mark.parametrize(("levels", "value_range"), [(4, None), (8, None), (4, (0.0, math.pi)), (5, (0.5, 4.0)), (3, (0.0, 2 * math.pi))])
+@pytest.mark.parametrize(
+    ("levels", "value_range"), [(4, None), (8, None), (4, (0.0, math.pi)), (5, (0.5, 4.0)), (3, (0.0, 2 * math.pi))]
+)
 def test_the_initial_gs_device_is_the_hard_device_of_the_initial_phases(levels, value_range):
     """Within an explicit range the other methods clamp; GS's logits must pick the same level. With
     the circular distance a phase just below 2π went to the range's lower end (5.9 rad -> 0 in
     [0, π], where clamping gives π), and levels at 0 and 2π tied."""
-    raw = torch.cat([torch.rand(2000, generator=torch.Generator().manual_seed(0)) * 2 * math.pi, torch.tensor([5.9, 6.2, 0.01, 3.5])])
+    raw = torch.cat(
+        [
+            torch.rand(2000, generator=torch.Generator().manual_seed(0)) * 2 * math.pi,
+            torch.tensor([5.9, 6.2, 0.01, 3.5]),
+        ]
+    )
     raw = raw[None]  # [1, P]: a mask of pixels
     gs = GumbelSoftmaxQuantizer(levels, value_range)
     gs.initialize(raw)

@@ -30,7 +30,9 @@ def test_explicit_range_includes_both_endpoints_and_clamps():
     values = level_values(3, (0.0, 1.5 * math.pi))
     assert torch.allclose(values, torch.tensor([0.0, 0.75 * math.pi, 1.5 * math.pi]))
     phases = torch.tensor([-1.0, 0.3, 2.0, 10.0])
-    assert torch.allclose(hard_quantize(phases, 3, (0.0, 1.5 * math.pi)), torch.tensor([0.0, 0.0, 0.75 * math.pi, 1.5 * math.pi]))
+    assert torch.allclose(
+        hard_quantize(phases, 3, (0.0, 1.5 * math.pi)), torch.tensor([0.0, 0.0, 0.75 * math.pi, 1.5 * math.pi])
+    )
 
 
 @pytest.mark.parametrize("levels", [2, 3, 4, 8, 16])
@@ -139,8 +141,12 @@ def test_schedules_run_from_start_to_end(kind):
 @pytest.mark.parametrize("method", ["pq", "ste", "gs", "psq", "psq-lt"])
 def test_d2nn_evaluates_the_hard_device_with_per_layer_levels(method):
     config = build_config(
-        {"model": {"grid": 16, "layers": 3, "distances": 50e-6}, "input": {"object_size": 8}, "detector": {"size": 2, "gap": 1},
-         "quantization": {"method": method, "levels": [2, 4, 8]}}
+        {
+            "model": {"grid": 16, "layers": 3, "distances": 50e-6},
+            "input": {"object_size": 8},
+            "detector": {"size": 2, "gap": 1},
+            "quantization": {"method": method, "levels": [2, 4, 8]},
+        }
     )
     model = build_model(config).eval()
     for phases, levels in zip(model.phases(), [2, 4, 8]):

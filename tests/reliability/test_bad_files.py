@@ -46,7 +46,13 @@ def test_pickled_npy_and_npz_are_refused(tmp_path):
 
 
 def test_truncated_npz_and_checkpoint_name_the_file(tmp_path):
-    np.savez(tmp_path / "data.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4), x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "data.npz",
+        x_train=np.zeros((4, 8, 8), np.uint8),
+        y_train=np.zeros(4),
+        x_test=np.zeros((2, 8, 8), np.uint8),
+        y_test=np.zeros(2),
+    )
     data = (tmp_path / "data.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataNotFoundError, match="cut.npz"):
@@ -59,9 +65,16 @@ def test_truncated_npz_and_checkpoint_name_the_file(tmp_path):
 
 def test_design_paths_outside_the_directory_are_refused(tmp_path):
     design = {
-        "format": "quaton-design", "version": 1, "wavelength": 5e-7, "pitch": 1e-6, "grid": [4, 4],
-        "propagation": {"method": "asm", "pad_factor": 2.0, "padded_grid": [8, 8]}, "distances": [1e-5, 1e-5],
-        "layers": [{"kind": "phase", "file": "../../etc/passwd", "levels": None}], "input": {}, "detector": {"regions": []},
+        "format": "quaton-design",
+        "version": 1,
+        "wavelength": 5e-7,
+        "pitch": 1e-6,
+        "grid": [4, 4],
+        "propagation": {"method": "asm", "pad_factor": 2.0, "padded_grid": [8, 8]},
+        "distances": [1e-5, 1e-5],
+        "layers": [{"kind": "phase", "file": "../../etc/passwd", "levels": None}],
+        "input": {},
+        "detector": {"regions": []},
     }
     (tmp_path / "design.json").write_text(json.dumps(design))
     with pytest.raises(DesignError, match="outside the design directory"):

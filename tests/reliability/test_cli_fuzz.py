@@ -42,7 +42,9 @@ ROOT = Path(__file__).parents[2]
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
 SWEEPS = sorted(p for p in CONFIGS.rglob("*.yaml") if "grid" in (yaml.safe_load(p.read_text()) or {}))
-EXAMPLES = int(os.environ.get("QUATON_CLI_FUZZ_EXAMPLES", "6"))  # per command; QUATON_CLI_FUZZ_EXAMPLES_TRAIN etc. per command
+EXAMPLES = int(
+    os.environ.get("QUATON_CLI_FUZZ_EXAMPLES", "6")
+)  # per command; QUATON_CLI_FUZZ_EXAMPLES_TRAIN etc. per command
 TINY = ["train.epochs=0", "train.progress=false", "data.train_size=20", "data.test_size=10", "train.threads=1"]
 CASES: collections.Counter = collections.Counter()  # cases run per command (printed at the end)
 
@@ -50,17 +52,28 @@ CASES: collections.Counter = collections.Counter()  # cases run per command (pri
 def fuzz(command: str):
     """Hypothesis settings of one command's test: its number of examples, derandomized in CI."""
     examples = int(os.environ.get(f"QUATON_CLI_FUZZ_EXAMPLES_{command.upper()}", EXAMPLES))
-    return settings(max_examples=examples, deadline=None, derandomize=examples <= 20, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=examples <= 20,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    )
 
 
 # ---------------------------------------------------------------- values and paths ----------------
 
 BAD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**9, 10**9), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6),
-    st.sampled_from(["[]", "{}", "[1, a]", "200um", "532nm", "1e-6", "-1", "0", "1e30", "nan", "{a: 1}", "[[1]]", ":", "'"]),
+    st.sampled_from(
+        ["[]", "{}", "[1, a]", "200um", "532nm", "1e-6", "-1", "0", "1e30", "nan", "{a: 1}", "[[1]]", ":", "'"]
+    ),
 )
+
 
 def _paths(node, prefix=()):
     if isinstance(node, dict):
@@ -71,7 +84,11 @@ def _paths(node, prefix=()):
 
 RESOLVED = build_config(yaml.safe_load(SMOKE.read_text())).model_dump(mode="json")
 # every key of the resolved config but those that would make a case long (epochs, sizes: TINY sets them)
-SET_KEYS = sorted(".".join(p) for p in _paths(RESOLVED) if ".".join(p) not in {"train.epochs", "data.train_size", "data.test_size", "train.threads"})
+SET_KEYS = sorted(
+    ".".join(p)
+    for p in _paths(RESOLVED)
+    if ".".join(p) not in {"train.epochs", "data.train_size", "data.test_size", "train.threads"}
+)
 
 
 @st.composite
@@ -80,16 +97,28 @@ def overrides(draw, keys=None, max_size=3):
     keys = keys or SET_KEYS
     texts = []
     for _ in range(draw(st.integers(0, max_size))):
-        key = draw(st.one_of(st.sampled_from(keys), st.sampled_from(keys).map(lambda k: k + "_typo"), st.sampled_from(["", ".", "a..b", "optics", "train.epochs.x"])))
+        key = draw(
+            st.one_of(
+                st.sampled_from(keys),
+                st.sampled_from(keys).map(lambda k: k + "_typo"),
+                st.sampled_from(["", ".", "a..b", "optics", "train.epochs.x"]),
+            )
+        )
         value = draw(BAD_VALUES)
         raw = value if isinstance(value, str) else json.dumps(value)
-        texts.append(draw(st.sampled_from([f"{key}={raw}", f"{key}", f"={raw}"])) if draw(st.integers(0, 9)) == 0 else f"{key}={raw}")
+        texts.append(
+            draw(st.sampled_from([f"{key}={raw}", f"{key}", f"={raw}"]))
+            if draw(st.integers(0, 9)) == 0
+            else f"{key}={raw}"
+        )
     return texts
 
 
 def output_path(base: Path):
     """An output location: fresh, nested, existing, a file, unwritable, odd."""
-    return st.sampled_from(["fresh", "nested", "existing", "file", "proc", "sys", "under_file", "long"]).map(lambda kind: (kind, _place(base, kind)))
+    return st.sampled_from(["fresh", "nested", "existing", "file", "proc", "sys", "under_file", "long"]).map(
+        lambda kind: (kind, _place(base, kind))
+    )
 
 
 def _place(base: Path, kind: str) -> Path:
@@ -98,8 +127,14 @@ def _place(base: Path, kind: str) -> Path:
     if kind in ("file", "under_file"):
         (base / "a_file").write_text("not a directory\n")
     return {
-        "fresh": base / "fresh", "nested": base / "n1" / "n2", "existing": base / "existing", "file": base / "a_file",
-        "proc": Path("/proc/quaton-x"), "sys": Path("/sys/quaton-x"), "under_file": base / "a_file" / "x", "long": base / ("x" * 300),
+        "fresh": base / "fresh",
+        "nested": base / "n1" / "n2",
+        "existing": base / "existing",
+        "file": base / "a_file",
+        "proc": Path("/proc/quaton-x"),
+        "sys": Path("/sys/quaton-x"),
+        "under_file": base / "a_file" / "x",
+        "long": base / ("x" * 300),
     }[kind]
 
 
@@ -111,15 +146,30 @@ def trained(tmp_path_factory):
     """A finished tiny run (0 epochs) and its exported design."""
     base = tmp_path_factory.mktemp("cli-fuzz")
     runner = CliRunner()
-    result = runner.invoke(app, ["train", str(SMOKE), *sum((["--set", s] for s in TINY), []), "--run-dir", str(base / "run")])
+    result = runner.invoke(
+        app, ["train", str(SMOKE), *sum((["--set", s] for s in TINY), []), "--run-dir", str(base / "run")]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["export", str(base / "run"), "--out", str(base / "design")])
     assert result.exit_code == 0, result.output
     return base / "run", base / "design"
 
 
-RUN_STATES = ["complete", "missing", "empty", "a_file", "config_only", "no_metrics", "garbage_checkpoint", "truncated_checkpoint",
-              "garbage_config", "foreign_config", "garbage_metrics", "foreign_files", "list_config"]
+RUN_STATES = [
+    "complete",
+    "missing",
+    "empty",
+    "a_file",
+    "config_only",
+    "no_metrics",
+    "garbage_checkpoint",
+    "truncated_checkpoint",
+    "garbage_config",
+    "foreign_config",
+    "garbage_metrics",
+    "foreign_files",
+    "list_config",
+]
 
 
 def make_run(source: Path, where: Path, state: str) -> Path:
@@ -160,8 +210,19 @@ def make_run(source: Path, where: Path, state: str) -> Path:
     return run
 
 
-DESIGN_STATES = ["complete", "missing", "empty", "a_file", "no_design_json", "garbage_json", "missing_layer", "wrong_shape_layer",
-                 "field_mutated", "field_deleted", "garbage_layer"]
+DESIGN_STATES = [
+    "complete",
+    "missing",
+    "empty",
+    "a_file",
+    "no_design_json",
+    "garbage_json",
+    "missing_layer",
+    "wrong_shape_layer",
+    "field_mutated",
+    "field_deleted",
+    "garbage_layer",
+]
 
 
 def make_design(source: Path, where: Path, state: str, field: str, value) -> Path:
@@ -223,7 +284,9 @@ def check(command: str, args: list[str], *, reads: tuple[Path, ...] = (), writes
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         import traceback
 
-        trace = "".join(traceback.format_exception(type(result.exception), result.exception, result.exception.__traceback__))
+        trace = "".join(
+            traceback.format_exception(type(result.exception), result.exception, result.exception.__traceback__)
+        )
         pytest.fail(f"quaton {' '.join(args)}\nraised instead of one clear error:\n{trace}")
     assert result.exit_code in (0, 2), f"quaton {' '.join(args)} exited {result.exit_code}:\n{output}"
     assert "Traceback" not in output, output
@@ -272,8 +335,15 @@ def test_train(trained, tmp_path, fuzzed, state, data):
 
 
 @fuzz("eval")
-@given(fuzzed=overrides(keys=[k for k in SET_KEYS if k.startswith("hardware.")] + ["model.grid", "optics.wavelength", "train.eval_batch_size", "hardware"], max_size=2),
-       state=st.sampled_from(RUN_STATES), json_kind=st.sampled_from([None, "fresh", "proc", "existing", "under_file", "long"]))
+@given(
+    fuzzed=overrides(
+        keys=[k for k in SET_KEYS if k.startswith("hardware.")]
+        + ["model.grid", "optics.wavelength", "train.eval_batch_size", "hardware"],
+        max_size=2,
+    ),
+    state=st.sampled_from(RUN_STATES),
+    json_kind=st.sampled_from([None, "fresh", "proc", "existing", "under_file", "long"]),
+)
 def test_eval(trained, tmp_path, fuzzed, state, json_kind):
     run, _ = trained
     where = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -297,18 +367,28 @@ def test_compare(trained, tmp_path, states, data):
 
 
 @fuzz("export")
-@given(state=st.sampled_from(RUN_STATES), formats=st.lists(st.sampled_from(["npy", "tiff", "stl", "png", "", "NPY", "stl "]), max_size=3), data=st.data())
+@given(
+    state=st.sampled_from(RUN_STATES),
+    formats=st.lists(st.sampled_from(["npy", "tiff", "stl", "png", "", "NPY", "stl "]), max_size=3),
+    data=st.data(),
+)
 def test_export(trained, tmp_path, state, formats, data):
     run, _ = trained
     where = Path(tempfile.mkdtemp(dir=tmp_path))
     target = make_run(run, where, state)
     kind, out = data.draw(output_path(where))
-    check("export", ["export", str(target), "--out", str(out), *sum((["--format", f] for f in formats), [])], reads=(target,), writes=out)
+    check(
+        "export",
+        ["export", str(target), "--out", str(out), *sum((["--format", f] for f in formats), [])],
+        reads=(target,),
+        writes=out,
+    )
 
 
 PERTURB_NAMES = ["phase_noise", "height_error", "shift", "distance_error", "noise", "", "shift_x", "PHASE_NOISE"]
 PERTURB_VALUES = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-100, 100).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-100, 100).map(str),
     st.sampled_from(["", "1:1", "0:1", "9:1", "1:-1", "a", "1e9", "-2", "-1", "0.5", "nan", "inf", "1:", ":1", "2π"]),
 )
 
@@ -316,10 +396,30 @@ PERTURB_VALUES = st.one_of(
 @fuzz("simulate")
 @given(
     state=st.sampled_from(DESIGN_STATES),
-    field=st.sampled_from(["wavelength", "pitch", "grid", "distances", "layers", "propagation", "input", "detector", "format", "version", "task", "hardware", "material"]),
+    field=st.sampled_from(
+        [
+            "wavelength",
+            "pitch",
+            "grid",
+            "distances",
+            "layers",
+            "propagation",
+            "input",
+            "detector",
+            "format",
+            "version",
+            "task",
+            "hardware",
+            "material",
+        ]
+    ),
     value=BAD_VALUES,
-    perturbs=st.lists(st.tuples(st.sampled_from(PERTURB_NAMES), PERTURB_VALUES).map(lambda p: f"{p[0]}={p[1]}"), max_size=3),
-    fuzzed=overrides(keys=["data.test_size", "data.dataset", "hardware.readout.noise", "train.eval_batch_size", "seed"], max_size=1),
+    perturbs=st.lists(
+        st.tuples(st.sampled_from(PERTURB_NAMES), PERTURB_VALUES).map(lambda p: f"{p[0]}={p[1]}"), max_size=3
+    ),
+    fuzzed=overrides(
+        keys=["data.test_size", "data.dataset", "hardware.readout.noise", "train.eval_batch_size", "seed"], max_size=1
+    ),
     draws=st.sampled_from([None, "1", "2", "0", "-1", "x"]),
     data=st.data(),
 )
@@ -327,7 +427,12 @@ def test_simulate(trained, tmp_path, state, field, value, perturbs, fuzzed, draw
     _, design = trained
     where = Path(tempfile.mkdtemp(dir=tmp_path))
     target = make_design(design, where, state, field, value)
-    args = ["simulate", str(target), *sum((["--perturb", p] for p in perturbs), []), *sets(fuzzed + ["data.test_size=10"])]
+    args = [
+        "simulate",
+        str(target),
+        *sum((["--perturb", p] for p in perturbs), []),
+        *sets(fuzzed + ["data.test_size=10"]),
+    ]
     if draws is not None:
         args += ["--draws", draws]
     out = None
@@ -335,7 +440,12 @@ def test_simulate(trained, tmp_path, state, field, value, perturbs, fuzzed, draw
         kind, out = data.draw(output_path(where))
         args += ["--out", str(out)]
     reads = (target,) if out is None or not str(out).startswith(str(target)) else ()
-    check("simulate", args, reads=tuple(p for p in reads if p.is_file()) + tuple(p / "design.json" for p in reads if p.is_dir()), writes=out)
+    check(
+        "simulate",
+        args,
+        reads=tuple(p for p in reads if p.is_file()) + tuple(p / "design.json" for p in reads if p.is_dir()),
+        writes=out,
+    )
 
 
 # ---------------------------------------------------------------- sweep ----------------------------
@@ -364,7 +474,23 @@ def _fake_evaluate(run_dir, overrides=None):
     return {name: 0.25 for name in reported_metrics(config)} | {"test_size": 10}
 
 
-SWEEP_KEYS = ["base", "name", "out", "caption", "set", "grid", "table", "plot", "table.rows", "table.columns", "table.metric", "plot.x", "grid.*", "set.*", "extra"]
+SWEEP_KEYS = [
+    "base",
+    "name",
+    "out",
+    "caption",
+    "set",
+    "grid",
+    "table",
+    "plot",
+    "table.rows",
+    "table.columns",
+    "table.metric",
+    "plot.x",
+    "grid.*",
+    "set.*",
+    "extra",
+]
 
 
 @st.composite
@@ -425,7 +551,9 @@ def test_sweep(tmp_path, monkeypatch, data, dry, fuzzed):
     previous = os.getcwd()
     os.chdir(where)  # a relative or missing out: lands in this case's folder
     try:
-        output = check("sweep", ["sweep", str(path), *sets(fuzzed), *(["--dry-run"] if dry else [])], writes=out if dry else None)
+        output = check(
+            "sweep", ["sweep", str(path), *sets(fuzzed), *(["--dry-run"] if dry else [])], writes=out if dry else None
+        )
     finally:
         os.chdir(previous)
     if not dry and "tables:" in output:
@@ -440,8 +568,12 @@ def test_a_table_key_outside_the_grid_fails_before_any_run(tmp_path, monkeypatch
 
     trainings = []
     monkeypatch.setattr(quaton.train.loop, "train", lambda *a, **k: trainings.append(a))
-    spec = {"base": str(SMOKE), "out": str(tmp_path / "out"), "grid": {"quantization.levels": [2, 4], "quantization.method": ["pq"]},
-            "table": {"rows": ["quantization.levels"], "columns": "seed"}}
+    spec = {
+        "base": str(SMOKE),
+        "out": str(tmp_path / "out"),
+        "grid": {"quantization.levels": [2, 4], "quantization.method": ["pq"]},
+        "table": {"rows": ["quantization.levels"], "columns": "seed"},
+    }
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(spec))
     result = CliRunner().invoke(app, ["sweep", str(tmp_path / "grid.yaml")])
     assert result.exit_code == 2 and "table.columns 'seed' is not a grid key" in result.output
@@ -450,7 +582,11 @@ def test_a_table_key_outside_the_grid_fails_before_any_run(tmp_path, monkeypatch
     spec["table"] = {"rows": ["quantization.levels"], "columns": "quantization.method", "metric": "test_ssim"}
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(spec))
     result = CliRunner().invoke(app, ["sweep", str(tmp_path / "grid.yaml"), "--dry-run"])
-    assert result.exit_code == 2 and "table.metric 'test_ssim' is not reported" in result.output and "test_accuracy" in result.output
+    assert (
+        result.exit_code == 2
+        and "table.metric 'test_ssim' is not reported" in result.output
+        and "test_accuracy" in result.output
+    )
 
 
 @pytest.mark.parametrize("out", ["/proc/quaton-sweep", "{tmp}/a_file/out"])
@@ -473,8 +609,11 @@ def test_an_unwritable_sweep_out_fails_before_any_run(tmp_path, monkeypatch, out
 def test_an_unwritable_output_path_is_one_clear_error_before_any_work(trained, tmp_path, command):
     run, _ = trained
     before = snapshot(run)
-    args = {"export": ["export", str(run), "--out", "/proc/x"], "compare": ["compare", str(run), "--out", "/proc/x"],
-            "eval": ["eval", str(run), "--json", "/proc/x/metrics.json"]}[command]
+    args = {
+        "export": ["export", str(run), "--out", "/proc/x"],
+        "compare": ["compare", str(run), "--out", "/proc/x"],
+        "eval": ["eval", str(run), "--json", "/proc/x/metrics.json"],
+    }[command]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "/proc/x" in result.output and "cannot be written" in result.output and "Traceback" not in result.output
@@ -489,7 +628,9 @@ def test_the_metrics_a_sweep_checks_are_the_metrics_a_run_reports(trained):
     run, _ = trained
     metrics = json.loads((run / "metrics.json").read_text())
     claimed = reported_metrics(load_config(run / "config.yaml"))
-    assert set(claimed) <= set(metrics) and all(isinstance(metrics[m], float) and math.isfinite(metrics[m]) for m in claimed)
+    assert set(claimed) <= set(metrics) and all(
+        isinstance(metrics[m], float) and math.isfinite(metrics[m]) for m in claimed
+    )
 
 
 def test_a_sweep_base_that_is_not_a_config_mapping_is_one_error(tmp_path):
@@ -517,7 +658,9 @@ def test_a_run_dir_with_a_damaged_config_is_refused_not_a_yaml_traceback(trained
     damaged = make_run(run, tmp_path, "garbage_config")
     before = snapshot(damaged)
     result = CliRunner().invoke(app, ["train", str(SMOKE), *sets(TINY), "--run-dir", str(damaged)])
-    assert result.exit_code == 2 and "config.yaml: 'unreadable YAML'" in result.output and "--fresh" in result.output, result.output
+    assert result.exit_code == 2 and "config.yaml: 'unreadable YAML'" in result.output and "--fresh" in result.output, (
+        result.output
+    )
     assert snapshot(damaged) == before  # kept as it was
 
 
@@ -526,12 +669,16 @@ def test_a_path_too_long_for_the_file_system_is_one_error(tmp_path, command):
     """Found by the long fuzz: Path.is_file raised OSError (name too long) instead of 'does not exist'."""
     long = str(tmp_path / ("y" * 300))
     if command == "base":
-        (tmp_path / "grid.yaml").write_text(yaml.safe_dump({"base": long, "grid": {"seed": [0]}, "table": {"columns": "seed"}}))
+        (tmp_path / "grid.yaml").write_text(
+            yaml.safe_dump({"base": long, "grid": {"seed": [0]}, "table": {"columns": "seed"}})
+        )
         args = ["sweep", str(tmp_path / "grid.yaml")]
     else:
         args = [command, long]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output, result.output
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output, (
+        result.output
+    )
 
 
 @pytest.mark.parametrize("command", ["compare", "export"])

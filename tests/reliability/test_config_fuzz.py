@@ -29,8 +29,18 @@ def paths(node, prefix=()):
 
 
 BAD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8), st.just([]), st.just({}), st.just(-1), st.just(0), st.just(1e30), st.just("1e-6"), st.just([1, "a"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.just([]),
+    st.just({}),
+    st.just(-1),
+    st.just(0),
+    st.just(1e30),
+    st.just("1e-6"),
+    st.just([1, "a"]),
 )
 
 
@@ -100,7 +110,9 @@ def test_mutated_configs_validate_or_fail_with_one_clear_error(mutation):
         for key in named:  # every key it names is real: in the schema, or the one the user added
             base = re.sub(r"\.\d+(?=\.|$)", "", key)  # list entries: model.distances.2
             assert base in SCHEMA_KEYS or any(related(key, c) for c in changed), f"{key!r} is no config key: {message}"
-        assert any(related(key, c) for key in named for c in changed), f"names {named}, none of the changed {changed}: {message}"
+        assert any(related(key, c) for key in named for c in changed), (
+            f"names {named}, none of the changed {changed}: {message}"
+        )
         return
     # a valid config round-trips and its memory estimate is finite; too-large ones stop before allocating
     assert build_config(yaml.safe_load(dump_config(config))) == config

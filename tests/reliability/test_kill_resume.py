@@ -27,9 +27,16 @@ SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 KILLS = int(os.environ.get("QUATON_KILLS", "3"))
 EPOCHS = KILLS + 2  # first checkpoint, one epoch per kill, one to finish
 SETTINGS = [
-    f"train.epochs={EPOCHS}", "train.progress=true", "data.train_size=640", "data.test_size=64", "train.batch_size=32",
-    "quantization.method=psq", "quantization.levels=4",
-    "train.hardware_aware=true", "hardware.readout.levels=16", "hardware.readout.noise=0.5",
+    f"train.epochs={EPOCHS}",
+    "train.progress=true",
+    "data.train_size=640",
+    "data.test_size=64",
+    "train.batch_size=32",
+    "quantization.method=psq",
+    "quantization.levels=4",
+    "train.hardware_aware=true",
+    "hardware.readout.levels=16",
+    "hardware.readout.noise=0.5",
 ]
 STEPS = 640 // 32
 BAR = re.compile(r"epoch (\d+)/\d+:[^|\r\n]*\|[^|\r\n]*\| (\d+)/(\d+)")
@@ -100,5 +107,7 @@ def test_sigkill_inside_training_epochs_then_resume_matches_an_uninterrupted_run
     assert torch.equal(ca["rng"]["readout"][0], cb["rng"]["readout"][0])
     history_a = [json.loads(line) for line in (reference / "metrics.jsonl").read_text().splitlines()]
     history_b = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in history_a] == [{k: v for k, v in r.items() if k != "seconds"} for r in history_b]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in history_a] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in history_b
+    ]
     print(f"kills survived: {KILLS}, differences: 0")

@@ -45,11 +45,23 @@ def test_short_training_images_better_than_a_dark_camera(tmp_path, method):
     (φ = π·x; also sparse: dark SSIM ≈ 0.35 here), where full precision reaches SSIM ≈ 0.45 and PSQ
     at 8 levels ≈ 0.41, phase error ≈ 0.36 rad against the dark camera's 0.40 rad."""
     overrides = [
-        "model.grid=48", "model.layers=3", "input.object_size=24", "data.dataset=mnist_5k", "data.train_size=256",
-        "data.test_size=64", "train.epochs=5", "train.batch_size=16", "train.lr=0.05", "train.progress=false",
-        "task.loss=mse_ssim", f"quantization.method={method}", "quantization.levels=8",
+        "model.grid=48",
+        "model.layers=3",
+        "input.object_size=24",
+        "data.dataset=mnist_5k",
+        "data.train_size=256",
+        "data.test_size=64",
+        "train.epochs=5",
+        "train.batch_size=16",
+        "train.lr=0.05",
+        "train.progress=false",
+        "task.loss=mse_ssim",
+        f"quantization.method={method}",
+        "quantization.levels=8",
         # the set-up before configs/qpi.yaml had a black level: a gain alone, random start
-        "task.black_level=false", "model.distances=100e-6", "model.init=uniform",
+        "task.black_level=false",
+        "model.distances=100e-6",
+        "model.init=uniform",
     ]
     config = load_config(QPI, overrides)
     data = prepare_data(config)
@@ -144,9 +156,17 @@ def test_short_training_images_unseen_cells_better_than_a_dark_camera(tmp_path, 
     (never seen): measured SSIM 0.46 / 0.37 (FP / PSQ 8 levels) against 0.11 for the dark camera,
     phase error 0.35 / 0.40 rad against 0.62, PCC 0.85 / 0.82."""
     overrides = [
-        "model.grid=48", "model.layers=3", "input.object_size=24", "data.train_size=512", "data.test_size=64",
-        "train.epochs=10", "train.batch_size=16", "train.lr=0.1", "train.progress=false",
-        f"quantization.method={method}", "quantization.levels=8",
+        "model.grid=48",
+        "model.layers=3",
+        "input.object_size=24",
+        "data.train_size=512",
+        "data.test_size=64",
+        "train.epochs=10",
+        "train.batch_size=16",
+        "train.lr=0.1",
+        "train.progress=false",
+        f"quantization.method={method}",
+        "quantization.levels=8",
     ]
     config = load_config(QPI, overrides)
     assert config.data.dataset == "rbc" and config.task.black_level
@@ -178,7 +198,9 @@ def test_a_zernike_phase_contrast_d2nn_images_cells_quantitatively():
 
     def image_with_dot(alpha: float) -> dict[str, float]:
         dot = torch.zeros(n, n)
-        dot[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1] = alpha  # the plane wave focuses between the 4 centre pixels
+        dot[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1] = (
+            alpha  # the plane wave focuses between the 4 centre pixels
+        )
         with torch.no_grad():
             for mask, phase in zip(model.masks, [lens, dot, lens]):
                 next(mask.parameters()).copy_(phase)

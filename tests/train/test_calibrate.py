@@ -49,7 +49,22 @@ def test_moved_transmission_is_a_pixel_average_and_matches_the_twins_whole_pixel
 
 
 def test_parametric_model_without_errors_is_the_ideal_d2nn_and_with_the_twins_errors_is_the_twin():
-    config = tiny(**{"physical.options": {"interpolation": "linear", "shift": 0.4, "rotation": 0.5, "distance_error": 0.03, "phase_scale": 0.1, "phase_gamma": 1.2, "crosstalk": 0.05, "gain": 1.3, "offset": 0.1, "seed": 2}})
+    config = tiny(
+        **{
+            "physical.options": {
+                "interpolation": "linear",
+                "shift": 0.4,
+                "rotation": 0.5,
+                "distance_error": 0.03,
+                "phase_scale": 0.1,
+                "phase_gamma": 1.2,
+                "crosstalk": 0.05,
+                "gain": 1.3,
+                "offset": 0.1,
+                "seed": 2,
+            }
+        }
+    )
     design = design_for(config)
     torch.manual_seed(0)
     phases = [torch.rand(24, 24) * 2 * math.pi for _ in range(2)]
@@ -58,7 +73,12 @@ def test_parametric_model_without_errors_is_the_ideal_d2nn_and_with_the_twins_er
     ideal.load([p.double().numpy() for p in phases])
     model = ParametricD2NN.from_design(design)
     with torch.no_grad():
-        assert torch.allclose(model.output(fields, phases), ideal.measure(fields)["output"], rtol=1e-4, atol=1e-6 * float(ideal.measure(fields)["output"].max()))
+        assert torch.allclose(
+            model.output(fields, phases),
+            ideal.measure(fields)["output"],
+            rtol=1e-4,
+            atol=1e-6 * float(ideal.measure(fields)["output"].max()),
+        )
         twin = D2NNTwin(design, **config.physical.options)
         twin.load([p.double().numpy() for p in phases])
         truth = twin.true_parameters()
@@ -69,7 +89,9 @@ def test_parametric_model_without_errors_is_the_ideal_d2nn_and_with_the_twins_er
             getattr(model, name).fill_(truth[name])
         measured = twin.measure(fields)["output"]
         predicted = model.output(fields, phases)
-    assert float((predicted - measured).square().mean() / measured.square().mean()) < 1e-6  # the band limit of the refocused kernel differs slightly
+    assert (
+        float((predicted - measured).square().mean() / measured.square().mean()) < 1e-6
+    )  # the band limit of the refocused kernel differs slightly
 
 
 def test_calibration_recovers_sub_pixel_shifts_distances_and_phase_response_from_a_bounded_budget():
@@ -77,19 +99,39 @@ def test_calibration_recovers_sub_pixel_shifts_distances_and_phase_response_from
     errors, a phase response 15% deep with γ 1.2, crosstalk 0.05, detector gain 1.3 and offset: 4
     probe mask sets of 8 images (32 measured fields) recover every shift within 0.02 px, every
     distance within 0.2%, the phase response within 0.01 and the detector within 1%."""
-    options = {"interpolation": "linear", "shift": 0.4, "distance_error": 0.03, "phase_scale": 0.15, "phase_gamma": 1.2, "crosstalk": 0.05, "gain": 1.3, "offset": 0.1, "seed": 3}
+    options = {
+        "interpolation": "linear",
+        "shift": 0.4,
+        "distance_error": 0.03,
+        "phase_scale": 0.15,
+        "phase_gamma": 1.2,
+        "crosstalk": 0.05,
+        "gain": 1.3,
+        "offset": 0.1,
+        "seed": 3,
+    }
     config = tiny(**{"physical.options": options})
     design = design_for(config)
     twin = D2NNTwin(design, **options)
     fields = encode_batch(config, prepare_data(config).x_train[:8])
     model = ParametricD2NN.from_design(design)
-    result = calibrate(twin, model, fields, groups=["shift", "distance", "phase", "crosstalk", "detector"], probes=2, steps=80, lr=0.05)
+    result = calibrate(
+        twin, model, fields, groups=["shift", "distance", "phase", "crosstalk", "detector"], probes=2, steps=80, lr=0.05
+    )
     truth = twin.true_parameters()
     assert result.measure_calls == 4 and result.fields_measured == 32
     assert max(abs(s) for pair in truth["shifts"] for s in pair) > 0.3  # the truth is sub-pixel and not small
-    assert torch.allclose(torch.tensor(result.fitted["shifts"]), torch.tensor(truth["shifts"], dtype=torch.float32), atol=0.02)
-    assert torch.allclose(torch.tensor(result.fitted["distance_scales"]), torch.tensor(truth["distance_scales"], dtype=torch.float32), atol=0.002)
-    assert result.fitted["phase_scale"] == pytest.approx(0.15, abs=0.01) and result.fitted["phase_gamma"] == pytest.approx(1.2, abs=0.01)
+    assert torch.allclose(
+        torch.tensor(result.fitted["shifts"]), torch.tensor(truth["shifts"], dtype=torch.float32), atol=0.02
+    )
+    assert torch.allclose(
+        torch.tensor(result.fitted["distance_scales"]),
+        torch.tensor(truth["distance_scales"], dtype=torch.float32),
+        atol=0.002,
+    )
+    assert result.fitted["phase_scale"] == pytest.approx(0.15, abs=0.01) and result.fitted[
+        "phase_gamma"
+    ] == pytest.approx(1.2, abs=0.01)
     assert result.fitted["crosstalk"] == pytest.approx(0.05, abs=0.005)
     assert result.fitted["gain"] == pytest.approx(1.3, rel=0.01)
     assert result.loss_after < 1e-3 * result.loss_before
@@ -115,7 +157,10 @@ def test_calibrated_strategy_writes_the_report_with_truth_and_budget(tmp_path):
     """train.strategy calibrated: calibration.json holds the fit, the twin's truth, the errors and the
     budget (2 stages x 2 probe sets x 8 images); the shift the twin applies is found."""
     options = {"shift": 0.8, "phase_scale": 0.15, "seed": 5}
-    calibrated = train(tiny(**{"train.strategy": "calibrated", "train.epochs": 1, "physical.options": options}), tmp_path / "calibrated")
+    calibrated = train(
+        tiny(**{"train.strategy": "calibrated", "train.epochs": 1, "physical.options": options}),
+        tmp_path / "calibrated",
+    )
     report = json.loads((tmp_path / "calibrated" / "calibration.json").read_text())
     assert report["budget"] == {"measure_calls": 4, "fields_measured": 32}
     assert calibrated["calibration_measurements"] == 32 and calibrated["strategy"] == "calibrated"
@@ -130,7 +175,11 @@ def test_pat_through_the_calibrated_model_beats_pat_and_ideal_on_a_shifted_twin(
     options = {"shift": 0.8, "phase_scale": 0.15, "seed": 5}
     runs = {
         name: train(tiny(**{"train.epochs": 8, "physical.options": options, **sets}), tmp_path / name)
-        for name, sets in {"ideal": {}, "pat": {"train.strategy": "pat"}, "calibrated": {"train.strategy": "pat", "calibrate.enabled": True}}.items()
+        for name, sets in {
+            "ideal": {},
+            "pat": {"train.strategy": "pat"},
+            "calibrated": {"train.strategy": "pat", "calibrate.enabled": True},
+        }.items()
     }
     physical = {name: m["physical_test_accuracy"] for name, m in runs.items()}
     assert physical["calibrated"] > physical["pat"] + 0.2 and physical["calibrated"] > physical["ideal"] + 0.3
@@ -146,4 +195,12 @@ def test_calibrate_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="calibrate.probes"):
         tiny(**{"calibrate.probes": 0})
     with pytest.raises(ConfigError, match="train.strategy calibrated is implemented for model.kind d2nn"):
-        build_config({**TINY, "model": {"kind": "mzi", "mzi": {"ports": 16, "meshes": 1}}, "input": {"object_size": 14}, "task": {"loss": "cross_entropy"}}, ["train.strategy=calibrated"])
+        build_config(
+            {
+                **TINY,
+                "model": {"kind": "mzi", "mzi": {"ports": 16, "meshes": 1}},
+                "input": {"object_size": 14},
+                "task": {"loss": "cross_entropy"},
+            },
+            ["train.strategy=calibrated"],
+        )

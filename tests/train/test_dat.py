@@ -53,7 +53,9 @@ def test_every_strategy_reports_ideal_and_physical_accuracy(tmp_path, strategy):
     assert metrics["physical_test_accuracy"] == metrics["test_accuracy"]
     assert metrics["strategy"] == strategy and metrics["validation_size"] == 40 and metrics["train_size"] == 200
     assert metrics["selected_by"] == ("val_accuracy" if strategy == "ideal" else "val_physical_accuracy")
-    assert (tmp_path / strategy / "figures" / "history.png").is_file() and (tmp_path / strategy / "report.html").is_file()
+    assert (tmp_path / strategy / "figures" / "history.png").is_file() and (
+        tmp_path / strategy / "report.html"
+    ).is_file()
 
 
 def test_error_free_twin_measures_what_the_model_predicts_and_pat_equals_ideal(tmp_path):
@@ -83,7 +85,9 @@ def test_sepns_learn_the_twins_deviation():
     def mismatch(fields, correction):
         states = network.states(fields, correction=correction)
         measured = twin.measure(fields)
-        return sum(relative_mse(network.observe(s), m) for s, m in zip(states, [*measured["internal"], measured["output"]]))
+        return sum(
+            relative_mse(network.observe(s), m) for s, m in zip(states, [*measured["internal"], measured["output"]])
+        )
 
     with torch.no_grad():
         before = float(mismatch(held_fields, None))
@@ -120,7 +124,14 @@ def test_smoke_config_pat_and_dat_win_back_what_ideal_deployment_loses(tmp_path)
 def test_mzi_network_trains_with_its_twin(tmp_path, strategy):
     config = load_config(
         "configs/dat/mzi_smoke.yaml",
-        [f"train.strategy={strategy}", "train.epochs=1", "data.train_size=600", "data.test_size=200", "train.validation_size=100", "train.progress=false"],
+        [
+            f"train.strategy={strategy}",
+            "train.epochs=1",
+            "data.train_size=600",
+            "data.test_size=200",
+            "train.validation_size=100",
+            "train.progress=false",
+        ],
     )
     metrics = train(config, tmp_path / strategy)
     assert metrics["strategy"] == strategy and metrics["train_size"] == 500

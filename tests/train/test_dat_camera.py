@@ -22,9 +22,19 @@ TINY = {
     "data": {"dataset": "mnist_5k", "train_size": 240, "test_size": 100},
     "quantization": {"method": "psq", "levels": 4},
     "hardware": {"readout": {"levels": 4, "noise": 0.5}},
-    "physical": {"system": "quaton.hardware.physical:d2nn_twin", "options": {"shift": 0.3, "phase_scale": 0.1, "seed": 1}},
+    "physical": {
+        "system": "quaton.hardware.physical:d2nn_twin",
+        "options": {"shift": 0.3, "phase_scale": 0.1, "seed": 1},
+    },
     "dat": {"features": [2, 4, 4], "convs": 1},
-    "train": {"epochs": 2, "batch_size": 40, "lr": 0.05, "progress": False, "validation_size": 40, "hardware_aware": True},
+    "train": {
+        "epochs": 2,
+        "batch_size": 40,
+        "lr": 0.05,
+        "progress": False,
+        "validation_size": 40,
+        "hardware_aware": True,
+    },
 }
 
 
@@ -57,8 +67,13 @@ def test_the_camera_reads_the_systems_output_in_its_levels_with_fresh_training_a
 
 
 def test_a_noisy_coarse_camera_costs_physical_accuracy_that_an_ideal_detector_keeps(tmp_path):
-    ideal_camera = train_with_system(tiny(**{"hardware.readout.levels": None, "hardware.readout.noise": 0.0}), tmp_path / "a")
-    harsh = train_with_system(tiny(**{"hardware.readout.levels": 2, "hardware.readout.noise": 3.0, "train.hardware_aware": False}), tmp_path / "b")
+    ideal_camera = train_with_system(
+        tiny(**{"hardware.readout.levels": None, "hardware.readout.noise": 0.0}), tmp_path / "a"
+    )
+    harsh = train_with_system(
+        tiny(**{"hardware.readout.levels": 2, "hardware.readout.noise": 3.0, "train.hardware_aware": False}),
+        tmp_path / "b",
+    )
     # Same seed, same twin: the camera is the only difference, and 2 levels with 3 steps of noise
     # must cost accuracy measured on the system (a camera left out of the measurement would not).
     assert harsh["physical_test_accuracy"] < ideal_camera["physical_test_accuracy"] - 0.05

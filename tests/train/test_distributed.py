@@ -23,7 +23,20 @@ def quaton_command(*args: str) -> list[str]:
 
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
     sets = [item for override in TINY for item in ("--set", override)]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "quaton", "train", str(SMOKE), *sets, "--run-dir", str(tmp_path / "ddp")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "quaton",
+        "train",
+        str(SMOKE),
+        *sets,
+        "--run-dir",
+        str(tmp_path / "ddp"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     single = train(load_config(SMOKE, TINY), tmp_path / "single")
@@ -40,9 +53,28 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
 def test_two_process_ddp_with_an_uneven_last_batch_matches_one_process(tmp_path, train_size):
     """97 images in batches of 32 end with a batch of 1 (one rank's shard is empty), 99 with a batch of
     3 (shards of 2 and 1): the gradient must still be the global batch's, as in one process."""
-    settings = ["train.epochs=1", "train.progress=false", f"data.train_size={train_size}", "data.test_size=64", "train.batch_size=32"]
+    settings = [
+        "train.epochs=1",
+        "train.progress=false",
+        f"data.train_size={train_size}",
+        "data.test_size=64",
+        "train.batch_size=32",
+    ]
     sets = [item for override in settings for item in ("--set", override)]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "quaton", "train", str(SMOKE), *sets, "--run-dir", str(tmp_path / "ddp")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "quaton",
+        "train",
+        str(SMOKE),
+        *sets,
+        "--run-dir",
+        str(tmp_path / "ddp"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     single = train(load_config(SMOKE, settings), tmp_path / "single")
@@ -62,7 +94,17 @@ def test_batch_must_split_evenly_across_processes(monkeypatch, tmp_path):
 
 
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    config = load_config(SMOKE, ["train.epochs=3", "train.progress=false", "data.train_size=96", "data.test_size=32", "quantization.method=gs", "quantization.levels=4"])
+    config = load_config(
+        SMOKE,
+        [
+            "train.epochs=3",
+            "train.progress=false",
+            "data.train_size=96",
+            "data.test_size=32",
+            "quantization.method=gs",
+            "quantization.levels=4",
+        ],
+    )
     reference = train(config, tmp_path / "reference")
     calls = {"n": 0}
     original = loop.evaluate
@@ -109,7 +151,15 @@ def write_grid(tmp_path: Path) -> Path:
 
 def test_two_concurrent_sweeps_never_run_the_same_run_twice(tmp_path):
     path = write_grid(tmp_path)
-    procs = [subprocess.Popen(quaton_command("sweep", str(path), "--jobs", "2"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            quaton_command("sweep", str(path), "--jobs", "2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     trained = sum(out.count("] trained:") for out in outputs)
     assert trained == 2, outputs

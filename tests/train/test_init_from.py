@@ -23,7 +23,10 @@ def full_precision_run(tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["ste", "psq", "gs"])
 def test_a_quantized_network_starts_from_the_trained_phases(full_precision_run, method):
-    config = load_config(SMOKE, QUIET + [f"quantization.method={method}", "quantization.levels=4", f"train.init_from={full_precision_run}"])
+    config = load_config(
+        SMOKE,
+        QUIET + [f"quantization.method={method}", "quantization.levels=4", f"train.init_from={full_precision_run}"],
+    )
     model = build_model(config).eval()
     trained = torch.load(full_precision_run / "checkpoint.pt", weights_only=True)["model"]
     fresh = build_model(config, initialize=False).eval()

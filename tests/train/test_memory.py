@@ -59,10 +59,19 @@ def measured(config) -> tuple[int, int]:
 
 
 CASES = {
-    "d2nn": (CONFIGS / "default.yaml", ["model.grid=96", "model.layers=3", "detector.size=8", "quantization.method=psq", "quantization.levels=4"]),
-    "d2nn-gs": (CONFIGS / "default.yaml", ["model.grid=64", "model.layers=2", "detector.size=6", "quantization.method=gs", "quantization.levels=4"]),
+    "d2nn": (
+        CONFIGS / "default.yaml",
+        ["model.grid=96", "model.layers=3", "detector.size=8", "quantization.method=psq", "quantization.levels=4"],
+    ),
+    "d2nn-gs": (
+        CONFIGS / "default.yaml",
+        ["model.grid=64", "model.layers=2", "detector.size=6", "quantization.method=gs", "quantization.levels=4"],
+    ),
     "optical_cnn": (CONFIGS / "mixed_signal" / "mnist.yaml", ["data.dataset=mnist_5k", "model.cnn.element_pixels=64"]),
-    "optical_cnn-incoherent": (CONFIGS / "mixed_signal" / "mnist.yaml", ["data.dataset=mnist_5k", "model.cnn.element_pixels=64", "model.cnn.coherent=false"]),
+    "optical_cnn-incoherent": (
+        CONFIGS / "mixed_signal" / "mnist.yaml",
+        ["data.dataset=mnist_5k", "model.cnn.element_pixels=64", "model.cnn.coherent=false"],
+    ),
     "digital_cnn": (CONFIGS / "mixed_signal" / "mnist.yaml", ["data.dataset=mnist_5k", "model.kind=digital_cnn"]),
     "mzi-tree": (CONFIGS / "dat" / "mzi_smoke.yaml", ["model.mzi.ports=64"]),
     "mzi-columns": (CONFIGS / "dat" / "mzi_smoke.yaml", ["model.mzi.ports=100"]),
@@ -83,7 +92,9 @@ def test_the_estimate_of_each_model_kind_bounds_its_measured_peak(case):
 def test_a_large_evaluation_batch_is_what_stops_a_run():
     """The D2NN's evaluation needs three padded buffers per image, training one field per layer
     more: at eval_batch_size 8× batch_size the evaluation pass is the larger, and the check names it."""
-    config = load_config(CONFIGS / "default.yaml", ["model.grid=256", "train.batch_size=32", "train.eval_batch_size=256"])
+    config = load_config(
+        CONFIGS / "default.yaml", ["model.grid=256", "train.batch_size=32", "train.eval_batch_size=256"]
+    )
     needs = estimate(config)
     assert needs.evaluation > needs.training
     with pytest.raises(TrainingError, match=r"evaluation pass.*lower train\.eval_batch_size \(now 256\)"):
@@ -94,10 +105,22 @@ def test_a_large_evaluation_batch_is_what_stops_a_run():
 @pytest.mark.parametrize(
     ("path", "overrides", "keys"),
     [
-        (CONFIGS / "default.yaml", ["model.grid=1024", "train.batch_size=512"], ["train.batch_size (now 512)", "model.grid (now 1024)"]),
-        (CONFIGS / "mixed_signal" / "mnist.yaml", ["train.batch_size=20000"], ["train.batch_size (now 20000)", "model.cnn.element_pixels (now 128)"]),
+        (
+            CONFIGS / "default.yaml",
+            ["model.grid=1024", "train.batch_size=512"],
+            ["train.batch_size (now 512)", "model.grid (now 1024)"],
+        ),
+        (
+            CONFIGS / "mixed_signal" / "mnist.yaml",
+            ["train.batch_size=20000"],
+            ["train.batch_size (now 20000)", "model.cnn.element_pixels (now 128)"],
+        ),
         # 1024 waveguides: on a GPU the product tree holds [1024, 1024, 1024] complex64 (8 GiB) per matrix
-        (CONFIGS / "dat" / "mzi_smoke.yaml", ["model.mzi.ports=1024", "input.object_size=32"], ["model.mzi.ports (now 1024)"]),
+        (
+            CONFIGS / "dat" / "mzi_smoke.yaml",
+            ["model.mzi.ports=1024", "input.object_size=32"],
+            ["model.mzi.ports (now 1024)"],
+        ),
     ],
 )
 def test_a_config_that_cannot_fit_gets_one_clear_error(path, overrides, keys):

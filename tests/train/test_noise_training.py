@@ -15,8 +15,14 @@ SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 # 64 training images in 2 batches of 32, 32 test images in one evaluation batch of 32: every read-out
 # draws [32, 32, 32] values; hardware.seed equals seed (0), as in the shipped configs.
 NOISY = [
-    "train.progress=false", "data.train_size=64", "data.test_size=32", "train.batch_size=32", "train.eval_batch_size=32",
-    "train.hardware_aware=true", "hardware.readout.levels=16", "hardware.readout.noise=0.5",
+    "train.progress=false",
+    "data.train_size=64",
+    "data.test_size=32",
+    "train.batch_size=32",
+    "train.eval_batch_size=32",
+    "train.hardware_aware=true",
+    "hardware.readout.levels=16",
+    "hardware.readout.noise=0.5",
 ]
 
 
@@ -43,7 +49,9 @@ def test_every_epoch_draws_new_training_noise_never_the_test_noise(tmp_path, mon
     assert all(torch.equal(tests[0], t) for t in tests)  # evaluation stays reproducible
     for a in range(3):
         for b in range(a + 1, 3):
-            assert not any(torch.equal(x, y) for x in epochs[a] for y in epochs[b]), f"epochs {a + 1} and {b + 1} drew the same noise"
+            assert not any(torch.equal(x, y) for x in epochs[a] for y in epochs[b]), (
+                f"epochs {a + 1} and {b + 1} drew the same noise"
+            )
     assert not any(torch.equal(x, tests[0]) for epoch in epochs for x in epoch), "training drew the test noise"
 
 
@@ -90,5 +98,7 @@ def test_each_evaluation_reads_out_with_the_full_scale_its_epoch_trained_with(tm
     assert [training for training, _ in seen] == [True, True, False] * 2
     for epoch in range(2):
         trained = {scale for _, scale in seen[3 * epoch : 3 * epoch + 2]}
-        assert trained == {seen[3 * epoch + 2][1]}, f"epoch {epoch + 1}: trained with {trained}, evaluated with {seen[3 * epoch + 2][1]}"
+        assert trained == {seen[3 * epoch + 2][1]}, (
+            f"epoch {epoch + 1}: trained with {trained}, evaluated with {seen[3 * epoch + 2][1]}"
+        )
     assert seen[0][1] != seen[3][1]  # the network changed, so did its calibration

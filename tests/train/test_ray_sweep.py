@@ -71,7 +71,9 @@ def test_a_ray_sweep_writes_the_local_sweeps_tables(tmp_path, local_sweep, local
     assert "0 to train" in lines[0]
 
 
-def test_a_worker_killed_during_a_run_is_restarted_and_the_grid_ends_as_the_local_sweep(tmp_path, local_sweep, local_ray):
+def test_a_worker_killed_during_a_run_is_restarted_and_the_grid_ends_as_the_local_sweep(
+    tmp_path, local_sweep, local_ray
+):
     grid = write_grid(tmp_path)
     result: dict = {}
     sweep = threading.Thread(target=lambda: result.update(out=run_sweep_ray(grid, echo=lambda line: None)[0]))

@@ -78,7 +78,10 @@ def test_robust_training_is_less_sensitive_to_a_sub_pixel_shift_than_ideal_train
     (100 test digits: the loss differs clearly, the deployed accuracy only by 5 digits)."""
     twin = {"interpolation": "linear", "shift": 0.25, "seed": 3}
     ideal = train(tiny(**{"physical.options": twin, "train.epochs": 6}), tmp_path / "ideal")
-    robust = train(tiny(**{"physical.options": twin, "train.epochs": 6, "train.strategy": "robust", "robust.shift": 0.25}), tmp_path / "robust")
+    robust = train(
+        tiny(**{"physical.options": twin, "train.epochs": 6, "train.strategy": "robust", "robust.shift": 0.25}),
+        tmp_path / "robust",
+    )
     ideal_loss = ideal["test_accuracy"] - ideal["physical_test_accuracy"]
     robust_loss = robust["test_accuracy"] - robust["physical_test_accuracy"]
     assert robust_loss < ideal_loss - 0.1

@@ -17,7 +17,9 @@ TINY = ["train.progress=false", "data.train_size=64", "data.test_size=32", "trai
 
 def quaton_train(run_dir: Path, *settings: str, fresh: bool = False):
     sets = [item for s in [*TINY, *settings] for item in ("--set", s)]
-    return CliRunner().invoke(app, ["train", str(SMOKE), *sets, "--run-dir", str(run_dir), *(["--fresh"] if fresh else [])])
+    return CliRunner().invoke(
+        app, ["train", str(SMOKE), *sets, "--run-dir", str(run_dir), *(["--fresh"] if fresh else [])]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +62,16 @@ def test_more_epochs_with_a_schedule_over_the_epochs_cannot_continue(finished, t
     result = quaton_train(run_dir, "train.epochs=2", "train.scheduler=cosine")
     assert result.exit_code == 2 and "train.scheduler" in result.output  # cosine differs too: refused as another config
     run_dir_psq = tmp_path / "psq"
-    assert quaton_train(run_dir_psq, "train.epochs=1", "train.scheduler=none", "quantization.method=psq", "quantization.levels=4").exit_code == 0
+    assert (
+        quaton_train(
+            run_dir_psq, "train.epochs=1", "train.scheduler=none", "quantization.method=psq", "quantization.levels=4"
+        ).exit_code
+        == 0
+    )
     psq_before = {p.name: p.read_bytes() for p in run_dir_psq.iterdir() if p.is_file()}
-    result = quaton_train(run_dir_psq, "train.epochs=2", "train.scheduler=none", "quantization.method=psq", "quantization.levels=4")
+    result = quaton_train(
+        run_dir_psq, "train.epochs=2", "train.scheduler=none", "quantization.method=psq", "quantization.levels=4"
+    )
     assert result.exit_code == 2, result.output
     assert "cannot continue" in result.output and "temperature" in result.output and "--fresh" in result.output
     assert untouched(run_dir_psq, psq_before)
@@ -100,7 +109,11 @@ def test_an_unreadable_checkpoint_says_what_it_is_and_what_to_do(finished, tmp_p
     data = checkpoint.read_bytes()
     checkpoint.write_bytes(b"\x00garbage, not a checkpoint" * 10 if damage == "garbage" else data[: len(data) // 2])
     for command in (["eval", str(run_dir)], None):
-        result = CliRunner().invoke(app, command) if command else quaton_train(run_dir, "train.epochs=1", "train.scheduler=none")
+        result = (
+            CliRunner().invoke(app, command)
+            if command
+            else quaton_train(run_dir, "train.epochs=1", "train.scheduler=none")
+        )
         assert result.exit_code == 2, result.output
         message = result.output
         assert str(checkpoint) in message and "corrupt or not a quaton checkpoint" in message

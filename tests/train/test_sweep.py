@@ -52,7 +52,9 @@ def test_sweep_runs_skips_and_tabulates(swept):
     lines = []
     assert len(rows) == 6
     # every run learned: one epoch on 200 digits is far above chance (0.1) for each method
-    assert all(r["test_accuracy"] > 0.3 for r in rows), [(r["quantization.method"], r["quantization.levels"], r["test_accuracy"]) for r in rows]
+    assert all(r["test_accuracy"] > 0.3 for r in rows), [
+        (r["quantization.method"], r["quantization.levels"], r["test_accuracy"]) for r in rows
+    ]
     table = (out / "table.md").read_text()
     assert "| levels | FP | STE | PSQ |" in table and "tiny" in table
     # the table holds the runs' own numbers (percent), FP the same run in both rows
@@ -125,7 +127,9 @@ def test_compare_refuses_runs_of_different_tasks(tmp_path):
 
 
 def table_of(tmp_path: Path, metric: str, columns: str, rows: list[dict], configs: list) -> str:
-    spec = SimpleNamespace(table=TableSpec(rows=["data.dataset"], columns=columns, metric=metric), caption="", name="t", plot=None)
+    spec = SimpleNamespace(
+        table=TableSpec(rows=["data.dataset"], columns=columns, metric=metric), caption="", name="t", plot=None
+    )
     write_tables(tmp_path, spec, rows, configs)
     return (tmp_path / "table.md").read_text()
 
@@ -136,7 +140,9 @@ def test_sweep_tables_bold_by_the_metric_direction(tmp_path):
         {"data.dataset": "rbc", "quantization.method": method, "test_phase_error": error}
         for method, error in [("none", 0.10), ("ste", 0.30), ("psq", 0.20)]
     ]
-    configs = [load_config(SMOKE, [f"quantization.method={r['quantization.method']}", "quantization.levels=4"]) for r in rows]
+    configs = [
+        load_config(SMOKE, [f"quantization.method={r['quantization.method']}", "quantization.levels=4"]) for r in rows
+    ]
     table = table_of(tmp_path, "test_phase_error", "quantization.method", rows, configs)
     assert "| rbc | 0.1000 | 0.3000 | **0.2000** |" in table
     assert "Bold: best quantized method per row (lowest test_phase_error)." in table
@@ -157,13 +163,18 @@ def test_dat_tables_caption_the_physical_system_and_the_strategy(tmp_path):
     configs = [load_config(mzi, [f"train.strategy={r['train.strategy']}"]) for r in rows]
     table = table_of(tmp_path, "physical_test_accuracy", "train.strategy", rows, configs)
     assert "| mnist | **90.0** | 80.0 | 50.0 |" in table
-    assert "physical_test_accuracy (%) of the MZI network measured on the physical system (quaton.hardware.mzi_twin:mzi_twin)" in table
+    assert (
+        "physical_test_accuracy (%) of the MZI network measured on the physical system (quaton.hardware.mzi_twin:mzi_twin)"
+        in table
+    )
     assert "Bold: best strategy per row (highest physical_test_accuracy)." in table
     assert "quantized" not in table
 
 
 def test_a_baseline_metric_is_not_bolded(tmp_path):
     rows = [{"data.dataset": "rbc", "quantization.method": m, "test_ssim_dark_baseline": 0.7} for m in ("ste", "psq")]
-    configs = [load_config(SMOKE, [f"quantization.method={r['quantization.method']}", "quantization.levels=4"]) for r in rows]
+    configs = [
+        load_config(SMOKE, [f"quantization.method={r['quantization.method']}", "quantization.levels=4"]) for r in rows
+    ]
     table = table_of(tmp_path, "test_ssim_dark_baseline", "quantization.method", rows, configs)
     assert "**" not in table and "Bold" not in table and "of the hard-quantized D2NN" in table

@@ -90,7 +90,10 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
 def test_cli_train_and_eval(tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "cli"
-    result = runner.invoke(app, ["train", str(SMOKE), "--set", "train.epochs=1", "--set", "train.progress=false", "--run-dir", str(run_dir)])
+    result = runner.invoke(
+        app,
+        ["train", str(SMOKE), "--set", "train.epochs=1", "--set", "train.progress=false", "--run-dir", str(run_dir)],
+    )
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output
     result = runner.invoke(app, ["eval", str(run_dir)])

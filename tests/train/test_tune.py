@@ -133,8 +133,12 @@ def test_best_yaml_retrains_to_the_best_trials_score_and_trains_as_any_config(se
     config = load_config(out / "best.yaml", ["train.threads=1", "train.progress=false"])  # as the trial ran
     reports: list[dict] = []
     train_trial(config, tmp_path / "again", reports.append)
-    assert reports[int(best["epochs"]) - 1]["val_accuracy"] == pytest.approx(float(best["final_val_accuracy"]), abs=1e-9)
-    metrics = train(config, tmp_path / "final")  # what `quaton train best.yaml` does: the whole training set, the test set
+    assert reports[int(best["epochs"]) - 1]["val_accuracy"] == pytest.approx(
+        float(best["final_val_accuracy"]), abs=1e-9
+    )
+    metrics = train(
+        config, tmp_path / "final"
+    )  # what `quaton train best.yaml` does: the whole training set, the test set
     assert (metrics["train_size"], metrics["test_size"]) == (256, 64)
     assert metrics["test_accuracy"] > 0.2  # twice chance after 4 epochs of 256 digits
 
@@ -148,17 +152,25 @@ def test_a_trial_never_reads_the_test_set(monkeypatch, tmp_path):
 
     def poisoned(config):
         data = real(config)
-        return setup.PreparedData(data.x_train, data.y_train, torch.full_like(data.x_test, math.nan), data.y_test, data.classes, data.source)
+        return setup.PreparedData(
+            data.x_train, data.y_train, torch.full_like(data.x_test, math.nan), data.y_test, data.classes, data.source
+        )
 
     monkeypatch.setattr(setup, "prepare_data", poisoned)
-    config = build_config(load_config(SMOKE).model_dump(mode="json"), ["train.epochs=2", "data.train_size=256", "data.test_size=64", "train.progress=false"])
+    config = build_config(
+        load_config(SMOKE).model_dump(mode="json"),
+        ["train.epochs=2", "data.train_size=256", "data.test_size=64", "train.progress=false"],
+    )
     full = real(config)
     held = validation_data(config)
     assert len(held.x_test) == VALIDATION and len(held.x_train) == 256 - VALIDATION
     pool = full.x_train.flatten(1)
     for image in torch.cat([held.x_test, held.x_train]).flatten(1):
         assert (pool == image).all(dim=1).any()  # every image of the trial is a training image
-    assert torch.unique(torch.cat([held.x_test, held.x_train]).flatten(1), dim=0).shape[0] == torch.unique(pool, dim=0).shape[0]
+    assert (
+        torch.unique(torch.cat([held.x_test, held.x_train]).flatten(1), dim=0).shape[0]
+        == torch.unique(pool, dim=0).shape[0]
+    )
     reports: list[dict] = []
     train_trial(config, tmp_path / "trial", reports.append)
     assert [r["epoch"] for r in reports] == [1, 2]
@@ -179,15 +191,24 @@ def test_dry_run_prints_the_search_without_running_it(tmp_path):
         ({"space": {"train.lrr": {"uniform": [0.01, 0.1]}}}, "space key 'train.lrr'"),
         ({"space": {"train.batch_size": {"randint": [0, 8]}}}, "space key 'train.batch_size' = 0"),
         ({"space": {"model.layers": {"uniform": [2, 5]}}}, "sample an integer key with randint or choice"),
-        ({"space": {"train.lr": {"normal": [0.01, 0.1]}}}, "unknown distribution 'normal'; choose one of uniform, loguniform, randint, choice"),
-        ({"space": {"train.lr": {"loguniform": [0.1, 0.001]}}}, "space.train.lr: loguniform bounds must be ordered low < high"),
+        (
+            {"space": {"train.lr": {"normal": [0.01, 0.1]}}},
+            "unknown distribution 'normal'; choose one of uniform, loguniform, randint, choice",
+        ),
+        (
+            {"space": {"train.lr": {"loguniform": [0.1, 0.001]}}},
+            "space.train.lr: loguniform bounds must be ordered low < high",
+        ),
         ({"space": {"train.lr": {"loguniform": [0.0, 0.1]}}}, "loguniform bounds must be positive"),
         ({"space": {"model.layers": {"randint": [1.5, 4]}}}, "randint bounds must be integers"),
         ({"space": {"model.grid": {"choice": []}}}, "choice takes a non-empty list"),
         ({"space": {"train.epochs": {"randint": [1, 4]}}}, "space.train.epochs cannot be searched"),
         ({"space": {}}, "space is empty"),
         ({"samples": 0}, "samples"),
-        ({"metric": "val_ssim"}, "metric 'val_ssim' is not reported every epoch by these runs; choose one of val_accuracy, val_loss, train_loss"),
+        (
+            {"metric": "val_ssim"},
+            "metric 'val_ssim' is not reported every epoch by these runs; choose one of val_accuracy, val_loss, train_loss",
+        ),
         ({"asha": {"grace_period": 5}}, "asha.grace_period (5) exceeds train.epochs (4)"),
         ({"sapce": {}}, "sapce"),
     ],

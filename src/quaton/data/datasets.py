@@ -75,7 +75,18 @@ STANDARD = {
             "y_test": "15d484375f8d13e6eb1aabb0c3f46965",
         },
         "system": ["/usr/share/datasets/fashion-mnist"],
-        "classes": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        "classes": [
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ],
     },
 }
 EMBEDDED = "mnist_5k"
@@ -99,7 +110,15 @@ class ImageDataset:
         rng = np.random.default_rng(seed)
         train = _stratified(self.y_train, train_size, rng)
         test = _stratified(self.y_test, test_size, rng)
-        return ImageDataset(self.name, self.x_train[train], self.y_train[train], self.x_test[test], self.y_test[test], self.classes, self.source)
+        return ImageDataset(
+            self.name,
+            self.x_train[train],
+            self.y_train[train],
+            self.x_test[test],
+            self.y_test[test],
+            self.classes,
+            self.source,
+        )
 
 
 def _stratified(labels: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -123,7 +142,15 @@ def load_embedded_mnist() -> ImageDataset:
     """The 5,000 real MNIST digits shipped with quaton, split 4,000 train / 1,000 test, 400 / 100 per
     class (a fixed split; provenance and licence in quaton.data.embedded)."""
     arrays, source = load_embedded_arrays()
-    return ImageDataset(EMBEDDED, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], list(EMBEDDED_CLASSES), source)
+    return ImageDataset(
+        EMBEDDED,
+        arrays["x_train"],
+        arrays["y_train"],
+        arrays["x_test"],
+        arrays["y_test"],
+        list(EMBEDDED_CLASSES),
+        source,
+    )
 
 
 def load_npz(path: str | Path, name: str | None = None, classes: list[str] | None = None) -> ImageDataset:
@@ -195,7 +222,11 @@ def verify_standard(name: str, arrays: dict[str, np.ndarray], files: dict[str, s
         if digest == expected[key]:
             continue
         known = _known_content(digest)
-        what = f"holds {known}" if known else f"is not the standard {name} {SPLIT_FILES[key]} (MD5 {digest}, expected {expected[key]})"
+        what = (
+            f"holds {known}"
+            if known
+            else f"is not the standard {name} {SPLIT_FILES[key]} (MD5 {digest}, expected {expected[key]})"
+        )
         raise DataNotFoundError(
             f"{files[key]} {what}, not {name}'s data. Point data.root (or $QUATON_DATA) at a folder with the "
             f"standard {name} files (in <root>/{name}/), or, to train on this data as your own, give the path of an "
@@ -234,7 +265,11 @@ def download_standard(name: str, target: Path, timeout: float = 60.0) -> dict[st
         url = f"{spec['url']}{stem}.gz"
         try:
             fetched = pooch.retrieve(
-                url, known_hash=f"md5:{spec['download_md5'][key]}", fname=f"{stem}.gz", path=target, downloader=downloader
+                url,
+                known_hash=f"md5:{spec['download_md5'][key]}",
+                fname=f"{stem}.gz",
+                path=target,
+                downloader=downloader,
             )
         except (OSError, ValueError) as error:  # requests' errors are OSErrors; pooch's checksum mismatch a ValueError
             raise DataNotFoundError(
@@ -291,4 +326,14 @@ def _splits(dataset: ImageDataset) -> dict[str, np.ndarray]:
     return {key: getattr(dataset, key) for key in SPLIT_FILES}
 
 
-__all__ = ["DATASETS", "DataNotFoundError", "ImageDataset", "idx_md5", "load_dataset", "load_npz", "parse_idx", "read_idx", "verify_standard"]
+__all__ = [
+    "DATASETS",
+    "DataNotFoundError",
+    "ImageDataset",
+    "idx_md5",
+    "load_dataset",
+    "load_npz",
+    "parse_idx",
+    "read_idx",
+    "verify_standard",
+]

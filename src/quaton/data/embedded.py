@@ -48,7 +48,9 @@ def read_embedded(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarra
         with np.load(path, allow_pickle=False) as archive:
             return archive["images"], archive["labels"]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataNotFoundError(f"the embedded MNIST subset {path} cannot be read ({error}): reinstall quaton") from None
+        raise DataNotFoundError(
+            f"the embedded MNIST subset {path} cannot be read ({error}): reinstall quaton"
+        ) from None
 
 
 def split_embedded(labels: np.ndarray) -> np.ndarray:

@@ -21,7 +21,9 @@ def resize_images(images: np.ndarray | torch.Tensor, object_size: int) -> torch.
     x = x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float32)
     if x.shape[-2:] != (object_size, object_size):
         low, high = float(x.min()), float(x.max())
-        x = F.interpolate(x[:, None], size=(object_size, object_size), mode="bilinear", antialias=True, align_corners=False)[:, 0]
+        x = F.interpolate(
+            x[:, None], size=(object_size, object_size), mode="bilinear", antialias=True, align_corners=False
+        )[:, 0]
         x = x.clamp_(low, high)
     return x
 
@@ -30,7 +32,9 @@ def pad_to_grid(images: torch.Tensor, grid: int) -> torch.Tensor:
     """Zero-pad float images [B, s, s] to the centre of a [B, grid, grid] array."""
     size = images.shape[-1]
     if size > grid:
-        raise ValueError(f"object size {size} px does not fit in a {grid} px grid: make input.object_size <= model.grid")
+        raise ValueError(
+            f"object size {size} px does not fit in a {grid} px grid: make input.object_size <= model.grid"
+        )
     before = (grid - size) // 2
     after = grid - size - before
     return F.pad(images, (before, after, before, after))

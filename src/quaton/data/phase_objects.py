@@ -43,7 +43,9 @@ def evans_fung_thickness(r: np.ndarray, diameter: float = EVANS_FUNG["diameter"]
     scale = diameter / EVANS_FUNG["diameter"]
     rho2 = (2.0 * np.asarray(r) / diameter) ** 2
     inside = rho2 < 1.0
-    shape = np.sqrt(np.clip(1.0 - rho2, 0.0, None)) * (EVANS_FUNG["c0"] + EVANS_FUNG["c1"] * rho2 + EVANS_FUNG["c2"] * rho2**2)
+    shape = np.sqrt(np.clip(1.0 - rho2, 0.0, None)) * (
+        EVANS_FUNG["c0"] + EVANS_FUNG["c1"] * rho2 + EVANS_FUNG["c2"] * rho2**2
+    )
     return np.where(inside, scale * shape, 0.0)
 
 
@@ -73,7 +75,9 @@ class RBCParameters:
     noise_rms: tuple[float, float] = (0.0, 0.05)
 
 
-def _place_cells(rng: np.random.Generator, count: int, half: float, radii: np.ndarray, tries: int = 30) -> tuple[np.ndarray, np.ndarray]:
+def _place_cells(
+    rng: np.random.Generator, count: int, half: float, radii: np.ndarray, tries: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
     """Centres [count, C, 2] (m) of non-overlapping cells of ``radii`` [count, C] (m) inside the
     field [−half, half]², and which were placed [count, C] (a cell with no room after ``tries`` is left out)."""
     fields, cells = radii.shape
@@ -100,7 +104,9 @@ def background_phase(
     y, x = np.meshgrid(coordinate, coordinate, indexing="ij")
     rho2 = x**2 + y**2
     # Zernike tip, tilt, defocus, astigmatism 0°/45°, coma x/y (unnormalised; the sum is rescaled)
-    zernike = np.stack([x, y, 2 * rho2 - 1, x**2 - y**2, 2 * x * y, (3 * rho2 - 2) * x, (3 * rho2 - 2) * y])  # [7, H, W]
+    zernike = np.stack(
+        [x, y, 2 * rho2 - 1, x**2 - y**2, 2 * x * y, (3 * rho2 - 2) * x, (3 * rho2 - 2) * y]
+    )  # [7, H, W]
     slow = np.einsum("fk,khw->fhw", rng.normal(size=(count, len(zernike))), zernike)
     # a smooth random field: white noise through a Gaussian of σ = aberration_length / pitch
     sigma = parameters.aberration_length / pitch
@@ -171,7 +177,9 @@ def rbc_phase_maps(
         v = -x[:, None, :] * sin_a + y[:, :, None] * cos_a
         r = np.sqrt((u / np.cos(tilt[f, c])[:, None, None]) ** 2 + v**2)
         thickness = evans_fung_thickness(r, diameter[f, c][:, None, None])
-        patch = (per_metre[f, c][:, None, None] * thickness).reshape(-1, box, subsamples, box, subsamples).mean(axis=(2, 4))
+        patch = (
+            (per_metre[f, c][:, None, None] * thickness).reshape(-1, box, subsamples, box, subsamples).mean(axis=(2, 4))
+        )
         rows = corner[part, 1, None, None] + np.arange(box)[None, :, None]  # [k, box, 1]
         columns = corner[part, 0, None, None] + np.arange(box)[None, None, :]  # [k, 1, box]
         inside = (rows >= 0) & (rows < size) & (columns >= 0) & (columns < size)  # [k, box, box]

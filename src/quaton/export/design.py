@@ -33,7 +33,9 @@ class DesignError(QuatonError, ValueError):
     """A design directory is missing, malformed or inconsistent; the message names the file and field."""
 
 
-def design_description(config: Config, metrics: dict[str, Any], regions: list[tuple[int, int, int, int]]) -> dict[str, Any]:
+def design_description(
+    config: Config, metrics: dict[str, Any], regions: list[tuple[int, int, int, int]]
+) -> dict[str, Any]:
     """design.json's content without the layer entries (the quaton-design v1 description)."""
     grid = config.model.grid
     optics, inputs = config.optics, config.input
@@ -43,7 +45,11 @@ def design_description(config: Config, metrics: dict[str, Any], regions: list[tu
         "wavelength": optics.wavelength,
         "pitch": optics.pitch,
         "grid": [grid, grid],
-        "propagation": {"method": optics.method, "pad_factor": optics.pad_factor, "padded_grid": list(padded_shape((grid, grid), optics.pad_factor))},
+        "propagation": {
+            "method": optics.method,
+            "pad_factor": optics.pad_factor,
+            "padded_grid": list(padded_shape((grid, grid), optics.pad_factor)),
+        },
         "distances": config.model.distance_list(),
         "layers": [],
         "input": {
@@ -105,7 +111,9 @@ def export_run(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DesignError(f"cannot create the design directory {out}: {error.strerror or error}; choose another --out") from None
+        raise DesignError(
+            f"cannot create the design directory {out}: {error.strerror or error}; choose another --out"
+        ) from None
     regions = config.regions() if config.task.kind == "classification" else []
     description = design_description(config, metrics, regions)
     if "log_gain" in state.get("task", {}):
@@ -140,7 +148,9 @@ def export_run(
         _atomic_npy(out / f"{name}.npy", phase)
         written.append(phase)
         layer: dict[str, Any] = {
-            "kind": "phase", "file": f"{name}.npy", "levels": n,
+            "kind": "phase",
+            "file": f"{name}.npy",
+            "levels": n,
             "range": list(config.quantization.range) if n and config.quantization.range else None,
             "sha256": phase_sha256(phase),
             "evaluated_transmission_sum": transmission_sum(evaluated.double().numpy()),
@@ -159,9 +169,23 @@ def export_run(
     if "gds" in formats:
         from quaton.export.gds import write_gds
 
-        masks = write_gds(out, written, description["layers"], pitch, wavelength_0, fab.refractive_index, fab.medium_index, min_feature, min_gap)
-        description["gds"] = {"file": masks["file"], "sidecar": "masks.json", "layer_numbers": masks["layer_numbers"],
-                              "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]]}
+        masks = write_gds(
+            out,
+            written,
+            description["layers"],
+            pitch,
+            wavelength_0,
+            fab.refractive_index,
+            fab.medium_index,
+            min_feature,
+            min_gap,
+        )
+        description["gds"] = {
+            "file": masks["file"],
+            "sidecar": "masks.json",
+            "layer_numbers": masks["layer_numbers"],
+            "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]],
+        }
     runs.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
     return out
 
@@ -280,7 +304,9 @@ class Design(nn.Module):
         low, high = float(x.min()), float(x.max())
         if not (math.isfinite(low) and math.isfinite(high)):
             raise DesignError("images hold NaN or infinite values")
-        default = [0.0, 1.0] if self.description.get("task", {}).get("kind", "classification") == "classification" else None
+        default = (
+            [0.0, 1.0] if self.description.get("task", {}).get("kind", "classification") == "classification" else None
+        )
         expected = inputs.get("value_range", default)
         if expected is None:
             return
@@ -318,13 +344,25 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
     if not isinstance(description, dict) or description.get("format") != FORMAT:
         raise DesignError(f"{path}: field 'format' must be {FORMAT!r}")
     if description.get("version") != VERSION:
-        raise DesignError(f"{path}: field 'version' is {description.get('version')!r}; this quaton reads version {VERSION}")
-    for key, kind in [("wavelength", (int, float)), ("pitch", (int, float)), ("grid", list), ("propagation", dict), ("distances", list),
-                      ("layers", list), ("input", dict), ("detector", dict)]:
+        raise DesignError(
+            f"{path}: field 'version' is {description.get('version')!r}; this quaton reads version {VERSION}"
+        )
+    for key, kind in [
+        ("wavelength", (int, float)),
+        ("pitch", (int, float)),
+        ("grid", list),
+        ("propagation", dict),
+        ("distances", list),
+        ("layers", list),
+        ("input", dict),
+        ("detector", dict),
+    ]:
         _field(description, key, kind, str(path))
     for key in ("hardware", "task", "material", "output"):  # optional, read as objects when present
         if key in description and not isinstance(description[key], dict):
-            raise DesignError(f"{path}: field '{key}' must be an object (or absent), not {type(description[key]).__name__}")
+            raise DesignError(
+                f"{path}: field '{key}' must be an object (or absent), not {type(description[key]).__name__}"
+            )
     if description.get("kind") == "optical_cnn":
         raise DesignError(
             f"{path} is an optical CNN's Fourier-plane element (for fabrication: its layer, height and STL/GDS files); "
@@ -357,7 +395,9 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
             allowed = wrapped_levels(int(levels), tuple(layer["range"]) if layer.get("range") else None)
             off = circular_gap(phase[..., None], allowed).min(axis=-1) > 1e-9
             if off.any():
-                raise DesignError(f"{file}: {int(off.sum())} values are off the declared {levels} levels (field 'levels' of layer {k})")
+                raise DesignError(
+                    f"{file}: {int(off.sum())} values are off the declared {levels} levels (field 'levels' of layer {k})"
+                )
         _check_fingerprints(file, phase, layer, where)
         phases.append(phase.astype(np.float32))
     return Design(description, phases)
@@ -368,7 +408,9 @@ def _check_fingerprints(file: Path, phase: np.ndarray, layer: dict, where: str) 
     (its Σ exp(iφ)); designs without these fields (older exports) are not checked."""
     digest = layer.get("sha256")
     if digest is not None and phase_sha256(phase) != digest:
-        raise DesignError(f"{file} is not the file exported with this design.json (field 'sha256' of {where} differs): re-export the run")
+        raise DesignError(
+            f"{file} is not the file exported with this design.json (field 'sha256' of {where} differs): re-export the run"
+        )
     expected = layer.get("evaluated_transmission_sum")
     if expected is not None:
         actual = transmission_sum(phase)

@@ -21,7 +21,9 @@ def vacuum_wavelength(wavelength_in_medium: float, medium_index: float) -> float
     return wavelength_in_medium * medium_index
 
 
-def phase_to_height(phase: np.ndarray, vacuum_wavelength: float, refractive_index: float, medium_index: float) -> np.ndarray:
+def phase_to_height(
+    phase: np.ndarray, vacuum_wavelength: float, refractive_index: float, medium_index: float
+) -> np.ndarray:
     """Heights (m) of phases (rad) in [0, 2π); float64, same shape. ``vacuum_wavelength`` is λ₀ (m), not
     the wavelength in the medium."""
     return np.asarray(phase, dtype=np.float64) * vacuum_wavelength / (2 * math.pi * (refractive_index - medium_index))
@@ -37,7 +39,9 @@ def write_height_tiff(path: Path, height: np.ndarray, pitch: float, full_scale: 
 
     scale = full_scale / 65535.0
     counts = np.clip(np.round(height / scale), 0, 65535).astype(np.uint16)
-    description = json.dumps({"unit": "m", "scale_m_per_count": scale, "pitch_m": pitch, "quantity": "height above base"})
+    description = json.dumps(
+        {"unit": "m", "scale_m_per_count": scale, "pitch_m": pitch, "quantity": "height above base"}
+    )
     temporary = path.with_name(f".{path.name}.tmp")
     tifffile.imwrite(temporary, counts, description=description, metadata=None)
     temporary.replace(path)

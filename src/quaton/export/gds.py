@@ -38,10 +38,14 @@ def mask_count(levels: int | None, layer: int, value_range: list[float] | None) 
     """k for a layer of 2^k circular levels; GDSError naming the alternatives otherwise."""
     alternatives = "write the height map for grayscale lithography (--format npy or tiff) or STL for two-photon printing (--format stl)"
     if levels is None:
-        raise GDSError(f"layer {layer} is full precision: binary-optics masks need 2^k phase levels (quantization.levels 2, 4, 8, ...); {alternatives}")
+        raise GDSError(
+            f"layer {layer} is full precision: binary-optics masks need 2^k phase levels (quantization.levels 2, 4, 8, ...); {alternatives}"
+        )
     k = int(round(math.log2(levels)))
     if 2**k != levels or k < 1:
-        raise GDSError(f"layer {layer} has {levels} levels, not a power of two: k binary masks make 2^k levels; {alternatives}")
+        raise GDSError(
+            f"layer {layer} has {levels} levels, not a power of two: k binary masks make 2^k levels; {alternatives}"
+        )
     if value_range is not None:
         raise GDSError(
             f"layer {layer} uses the explicit quantization.range {value_range}: binary-optics masks etch the circular levels "
@@ -133,7 +137,9 @@ def raster_polygons(mask: np.ndarray, pitch_um: float, layer: int, datatype: int
 
     def close(span: tuple[int, int], first: int, last: int) -> None:
         c0, c1 = span
-        rectangles.append(gdstk.rectangle((c0 * pitch_um, (rows - 1 - last) * pitch_um), (c1 * pitch_um, (rows - first) * pitch_um)))
+        rectangles.append(
+            gdstk.rectangle((c0 * pitch_um, (rows - 1 - last) * pitch_um), (c1 * pitch_um, (rows - first) * pitch_um))
+        )
 
     for r in range(rows):
         spans = {(a, b) for a, b, value in _runs(mask[r]) if value}
@@ -160,9 +166,12 @@ def rasterize(polygons: list, grid: int, pitch_um: float) -> np.ndarray:
     return np.asarray(gdstk.inside(centres, polygons), dtype=bool).reshape(grid, grid)
 
 
-def design_rule_check(mask: np.ndarray, pitch: float, min_feature: float | None, min_gap: float | None) -> dict[str, Any]:
+def design_rule_check(
+    mask: np.ndarray, pitch: float, min_feature: float | None, min_gap: float | None
+) -> dict[str, Any]:
     """Pixels of open features narrower than ``min_feature`` and of closed gaps between open areas
     narrower than ``min_gap`` (m), along rows and columns; a pixel is a square of side ``pitch`` (m)."""
+
     def offending(value: bool, limit: float | None, bounded: bool) -> int:
         if limit is None:
             return 0
@@ -178,8 +187,10 @@ def design_rule_check(mask: np.ndarray, pitch: float, min_feature: float | None,
         return int(bad.sum())
 
     return {
-        "min_feature_m": min_feature, "feature_violations_px": offending(True, min_feature, bounded=False),
-        "min_gap_m": min_gap, "gap_violations_px": offending(False, min_gap, bounded=True),
+        "min_feature_m": min_feature,
+        "feature_violations_px": offending(True, min_feature, bounded=False),
+        "min_gap_m": min_gap,
+        "gap_violations_px": offending(False, min_gap, bounded=True),
     }
 
 
@@ -191,9 +202,18 @@ def _alignment_marks(grid: int, pitch_um: float, layer: int) -> list:
     size = grid * pitch_um
     margin = 2 * arm
     marks = []
-    for x, y in [(-margin, -margin), (size + margin, -margin), (-margin, size + margin), (size + margin, size + margin)]:
-        marks.append(gdstk.rectangle((x - arm, y - width / 2), (x + arm, y + width / 2), layer=layer, datatype=MARK_DATATYPE))
-        marks.append(gdstk.rectangle((x - width / 2, y - arm), (x + width / 2, y + arm), layer=layer, datatype=MARK_DATATYPE))
+    for x, y in [
+        (-margin, -margin),
+        (size + margin, -margin),
+        (-margin, size + margin),
+        (size + margin, size + margin),
+    ]:
+        marks.append(
+            gdstk.rectangle((x - arm, y - width / 2), (x + arm, y + width / 2), layer=layer, datatype=MARK_DATATYPE)
+        )
+        marks.append(
+            gdstk.rectangle((x - width / 2, y - arm), (x + width / 2, y + arm), layer=layer, datatype=MARK_DATATYPE)
+        )
     return marks
 
 
@@ -217,14 +237,19 @@ def write_gds(
     returns the sidecar description (mask layers, etch depths, design-rule check)."""
     import gdstk
 
-
     ks = check_gds(layers)
     pitch_um = pitch * 1e6
     library = gdstk.Library("QUATON", unit=1e-6, precision=1e-9)
     sidecar: dict[str, Any] = {
-        "file": GDS_FILE, "unit": "um", "pitch_um": pitch_um,
+        "file": GDS_FILE,
+        "unit": "um",
+        "pitch_um": pitch_um,
         "pixel": "row r, column c of an N x N layer: x in [c p, (c+1) p], y in [(N-1-r) p, (N-r) p] (um)",
-        "material": {"refractive_index": refractive_index, "medium_index": medium_index, "vacuum_wavelength_m": vacuum_wavelength},
+        "material": {
+            "refractive_index": refractive_index,
+            "medium_index": medium_index,
+            "vacuum_wavelength_m": vacuum_wavelength,
+        },
         "layer_numbers": "mask j of diffractive layer XX: GDS layer 10*XX + j; datatype 0 etched areas, datatype 1 alignment crosses",
         "layers": [],
     }
@@ -233,14 +258,25 @@ def write_gds(
         cell = library.new_cell(f"LAYER_{index:02d}")
         masks = mask_bits(level_map(phase, layer["levels"]), k)
         entries = []
-        for j, (mask, depth) in enumerate(zip(masks, etch_depths(k, vacuum_wavelength, refractive_index, medium_index)), start=1):
+        for j, (mask, depth) in enumerate(
+            zip(masks, etch_depths(k, vacuum_wavelength, refractive_index, medium_index)), start=1
+        ):
             number = 10 * index + j
             cell.add(*raster_polygons(mask, pitch_um, number), *_alignment_marks(grid, pitch_um, number))
-            entries.append({
-                "step": j, "gds_layer": number, "datatype": MASK_DATATYPE, "etch_depth_m": depth, "phase_rad": 2 * math.pi / 2**j,
-                "open_pixels": int(mask.sum()), "drc": design_rule_check(mask, pitch, min_feature, min_gap),
-            })
-        sidecar["layers"].append({"layer": index, "cell": cell.name, "levels": layer["levels"], "grid": grid, "masks": entries})
+            entries.append(
+                {
+                    "step": j,
+                    "gds_layer": number,
+                    "datatype": MASK_DATATYPE,
+                    "etch_depth_m": depth,
+                    "phase_rad": 2 * math.pi / 2**j,
+                    "open_pixels": int(mask.sum()),
+                    "drc": design_rule_check(mask, pitch, min_feature, min_gap),
+                }
+            )
+        sidecar["layers"].append(
+            {"layer": index, "cell": cell.name, "levels": layer["levels"], "grid": grid, "masks": entries}
+        )
     temporary = out / f".{GDS_FILE}.tmp"
     library.write_gds(str(temporary))
     temporary.replace(out / GDS_FILE)
@@ -257,6 +293,8 @@ def read_masks(path: Path, layer: int, k: int, grid: int, pitch_um: float) -> li
     library = gdstk.read_gds(str(path))
     cell = next(c for c in library.cells if c.name == f"LAYER_{layer:02d}")
     return [
-        rasterize([p for p in cell.polygons if p.layer == 10 * layer + j and p.datatype == MASK_DATATYPE], grid, pitch_um)
+        rasterize(
+            [p for p in cell.polygons if p.layer == 10 * layer + j and p.datatype == MASK_DATATYPE], grid, pitch_um
+        )
         for j in range(1, k + 1)
     ]

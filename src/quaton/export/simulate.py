@@ -80,21 +80,63 @@ class Perturbation:
 PERTURBATIONS: dict[str, Perturbation] = {
     p.name: p
     for p in [
-        Perturbation("phase_noise", "rad, standard deviation", 0.0, 2 * math.pi, True, True,
-                     "Gaussian phase error, σ = {value} rad, drawn independently for every pixel of every layer"),
-        Perturbation("height_error", "relative, a fraction", -1.0, 1.0, False, False,
-                     "every printed height (hence phase) of every layer scaled by (1 + {value})"),
-        Perturbation("shift", "pixels", 0.0, math.inf, True, False,
-                     "{layers} moved {value} px along +x, vacated pixels at phase 0"),
-        Perturbation("etch_depth", "relative, a fraction (standard deviation)", 0.0, 1.0, True, True,
-                     "binary-optics etch steps: each step's depth (mask j: phase 2π/2^j) off by a Gaussian relative error "
-                     "of σ = {value}, drawn independently per step and per layer (layers of 2^k circular levels)"),
-        Perturbation("mask_overlay", "pixels, a fraction of the pitch (standard deviation)", 0.0, 1.0, True, True,
-                     "binary-optics masks: each mask j ≥ 2 misaligned to mask j − 1 by a Gaussian offset of σ = {value} px "
-                     "along x and y, drawn independently per step and per layer (layers of 2^k circular levels); "
-                     "pixel transmission = area average of exp(iφ) over the slivers"),
-        Perturbation("distance_error", "relative, a fraction", -1.0, 1.0, False, False,
-                     "every distance (all {gaps} gaps: input → layer 1 … layer L → detector) scaled by (1 + {value})"),
+        Perturbation(
+            "phase_noise",
+            "rad, standard deviation",
+            0.0,
+            2 * math.pi,
+            True,
+            True,
+            "Gaussian phase error, σ = {value} rad, drawn independently for every pixel of every layer",
+        ),
+        Perturbation(
+            "height_error",
+            "relative, a fraction",
+            -1.0,
+            1.0,
+            False,
+            False,
+            "every printed height (hence phase) of every layer scaled by (1 + {value})",
+        ),
+        Perturbation(
+            "shift",
+            "pixels",
+            0.0,
+            math.inf,
+            True,
+            False,
+            "{layers} moved {value} px along +x, vacated pixels at phase 0",
+        ),
+        Perturbation(
+            "etch_depth",
+            "relative, a fraction (standard deviation)",
+            0.0,
+            1.0,
+            True,
+            True,
+            "binary-optics etch steps: each step's depth (mask j: phase 2π/2^j) off by a Gaussian relative error "
+            "of σ = {value}, drawn independently per step and per layer (layers of 2^k circular levels)",
+        ),
+        Perturbation(
+            "mask_overlay",
+            "pixels, a fraction of the pitch (standard deviation)",
+            0.0,
+            1.0,
+            True,
+            True,
+            "binary-optics masks: each mask j ≥ 2 misaligned to mask j − 1 by a Gaussian offset of σ = {value} px "
+            "along x and y, drawn independently per step and per layer (layers of 2^k circular levels); "
+            "pixel transmission = area average of exp(iφ) over the slivers",
+        ),
+        Perturbation(
+            "distance_error",
+            "relative, a fraction",
+            -1.0,
+            1.0,
+            False,
+            False,
+            "every distance (all {gaps} gaps: input → layer 1 … layer L → detector) scaled by (1 + {value})",
+        ),
     ]
 }
 
@@ -134,9 +176,13 @@ def parse_perturbation(text: str, grid: int | None = None, layers: int | None = 
             try:
                 layer = int(layer_text) - 1
             except ValueError:
-                raise DesignError(f"perturbation shift={layer_text}:{raw}: the layer must be a whole number, e.g. shift=2:3") from None
+                raise DesignError(
+                    f"perturbation shift={layer_text}:{raw}: the layer must be a whole number, e.g. shift=2:3"
+                ) from None
             if layer < 0 or (layers is not None and layer >= layers):
-                raise DesignError(f"perturbation shift={layer_text}:{raw}: layer {layer_text} does not exist (layers 1 to {layers})")
+                raise DesignError(
+                    f"perturbation shift={layer_text}:{raw}: layer {layer_text} does not exist (layers 1 to {layers})"
+                )
     try:
         value = int(raw) if name == "shift" else float(raw)
     except ValueError:
@@ -164,7 +210,9 @@ def parse_combination(text: str, grid: int | None = None, layers: int | None = N
     names = [r.name for r in requests]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise DesignError(f"perturbation {text!r} names {twice} more than once; give each perturbation once per combination")
+        raise DesignError(
+            f"perturbation {text!r} names {twice} more than once; give each perturbation once per combination"
+        )
     return requests
 
 
@@ -247,7 +295,9 @@ def perturbed(
         if "mask_overlay" in given:  # mask j ≥ 2 misaligned to mask j − 1: the offsets add up from mask 1
             steps = rng.normal(0.0, given["mask_overlay"].value, (k - 1, 2))
             offsets = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
-        regions[t] = fabricated_regions(level_map(regions[t][1][0], description["layers"][t]["levels"]), k, offsets, errors)
+        regions[t] = fabricated_regions(
+            level_map(regions[t][1][0], description["layers"][t]["levels"]), k, offsets, errors
+        )
     if "phase_noise" in given:
         regions = [(w, p + rng.normal(0.0, given["phase_noise"].value, p.shape[1:])) for w, p in regions]
     if "height_error" in given:
@@ -271,8 +321,12 @@ def perturbed(
 
 def _summary(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
-    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-            "min": float(array.min()), "max": float(array.max())}
+    return {
+        "mean": float(array.mean()),
+        "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
 
 
 def simulate(
@@ -319,8 +373,17 @@ def simulate(
         return {k: v for k, v in metrics.items() if k != "confusion"}
 
     primary = task.primary_metric
-    results = [{"perturbation": "none", "value": "", "unit": "", "what": "the design as exported", "label": "none", "draws": 1,
-                **metrics_of(design)}]
+    results = [
+        {
+            "perturbation": "none",
+            "value": "",
+            "unit": "",
+            "what": "the design as exported",
+            "label": "none",
+            "draws": 1,
+            **metrics_of(design),
+        }
+    ]
     for combination in requests:
         random = any(r.spec.random for r in combination)
         count = draws if random else 1
@@ -350,7 +413,9 @@ def simulate(
         "seed": seed,
         "draws": draws,
         "random_draws": "numpy.random.default_rng([seed, draw]), draw = 0 … draws − 1",
-        "hardware": "as trained: read-out chain and modulator response of the run" if hardware else "ideal read-out (design without a hardware section)",
+        "hardware": "as trained: read-out chain and modulator response of the run"
+        if hardware
+        else "ideal read-out (design without a hardware section)",
         "overrides": list(overrides or []),
         "results": results,
     }
@@ -372,7 +437,11 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
     """Keep one simulation: ``<out>/<id>/simulation.json`` and ``report.html``, listed in
     ``<out>/index.json`` (default out: DESIGN_DIR/simulations). Earlier simulations are never overwritten."""
     root = Path(out) if out is not None else Path(design_dir) / "simulations"
-    request = json.dumps({k: result[k] for k in ("seed", "draws", "overrides")} | {"perturbations": [r["label"] for r in result["results"]]}, sort_keys=True)
+    request = json.dumps(
+        {k: result[k] for k in ("seed", "draws", "overrides")}
+        | {"perturbations": [r["label"] for r in result["results"]]},
+        sort_keys=True,
+    )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     base = f"{stamp}-{hashlib.sha256(request.encode()).hexdigest()[:8]}"
     try:
@@ -386,7 +455,9 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
                 counter += 1
                 name = f"{base}-{counter}"
     except OSError as error:
-        raise DesignError(f"cannot create the simulation directory under {root}: {error.strerror or error}; choose another --out") from None
+        raise DesignError(
+            f"cannot create the simulation directory under {root}: {error.strerror or error}; choose another --out"
+        ) from None
     target = root / name
     result = {"id": name, "created": stamp, **result}
     runs.write_json(target / "simulation.json", result)
@@ -399,9 +470,16 @@ def save_simulation(result: dict[str, Any], design_dir: str | Path, out: str | P
     if not isinstance(index, list):
         index = []
     primary = result["primary_metric"]
-    index.append({
-        "id": name, "created": stamp, "file": f"{name}/simulation.json", "seed": result["seed"], "draws": result["draws"],
-        "overrides": result["overrides"], "results": {r["label"]: r[primary] for r in result["results"]},
-    })
+    index.append(
+        {
+            "id": name,
+            "created": stamp,
+            "file": f"{name}/simulation.json",
+            "seed": result["seed"],
+            "draws": result["draws"],
+            "overrides": result["overrides"],
+            "results": {r["label"]: r[primary] for r in result["results"]},
+        }
+    )
     runs.atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
     return target

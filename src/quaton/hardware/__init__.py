@@ -6,4 +6,15 @@ from quaton.hardware.distortion import Crosstalk, GainOffset, Nonlinearity, slm_
 from quaton.hardware.noise import ReadNoise
 from quaton.hardware.readout import EFFECTS, Readout
 
-__all__ = ["ADC", "EFFECTS", "Crosstalk", "GainOffset", "Nonlinearity", "ReadNoise", "Readout", "adc_step", "slm_response", "ste_round"]
+__all__ = [
+    "ADC",
+    "EFFECTS",
+    "Crosstalk",
+    "GainOffset",
+    "Nonlinearity",
+    "ReadNoise",
+    "Readout",
+    "adc_step",
+    "slm_response",
+    "ste_round",
+]

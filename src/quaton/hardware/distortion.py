@@ -18,7 +18,9 @@ class Crosstalk(nn.Module):
     def __init__(self, coupling: float) -> None:
         super().__init__()
         c = coupling
-        self.register_buffer("kernel", torch.tensor([[0, c, 0], [c, 1 - 4 * c, c], [0, c, 0]], dtype=torch.float32), persistent=False)
+        self.register_buffer(
+            "kernel", torch.tensor([[0, c, 0], [c, 1 - 4 * c, c], [0, c, 0]], dtype=torch.float32), persistent=False
+        )
 
     def forward(self, image: torch.Tensor, full_scale: torch.Tensor, generator=None) -> torch.Tensor:
         flat = image.reshape(-1, 1, *image.shape[-2:])

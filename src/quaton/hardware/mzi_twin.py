@@ -42,7 +42,9 @@ class MZITwin:
             raise ConfigError(f"physical.options: sigma_bs and sigma_ps must be >= 0, got {sigma_bs}, {sigma_ps}")
         self.ports, self.meshes = int(model.get("ports", 64)), int(model.get("meshes", 3))
         self.sigma_bs, self.sigma_ps, self.seed = sigma_bs, sigma_ps, seed
-        self.network = MZINetwork(ports=self.ports, meshes=self.meshes, classes=1, seed=seed, activation=model.get("activation")).eval()
+        self.network = MZINetwork(
+            ports=self.ports, meshes=self.meshes, classes=1, seed=seed, activation=model.get("activation")
+        ).eval()
         self.network.requires_grad_(False)
         generator = torch.Generator().manual_seed(seed)
         self.errors: list[MeshErrors] = [

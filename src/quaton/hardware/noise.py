@@ -25,9 +25,13 @@ class ReadNoise(nn.Module):
         self.levels = levels
         self.photons = photons
 
-    def forward(self, image: torch.Tensor, full_scale: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, image: torch.Tensor, full_scale: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         if self.sigma:
             image = image + self.sigma * adc_step(full_scale, self.levels) * normal_like(image, generator)
         if self.photons:
-            image = image + torch.sqrt(image.detach().clamp_min(0) * full_scale / self.photons) * normal_like(image, generator)
+            image = image + torch.sqrt(image.detach().clamp_min(0) * full_scale / self.photons) * normal_like(
+                image, generator
+            )
         return image

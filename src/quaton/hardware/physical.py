@@ -51,7 +51,9 @@ def load_system(spec: str, design: dict[str, Any], options: dict[str, Any] | Non
     except (TypeError, ValueError) as error:  # an unknown or ill-typed option
         raise ConfigError(f"physical.options {options!r} rejected by {spec}: {error}") from None
     if not isinstance(system, PhysicalSystem):
-        raise ConfigError(f"physical.system {spec!r} returned {type(system).__name__}, which lacks load(params) and measure(inputs)")
+        raise ConfigError(
+            f"physical.system {spec!r} returned {type(system).__name__}, which lacks load(params) and measure(inputs)"
+        )
     return system
 
 
@@ -64,7 +66,9 @@ def _shift_rotate(phase: torch.Tensor, shift: tuple[float, float], angle: float)
     cos, sin = math.cos(angle), math.sin(angle)
     theta = torch.tensor([[cos, -sin, -2 * shift[1] / n], [sin, cos, -2 * shift[0] / n]], dtype=torch.float64)
     grid = F.affine_grid(theta[None], [1, 1, n, n], align_corners=False)
-    moved = F.grid_sample(phase[None, None].double(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[0, 0]
+    moved = F.grid_sample(phase[None, None].double(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[
+        0, 0
+    ]
     return moved.to(phase.dtype)
 
 
@@ -123,7 +127,13 @@ class D2NNTwin:
         self.gain, self.offset = gain, offset
         propagation = design["propagation"]
         self.spaces = [
-            FreeSpace(wavelength=design["wavelength"], pitch=design["pitch"], distance=d, method=propagation["method"], pad_factor=propagation["pad_factor"])
+            FreeSpace(
+                wavelength=design["wavelength"],
+                pitch=design["pitch"],
+                distance=d,
+                method=propagation["method"],
+                pad_factor=propagation["pad_factor"],
+            )
             for d in self.distances
         ]
         self.transmissions: list[torch.Tensor] = []
@@ -146,7 +156,9 @@ class D2NNTwin:
             phi = phi * (1.0 + self.phase_scale)
             if self.interpolation == "linear":
                 transmission = torch.polar(torch.ones_like(phi), phi)
-                moved = move_transmission(transmission, torch.tensor(shift, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64))
+                moved = move_transmission(
+                    transmission, torch.tensor(shift, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64)
+                )
                 self.transmissions.append(moved.to(torch.complex64))
                 continue
             if shift != (0.0, 0.0) or angle:
@@ -163,7 +175,9 @@ class D2NNTwin:
         nominal = self.design["distances"]
         return {
             "shifts": shifts,
-            "effective_shifts": shifts if self.interpolation == "linear" else [[float(_nearest_shift(v)) for v in s] for s in shifts],
+            "effective_shifts": shifts
+            if self.interpolation == "linear"
+            else [[float(_nearest_shift(v)) for v in s] for s in shifts],
             "rotations": [math.degrees(a) for a in self.angles],
             "distances": [float(d) for d in self.distances],
             "distance_scales": [float(d / d0) for d, d0 in zip(self.distances, nominal)],

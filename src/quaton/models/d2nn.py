@@ -50,7 +50,8 @@ class D2NN(nn.Module):
         self.distances = [float(d) for d in distances]
         generator = torch.Generator().manual_seed(seed)
         self.propagations = nn.ModuleList(
-            FreeSpace(wavelength=wavelength, pitch=pitch, distance=d, method=method, pad_factor=pad_factor) for d in distances
+            FreeSpace(wavelength=wavelength, pitch=pitch, distance=d, method=method, pad_factor=pad_factor)
+            for d in distances
         )
         # The planes run one after another, forward and backward: one padded FFT buffer serves them all.
         workspace = self.propagations[0].workspace

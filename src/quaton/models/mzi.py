@@ -458,7 +458,12 @@ class MZINetwork(nn.Module):
     """
 
     def __init__(
-        self, ports: int = 64, meshes: int = 3, classes: int = 10, seed: int = 0, init: str = "uniform",
+        self,
+        ports: int = 64,
+        meshes: int = 3,
+        classes: int = 10,
+        seed: int = 0,
+        init: str = "uniform",
         activation: dict[str, float] | None = None,
     ) -> None:
         super().__init__()

@@ -101,11 +101,17 @@ class OpticalCNNGeometry:
 
     def optics(self) -> FourFGeometry:
         return FourFGeometry(
-            wavelength=self.wavelength, input_pitch=self.pitch, input_size=self.size,
-            focal_length_1=self.focal_length, focal_length_2=self.f2,
-            element_pitch=self.element_pitch, element_pixels=self.element_pixels,
-            sensor_pitch=self.pixel, sensor_shape=self.sensor_shape,
-            element_oversampling=self.element_oversampling, sensor_oversampling=self.sensor_oversampling,
+            wavelength=self.wavelength,
+            input_pitch=self.pitch,
+            input_size=self.size,
+            focal_length_1=self.focal_length,
+            focal_length_2=self.f2,
+            element_pitch=self.element_pitch,
+            element_pixels=self.element_pixels,
+            sensor_pitch=self.pixel,
+            sensor_shape=self.sensor_shape,
+            element_oversampling=self.element_oversampling,
+            sensor_oversampling=self.sensor_oversampling,
             element_aperture=self.element_aperture,
         )
 
@@ -136,18 +142,32 @@ class OpticalConv4f(nn.Module):
     """The optical layer: images [B, n, n] in [0, 1] (amplitude-encoded on the modulator) -> sensor
     photons [B, H, W], K kernels tiled (2K with signed pairs)."""
 
-    def __init__(self, geometry: OpticalCNNGeometry, *, element: ElementKind = "phase", quantizer: nn.Module | None = None,
-                 photons_per_pixel: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        geometry: OpticalCNNGeometry,
+        *,
+        element: ElementKind = "phase",
+        quantizer: nn.Module | None = None,
+        photons_per_pixel: float | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.geometry = geometry
         self.photons_per_pixel = photons_per_pixel
         optics = geometry.optics()
         generator = torch.Generator().manual_seed(seed)
         k = geometry.kernel_size
-        kernels = torch.complex(torch.randn(geometry.tiles, k, k, generator=generator), torch.randn(geometry.tiles, k, k, generator=generator))
+        kernels = torch.complex(
+            torch.randn(geometry.tiles, k, k, generator=generator),
+            torch.randn(geometry.tiles, k, k, generator=generator),
+        )
         centres = tile_centres(geometry.tiles, geometry.columns, geometry.tile, geometry.pixel)
         design = tiled_transmission(kernels, centres, geometry.image_pitch, optics)
-        self.system = FourFSystem(optics, FourierElement(geometry.element_pixels, element, init=design, quantizer=quantizer, generator=generator), geometry.coherent)
+        self.system = FourFSystem(
+            optics,
+            FourierElement(geometry.element_pixels, element, init=design, quantizer=quantizer, generator=generator),
+            geometry.coherent,
+        )
 
     @property
     def element(self) -> FourierElement:
@@ -166,7 +186,9 @@ class DigitalHead(nn.Module):
         super().__init__()
         self.pool = pool
         pooled = size // pool
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(channels * pooled * pooled, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * pooled * pooled, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(F.avg_pool2d(features, self.pool))
@@ -181,11 +203,22 @@ class OpticalCNN(nn.Module):
     noise generator. Sensor values are divided by the calibrated full scale before the digital layers.
     """
 
-    def __init__(self, geometry: OpticalCNNGeometry, hidden: int = 128, classes: int = 10, *, element: ElementKind = "phase",
-                 quantizer: nn.Module | None = None, photons_per_pixel: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        geometry: OpticalCNNGeometry,
+        hidden: int = 128,
+        classes: int = 10,
+        *,
+        element: ElementKind = "phase",
+        quantizer: nn.Module | None = None,
+        photons_per_pixel: float | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.geometry = geometry
-        self.optics = OpticalConv4f(geometry, element=element, quantizer=quantizer, photons_per_pixel=photons_per_pixel, seed=seed)
+        self.optics = OpticalConv4f(
+            geometry, element=element, quantizer=quantizer, photons_per_pixel=photons_per_pixel, seed=seed
+        )
         self.head = DigitalHead(geometry.kernels, geometry.tile, hidden, classes)
 
     def sensor(self, images: torch.Tensor) -> torch.Tensor:
@@ -197,7 +230,9 @@ class OpticalCNN(nn.Module):
         tiles = untile(sensor, self.geometry.tiles, self.geometry.tile)
         return tiles[:, 0::2] - tiles[:, 1::2] if self.geometry.signed_pairs else tiles
 
-    def forward(self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
         """``readout`` None: the ideal sensor (naive training); either way the sensor values are divided
         by the calibrated ``full_scale``, so that the head sees the same units in training and on the device."""
         sensor = self.sensor(images)
@@ -223,10 +258,14 @@ class OpticalCNN(nn.Module):
 class DigitalCNN(nn.Module):
     """The purely digital baseline: a K-channel convolution (full padding) and ReLU, then the same head."""
 
-    def __init__(self, size: int, kernels: int = 16, kernel_size: int = 7, hidden: int = 128, classes: int = 10) -> None:
+    def __init__(
+        self, size: int, kernels: int = 16, kernel_size: int = 7, hidden: int = 128, classes: int = 10
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, kernels, kernel_size, padding=kernel_size - 1)
         self.head = DigitalHead(kernels, size + kernel_size - 1, hidden, classes)
 
-    def forward(self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
         return self.head(F.relu(self.conv(images[:, None])))

@@ -48,7 +48,9 @@ def chord_transmission(
         # Beyond an explicit range the device stays at its end level (a passive element cannot
         # extrapolate); a 1 % straight-through leak keeps a gradient that pulls the phase back in.
         outside = (fraction < 0) | (fraction > 1)
-        fraction = fraction.clamp(0, 1) + torch.where(outside, 0.01 * (fraction - fraction.detach()), torch.zeros_like(fraction))
+        fraction = fraction.clamp(0, 1) + torch.where(
+            outside, 0.01 * (fraction - fraction.detach()), torch.zeros_like(fraction)
+        )
     below, above = lo + index * delta, lo + (index + 1) * delta
     if response is not None:
         below, above = response(below), response(above)
@@ -154,7 +156,9 @@ class PhaseMask(nn.Module):
             raise ValueError(f"unknown phase init {init!r}; choose 'uniform' or 'zeros'")
         self.raw = nn.Parameter(raw)
         self.quantizer = quantizer
-        self.response: Callable[[torch.Tensor], torch.Tensor] | None = None  # the modulator's phase response, if modelled
+        self.response: Callable[[torch.Tensor], torch.Tensor] | None = (
+            None  # the modulator's phase response, if modelled
+        )
         if quantizer is not None and hasattr(quantizer, "initialize"):
             quantizer.initialize(self.raw)
             # A quantizer with its own parameters (Gumbel-softmax logits) replaces the raw phases.
@@ -172,7 +176,9 @@ class PhaseMask(nn.Module):
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         quantizer = self.quantizer
         if self.training and quantizer is not None and quantizer.uses_chord():
-            relaxed = chord_transmission(quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response)
+            relaxed = chord_transmission(
+                quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response
+            )
             if not quantizer.straight_through:
                 return relaxed.to(dtype)
             # the hard device's value, the chord's gradient
@@ -207,4 +213,3 @@ class Aperture(nn.Module):
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         return field * self.amplitude.to(field.device)
-

@@ -79,8 +79,14 @@ def lens_transform(
     h, w = field.shape[-2:]
     scale = wavelength * focal_length
     rows, cols = centered_coordinates(out_shape[0], out_pitch), centered_coordinates(out_shape[1], out_pitch)
-    ey = lens_matrix(centered_coordinates(h, pitch), rows, wavelength, focal_length) * torch.sinc(pitch * rows / scale)[:, None]
-    ex = lens_matrix(centered_coordinates(w, pitch), cols, wavelength, focal_length) * torch.sinc(pitch * cols / scale)[:, None]
+    ey = (
+        lens_matrix(centered_coordinates(h, pitch), rows, wavelength, focal_length)
+        * torch.sinc(pitch * rows / scale)[:, None]
+    )
+    ex = (
+        lens_matrix(centered_coordinates(w, pitch), cols, wavelength, focal_length)
+        * torch.sinc(pitch * cols / scale)[:, None]
+    )
     dtype = field.dtype if field.is_complex() else torch.complex64
     ey, ex = ey.to(dtype=dtype, device=field.device), ex.to(dtype=dtype, device=field.device)
     return (pitch**2 / (1j * scale)) * (ey @ field.to(dtype) @ ex.transpose(0, 1))
@@ -134,7 +140,11 @@ class FourFGeometry:
     @property
     def stop_width(self) -> float:
         """Widest extent of the Fourier-plane stop (m): the element or its circular aperture."""
-        return self.element_width if self.element_aperture is None else min(self.element_aperture, self.element_width * math.sqrt(2.0))
+        return (
+            self.element_width
+            if self.element_aperture is None
+            else min(self.element_aperture, self.element_width * math.sqrt(2.0))
+        )
 
     @property
     def first_order(self) -> float:
@@ -233,7 +243,9 @@ def sensor_points(geometry: FourFGeometry) -> tuple[torch.Tensor, torch.Tensor]:
     """Integration points (m) on the sensor: rows float64 [H·q], columns [W·q], q = sensor_oversampling."""
     q = geometry.sensor_oversampling
     rows, cols = geometry.sensor_shape
-    return centered_coordinates(rows * q, geometry.sensor_pitch / q), centered_coordinates(cols * q, geometry.sensor_pitch / q)
+    return centered_coordinates(rows * q, geometry.sensor_pitch / q), centered_coordinates(
+        cols * q, geometry.sensor_pitch / q
+    )
 
 
 def _envelope(points: torch.Tensor, geometry: FourFGeometry) -> torch.Tensor:
@@ -327,7 +339,9 @@ def tile_centres(tiles: int, columns: int, tile_pixels: int, sensor_pitch: float
     return torch.stack([y, x], dim=1).to(torch.float64)
 
 
-def tiled_transmission(kernels: torch.Tensor, centres: torch.Tensor, tap_pitch: float, geometry: FourFGeometry) -> torch.Tensor:
+def tiled_transmission(
+    kernels: torch.Tensor, centres: torch.Tensor, tap_pitch: float, geometry: FourFGeometry
+) -> torch.Tensor:
     """The complex transmission, at the element's pixel centres, whose PSF is kernel k's taps placed
     around ``centres[k]`` on the sensor: T(u) = Σ_k Σ_taps h_k[p] exp(i2π·u·(c_k + d_p)/(λf2)),
     a sum of linear phase ramps, each deflecting light by λf2·ν = c_k + d_p.
@@ -356,8 +370,15 @@ class FourierElement(nn.Module):
     amplitude scaled to a maximum of 1).
     """
 
-    def __init__(self, pixels: int, kind: ElementKind = "phase", *, init: torch.Tensor | None = None,
-                 quantizer: nn.Module | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        pixels: int,
+        kind: ElementKind = "phase",
+        *,
+        init: torch.Tensor | None = None,
+        quantizer: nn.Module | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if kind not in ELEMENT_KINDS:
             raise ValueError(f"unknown element kind {kind!r}; choose one of {ELEMENT_KINDS}")
@@ -408,7 +429,9 @@ class FourFSystem(nn.Module):
         super().__init__()
         check_sampling(geometry)
         if element.pixels != geometry.element_pixels:
-            raise ValueError(f"the element has {element.pixels} pixels per side, the geometry {geometry.element_pixels}")
+            raise ValueError(
+                f"the element has {element.pixels} pixels per side, the geometry {geometry.element_pixels}"
+            )
         self.geometry = geometry
         self.element = element
         self.coherent = coherent
@@ -442,6 +465,8 @@ class FourFSystem(nn.Module):
 
     def extra_repr(self) -> str:
         g = self.geometry
-        return (f"λ={g.wavelength:.4g} m, f1={g.focal_length_1:.4g} m, f2={g.focal_length_2:.4g} m, element {g.element_pixels}² × "
-                f"{g.element_pitch:.4g} m ({self.element.kind}), sensor {g.sensor_shape} × {g.sensor_pitch:.4g} m, "
-                f"{'coherent' if self.coherent else 'incoherent'}")
+        return (
+            f"λ={g.wavelength:.4g} m, f1={g.focal_length_1:.4g} m, f2={g.focal_length_2:.4g} m, element {g.element_pixels}² × "
+            f"{g.element_pitch:.4g} m ({self.element.kind}), sensor {g.sensor_shape} × {g.sensor_pitch:.4g} m, "
+            f"{'coherent' if self.coherent else 'incoherent'}"
+        )

@@ -230,9 +230,7 @@ class _MaskedPropagation(torch.autograd.Function):
         ctx.kernel_adjoint = kernel_adjoint
         ctx.workspace = workspace
         field_grad, transmission_grad = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        ctx.save_for_backward(
-            field if transmission_grad else None, transmission if field_grad else None
-        )
+        ctx.save_for_backward(field if transmission_grad else None, transmission if field_grad else None)
         # The cropped view keeps its padded buffer alive; the copy frees it (a third less memory).
         return _convolve(field, transmission, kernel, workspace).clone(memory_format=torch.contiguous_format)
 
@@ -245,7 +243,11 @@ class _MaskedPropagation(torch.autograd.Function):
         back = _convolve(grad, None, ctx.kernel_adjoint, ctx.workspace)  # Aᴴ·g, a view [..., H, W]
         grad_field = grad_transmission = None
         if ctx.needs_input_grad[0]:
-            grad_field = back.clone(memory_format=torch.contiguous_format) if transmission is None else back * transmission.conj().resolve_conj()
+            grad_field = (
+                back.clone(memory_format=torch.contiguous_format)
+                if transmission is None
+                else back * transmission.conj().resolve_conj()
+            )
         if ctx.needs_input_grad[1]:
             product = back * field.conj().resolve_conj()
             grad_transmission = product.sum(dim=tuple(range(product.ndim - 2))) if product.ndim > 2 else product

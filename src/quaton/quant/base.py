@@ -18,7 +18,9 @@ class Quantizer(nn.Module):
     loss (0 unless the method defines one).
     """
 
-    def __init__(self, levels: int, value_range: tuple[float, float] | None = None, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self, levels: int, value_range: tuple[float, float] | None = None, schedule: Schedule | None = None
+    ) -> None:
         super().__init__()
         self.levels = int(levels)
         self.value_range = tuple(value_range) if value_range is not None else None
@@ -69,5 +71,9 @@ class Quantizer(nn.Module):
         """Called once with the mask's initial raw phases (for quantizers with their own parameters)."""
 
     def extra_repr(self) -> str:
-        span = "circular [0, 2π)" if self.value_range is None else f"[{self.value_range[0]:.4g}, {self.value_range[1]:.4g}]"
+        span = (
+            "circular [0, 2π)"
+            if self.value_range is None
+            else f"[{self.value_range[0]:.4g}, {self.value_range[1]:.4g}]"
+        )
         return f"levels={self.levels}, {span}"

@@ -26,7 +26,9 @@ from quaton.quant.levels import circular_distance
 class GumbelSoftmaxQuantizer(Quantizer):
     replaces_raw = True
 
-    def __init__(self, levels, value_range=None, schedule=None, *, hard: bool = True, logit_scale: float = 10.0) -> None:
+    def __init__(
+        self, levels, value_range=None, schedule=None, *, hard: bool = True, logit_scale: float = 10.0
+    ) -> None:
         super().__init__(levels, value_range, schedule)
         self.hard_samples = hard
         self.logit_scale = logit_scale

@@ -50,7 +50,9 @@ def circular_staircase(raw: torch.Tensor, levels: int, temperature: torch.Tensor
     return delta * (whole + steps)
 
 
-def sigmoid_staircase(raw: torch.Tensor, levels: int, value_range: tuple[float, float] | None, temperature: torch.Tensor) -> torch.Tensor:
+def sigmoid_staircase(
+    raw: torch.Tensor, levels: int, value_range: tuple[float, float] | None, temperature: torch.Tensor
+) -> torch.Tensor:
     """Q_τ(raw) in radians, same shape as ``raw``; differentiable in raw and in τ.
 
     Circular levels (``value_range`` None): :func:`circular_staircase`, not wrapped (the mask wraps

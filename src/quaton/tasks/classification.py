@@ -27,7 +27,9 @@ class Classification(nn.Module):
 
     primary_metric = "accuracy"
 
-    def __init__(self, regions: Sequence[Region], shape: tuple[int, int], loss: str = "mse", temperature: float = 10.0) -> None:
+    def __init__(
+        self, regions: Sequence[Region], shape: tuple[int, int], loss: str = "mse", temperature: float = 10.0
+    ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown classification loss {loss!r}; choose one of {LOSSES}")

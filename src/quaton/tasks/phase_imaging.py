@@ -107,7 +107,9 @@ class PhaseImaging(nn.Module):
         variance = (centred * centred).mean()
         gain = (centred * (target - mean_t)).mean() / variance.clamp_min(1e-30)
         with torch.no_grad():
-            batch = torch.stack([torch.ones_like(mean_i), mean_i, mean_t, (window * window).mean(), (window * target).mean()]).double()
+            batch = torch.stack(
+                [torch.ones_like(mean_i), mean_i, mean_t, (window * window).mean(), (window * target).mean()]
+            ).double()
             if torch.distributed.is_available() and torch.distributed.is_initialized():  # one camera for every rank
                 torch.distributed.all_reduce(batch)
                 batch /= torch.distributed.get_world_size()
@@ -125,9 +127,17 @@ class PhaseImaging(nn.Module):
         """φ/π [B, s, s] from prepared images x [B, s, s] (φ = phase_scale·x)."""
         return images * (self.phase_scale / math.pi)
 
-    def _ssim(self, prediction: torch.Tensor, target: torch.Tensor, reduction: str = "elementwise_mean") -> torch.Tensor:
+    def _ssim(
+        self, prediction: torch.Tensor, target: torch.Tensor, reduction: str = "elementwise_mean"
+    ) -> torch.Tensor:
         return structural_similarity_index_measure(
-            prediction[:, None], target[:, None], data_range=self.data_range, gaussian_kernel=True, sigma=1.5, kernel_size=11, reduction=reduction
+            prediction[:, None],
+            target[:, None],
+            data_range=self.data_range,
+            gaussian_kernel=True,
+            sigma=1.5,
+            kernel_size=11,
+            reduction=reduction,
         )
 
     def loss(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -151,7 +161,9 @@ class PhaseImaging(nn.Module):
         """Per-image metrics [B] of one batch."""
         prediction = self.prediction(image)
         ssim = self._ssim(prediction, target, reduction="none")
-        psnr = peak_signal_noise_ratio(prediction[:, None], target[:, None], data_range=self.data_range, reduction="none", dim=(1, 2, 3))
+        psnr = peak_signal_noise_ratio(
+            prediction[:, None], target[:, None], data_range=self.data_range, reduction="none", dim=(1, 2, 3)
+        )
         error = (math.pi * (prediction - target)).abs().mean(dim=(-2, -1))
         # The trivial baseline: a camera that sees nothing. On sparse objects (cells on an empty
         # background) SSIM is high for it and its phase error (the mean phase) is low, so a network
@@ -159,8 +171,12 @@ class PhaseImaging(nn.Module):
         dark = self._ssim(torch.zeros_like(target), target, reduction="none")
         dark_error = (math.pi * target).abs().mean(dim=(-2, -1))
         return {
-            "ssim": ssim, "psnr": psnr, "phase_error": error, "pcc": pearson(prediction, target),
-            "ssim_dark_baseline": dark, "phase_error_dark_baseline": dark_error,
+            "ssim": ssim,
+            "psnr": psnr,
+            "phase_error": error,
+            "pcc": pearson(prediction, target),
+            "ssim_dark_baseline": dark,
+            "phase_error_dark_baseline": dark_error,
         }
 
 

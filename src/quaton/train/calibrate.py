@@ -56,15 +56,29 @@ class ParametricD2NN(nn.Module):
     With all parameters at their defaults the model is the ideal D2NN.
     """
 
-    def __init__(self, *, grid: int, pitch: float, wavelength: float, distances: Sequence[float], method: str = "asm", pad_factor: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        grid: int,
+        pitch: float,
+        wavelength: float,
+        distances: Sequence[float],
+        method: str = "asm",
+        pad_factor: float = 2.0,
+    ) -> None:
         super().__init__()
         layers = len(distances) - 1
         self.grid = grid
         self.nominal = [float(d) for d in distances]
         padded = padded_shape((grid, grid), pad_factor)
-        kernels = [transfer_function(padded, wavelength=wavelength, pitch=pitch, distance=d, method=method) for d in self.nominal]
+        kernels = [
+            transfer_function(padded, wavelength=wavelength, pitch=pitch, distance=d, method=method)
+            for d in self.nominal
+        ]
         self.register_buffer("kernels", torch.stack(kernels), persistent=False)
-        self.register_buffer("axial", axial_frequency(padded, wavelength=wavelength, pitch=pitch, method=method), persistent=False)
+        self.register_buffer(
+            "axial", axial_frequency(padded, wavelength=wavelength, pitch=pitch, method=method), persistent=False
+        )
         self.shifts = nn.Parameter(torch.zeros(layers, 2))
         self.rotations = nn.Parameter(torch.zeros(layers))
         self.distance_scales = nn.Parameter(torch.ones(layers + 1))
@@ -87,7 +101,14 @@ class ParametricD2NN(nn.Module):
     def from_design(cls, design: dict[str, Any]) -> ParametricD2NN:
         """From a quaton-design v1 description (what a physical system's factory receives)."""
         propagation = design["propagation"]
-        return cls(grid=design["grid"][0], pitch=design["pitch"], wavelength=design["wavelength"], distances=design["distances"], method=propagation["method"], pad_factor=propagation["pad_factor"])
+        return cls(
+            grid=design["grid"][0],
+            pitch=design["pitch"],
+            wavelength=design["wavelength"],
+            distances=design["distances"],
+            method=propagation["method"],
+            pad_factor=propagation["pad_factor"],
+        )
 
     @property
     def num_layers(self) -> int:
@@ -106,7 +127,9 @@ class ParametricD2NN(nn.Module):
         c = self.crosstalk
         if c.detach().abs() > 0 or c.requires_grad:
             zero = torch.zeros_like(c)
-            kernel = torch.stack([torch.stack([zero, c, zero]), torch.stack([c, 1 - 4 * c, c]), torch.stack([zero, c, zero])])
+            kernel = torch.stack(
+                [torch.stack([zero, c, zero]), torch.stack([c, 1 - 4 * c, c]), torch.stack([zero, c, zero])]
+            )
             phi = F.conv2d(F.pad(phi[None, None], (1, 1, 1, 1), mode="replicate"), kernel[None, None].float())[0, 0]
         phi = torch.remainder(phi, TWO_PI)
         # the clamp keeps d/dγ of x^γ = x^γ·ln x finite at x = 0
@@ -165,7 +188,9 @@ class ParametricD2NN(nn.Module):
         }
 
 
-def probe_masks(count: int, layers: int, grid: int, correlation: float, generator: torch.Generator) -> list[list[torch.Tensor]]:
+def probe_masks(
+    count: int, layers: int, grid: int, correlation: float, generator: torch.Generator
+) -> list[list[torch.Tensor]]:
     """``count`` sets of ``layers`` random phase masks [grid, grid] in [0, 2π): white noise smoothed by
     a Gaussian of ``correlation`` px (0: none) and stretched back to the full range. Smooth probes
     give a misfit that varies slowly with a shift (a wide basin); fine ones resolve fractions of a pixel."""
@@ -179,7 +204,10 @@ def probe_masks(count: int, layers: int, grid: int, correlation: float, generato
                 x = torch.arange(-radius, radius + 1, dtype=torch.float64)
                 g = torch.exp(-0.5 * (x / correlation) ** 2)
                 g = g / g.sum()
-                noise = F.conv2d(F.pad(noise[None, None], (radius, radius, radius, radius), mode="circular"), (g[:, None] * g[None, :])[None, None])[0, 0]
+                noise = F.conv2d(
+                    F.pad(noise[None, None], (radius, radius, radius, radius), mode="circular"),
+                    (g[:, None] * g[None, :])[None, None],
+                )[0, 0]
             noise = (noise - noise.mean()) / noise.std().clamp_min(1e-12)
             layer_masks.append(torch.remainder(noise * math.pi, TWO_PI).float())  # σ = π: all of [0, 2π) in use
         masks.append(layer_masks)
@@ -272,7 +300,11 @@ def calibrate(
             powers.append(last.real.square() + last.imag.square())
         power, target = torch.stack(powers), torch.stack(measured)
         if detector:
-            basis = torch.stack([power, power.mean(dim=(-2, -1), keepdim=True).expand_as(power)], -1).reshape(-1, 2).double()
+            basis = (
+                torch.stack([power, power.mean(dim=(-2, -1), keepdim=True).expand_as(power)], -1)
+                .reshape(-1, 2)
+                .double()
+            )
             normal = basis.T @ basis + 1e-12 * torch.eye(2, dtype=basis.dtype, device=device) * basis.square().sum()
             solution = torch.linalg.solve(normal, basis.T @ target.reshape(-1).double()).float()
             with torch.no_grad():
@@ -282,7 +314,10 @@ def calibrate(
         else:
             predicted = candidate.detect(power)
         # each probe weighs the same, whatever its brightness
-        return ((predicted - target).square().mean(dim=(-3, -2, -1)) / target.square().mean(dim=(-3, -2, -1)).clamp_min(1e-30)).mean()
+        return (
+            (predicted - target).square().mean(dim=(-3, -2, -1))
+            / target.square().mean(dim=(-3, -2, -1)).clamp_min(1e-30)
+        ).mean()
 
     for correlation in correlations:
         for probe in probe_masks(probes, layers, grid, correlation, generator):

@@ -101,7 +101,9 @@ class Network:
 
         return fourier_encode(images, self.config.model.mzi.ports)
 
-    def states(self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None, ideal: bool = False) -> list[torch.Tensor]:
+    def states(
+        self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None, ideal: bool = False
+    ) -> list[torch.Tensor]:
         """The complex fields at every measurable plane, the last one being the output; through
         ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
         if self.physics is not None and not ideal:
@@ -183,8 +185,24 @@ def design_for(config: Config) -> dict[str, Any]:
     if config.model.kind == "d2nn":
         description = design_description(config, {}, config.regions())
     else:
-        description = {"format": "quaton-design", "version": 1, "task": {"kind": config.task.kind}, "training_config": config.model_dump(mode="json")}
-    description["model"] = {"kind": config.model.kind, **({"ports": config.model.mzi.ports, "meshes": config.model.mzi.meshes, "activation": config.model.mzi.activation()} if config.model.kind == "mzi" else {})}
+        description = {
+            "format": "quaton-design",
+            "version": 1,
+            "task": {"kind": config.task.kind},
+            "training_config": config.model_dump(mode="json"),
+        }
+    description["model"] = {
+        "kind": config.model.kind,
+        **(
+            {
+                "ports": config.model.mzi.ports,
+                "meshes": config.model.mzi.meshes,
+                "activation": config.model.mzi.activation(),
+            }
+            if config.model.kind == "mzi"
+            else {}
+        ),
+    }
     return description
 
 
@@ -212,7 +230,9 @@ def _measured_planes(network: Network, measurement: dict[str, Any], use_internal
     planes = network.planes
     internal = list(measurement.get("internal") or []) if use_internal else []
     if internal and len(internal) != planes - 1:
-        raise TrainingError(f"the physical system reported {len(internal)} internal measurements; {planes - 1} (one per internal plane) or none expected")
+        raise TrainingError(
+            f"the physical system reported {len(internal)} internal measurements; {planes - 1} (one per internal plane) or none expected"
+        )
     aligned: list[torch.Tensor | None] = [None] * planes
     for index, value in enumerate(internal):
         aligned[index] = torch.as_tensor(value)
@@ -232,7 +252,9 @@ def _measure(system: PhysicalSystem, network: Network, fields: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def accuracies(network: Network, system: PhysicalSystem | None, images: torch.Tensor, labels: torch.Tensor, batch: int) -> dict[str, float]:
+def accuracies(
+    network: Network, system: PhysicalSystem | None, images: torch.Tensor, labels: torch.Tensor, batch: int
+) -> dict[str, float]:
     """Accuracy of the current parameters on the ideal model and, given a system, measured on it."""
     was_training = network.model.training
     network.model.eval()
@@ -283,7 +305,9 @@ def _schedulers(config: Config, optimizers: list[torch.optim.Optimizer]) -> list
     return [torch.optim.lr_scheduler.LambdaLR(o, lambda epoch: 1.0) for o in optimizers]
 
 
-def _calibrate(config: Config, network: Network, system: PhysicalSystem | None, data: PreparedData, device: torch.device) -> dict[str, Any]:
+def _calibrate(
+    config: Config, network: Network, system: PhysicalSystem | None, data: PreparedData, device: torch.device
+) -> dict[str, Any]:
     """Fit ``network.physics`` to the system (``calibrate:``); the report for calibration.json."""
     if system is None:
         raise TrainingError("calibration measures a physical system: set physical.system")
@@ -291,7 +315,16 @@ def _calibrate(config: Config, network: Network, system: PhysicalSystem | None, 
     count = min(settings.inputs, len(data.x_train))
     fields = network.encode(data.x_train[:count].to(device))
     physics = network.physics
-    result = calibrate(system, physics, fields, groups=settings.fit, probes=settings.probes, steps=settings.steps, lr=settings.lr, seed=config.seed)
+    result = calibrate(
+        system,
+        physics,
+        fields,
+        groups=settings.fit,
+        probes=settings.probes,
+        steps=settings.steps,
+        lr=settings.lr,
+        seed=config.seed,
+    )
     for p in physics.parameters():
         p.requires_grad_(False)
     truth = system.true_parameters() if callable(getattr(system, "true_parameters", None)) else None
@@ -331,7 +364,13 @@ def train_with_system(
     measures = strategy not in ("ideal", "robust")  # the system is measured in training
     uses_sepns = strategy in ("dat", "calibrated")
     calibrating = strategy == "calibrated" or (config.calibrate.enabled and strategy in ("pat", "dat"))
-    sepns = nn.ModuleList(SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)).to(device) if uses_sepns else None
+    sepns = (
+        nn.ModuleList(
+            SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)
+        ).to(device)
+        if uses_sepns
+        else None
+    )
     robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
     if calibrating or strategy == "robust":
         network.physics = ParametricD2NN.from_design(design).to(device)
@@ -382,7 +421,9 @@ def train_with_system(
         readout.train()
         order = torch.randperm(len(data.x_train), generator=shuffle)
         sums = {"task": 0.0, "similarity": 0.0, "seen": 0}
-        bar = progress(range(steps), steps, f"{strategy} epoch {epoch}/{config.train.epochs}", enabled=config.train.progress)
+        bar = progress(
+            range(steps), steps, f"{strategy} epoch {epoch}/{config.train.epochs}", enabled=config.train.progress
+        )
         for step in bar:
             index = order[step * batch : (step + 1) * batch]
             x, y = data.x_train[index].to(device), data.y_train[index].to(device)
@@ -393,11 +434,15 @@ def train_with_system(
                 draw_errors(network.physics, config.robust, robust_draws)
             if measures:
                 system.load(network.device_params())
-                measured = _measured_planes(network, _measure(system, network, fields), uses_sepns and config.dat.internal)
+                measured = _measured_planes(
+                    network, _measure(system, network, fields), uses_sepns and config.dat.internal
+                )
             if sepns is not None:
                 for _ in range(config.dat.sepn_steps):
                     states = network.states(fields, correction=list(sepns))
-                    similarity = sum(relative_mse(o, m) for o, m in zip(network.observed(states), measured) if m is not None)
+                    similarity = sum(
+                        relative_mse(o, m) for o, m in zip(network.observed(states), measured) if m is not None
+                    )
                     optimizers[1].zero_grad(set_to_none=True)
                     similarity.backward()
                     nn.utils.clip_grad_norm_(sepns.parameters(), SEPN_CLIP)
@@ -409,11 +454,18 @@ def train_with_system(
             observed = network.observed(states[-1:])[-1]
             if strategy == "pat":
                 observed = straight_through(observed, measured[-1])
-            elif not measures and network.camera is not None and config.train.hardware_aware and epoch > config.train.ideal_epochs:
+            elif (
+                not measures
+                and network.camera is not None
+                and config.train.hardware_aware
+                and epoch > config.train.ideal_epochs
+            ):
                 observed = network.camera(observed)
             loss = task.loss(network.task_input(observed), y) + quant.regularization(model).to(device)
             if not torch.isfinite(loss):
-                raise TrainingError(f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr (now {config.train.lr}); the last good checkpoint is kept")
+                raise TrainingError(
+                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr (now {config.train.lr}); the last good checkpoint is kept"
+                )
             optimizers[0].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[0].step()
@@ -423,20 +475,34 @@ def train_with_system(
         for scheduler in schedulers:
             scheduler.step()
         validation = accuracies(network, system, x_val, y_val, config.train.eval_batch_size)
-        record = {"epoch": epoch, "train_loss": sums["task"] / max(sums["seen"], 1), **{f"val_{k}": v for k, v in validation.items()}}
+        record = {
+            "epoch": epoch,
+            "train_loss": sums["task"] / max(sums["seen"], 1),
+            **{f"val_{k}": v for k, v in validation.items()},
+        }
         if sepns is not None:
             record["similarity_loss"] = sums["similarity"] / max(sums["seen"], 1)
         record["seconds"] = time.perf_counter() - started
         if not best or record[selection] > best["score"]:
-            best = {"score": record[selection], "epoch": epoch, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = {
+                "score": record[selection],
+                "epoch": epoch,
+                "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
         history.append(record)
         rundir.append_jsonl(run_dir / rundir.HISTORY, record)
         state = {
-            "epoch": epoch, "model": model.state_dict(), "sepns": sepns.state_dict() if sepns is not None else {},
-            "optimizers": [o.state_dict() for o in optimizers], "schedulers": [s.state_dict() for s in schedulers],
-            "rng": {**rundir.rng_state(shuffle), "readout": readout.noise_state()}, "history": history, "best": best,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "sepns": sepns.state_dict() if sepns is not None else {},
+            "optimizers": [o.state_dict() for o in optimizers],
+            "schedulers": [s.state_dict() for s in schedulers],
+            "rng": {**rundir.rng_state(shuffle), "readout": readout.noise_state()},
+            "history": history,
+            "best": best,
             "readout": readout.state_dict(),
-            "physics": network.physics.state_dict() if network.physics is not None else {}, "calibration": calibration,
+            "physics": network.physics.state_dict() if network.physics is not None else {},
+            "calibration": calibration,
             "robust_rng": rundir.rng_state(robust_draws),
         }
         rundir.save_checkpoint(checkpoint_path, state)

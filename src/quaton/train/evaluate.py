@@ -21,9 +21,18 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     task = build_task(config, len(data.classes) or 10)
     if config.physical.system is not None or config.model.kind == "mzi":
         # the ideal model and the physical system (overrides may name another system or error realisation)
-        system = load_system(config.physical.system, design_for(config), config.physical.options) if config.physical.system else None
-        result = accuracies(Network(config, model, task), system, data.x_test, data.y_test, config.train.eval_batch_size)
-        return {**{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()}, "test_size": len(data.x_test)}
+        system = (
+            load_system(config.physical.system, design_for(config), config.physical.options)
+            if config.physical.system
+            else None
+        )
+        result = accuracies(
+            Network(config, model, task), system, data.x_test, data.y_test, config.train.eval_batch_size
+        )
+        return {
+            **{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()},
+            "test_size": len(data.x_test),
+        }
     if "task" in state:
         task.load_state_dict(state["task"])
     readout = build_readout(config)
@@ -32,4 +41,8 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     else:
         calibrate(config, model, readout, data.x_train)
     result = evaluate(config, model, task, data.x_test, data.y_test, readout)
-    return {**{f"test_{k}": v for k, v in result.items() if k != "confusion"}, "test_size": len(data.x_test), "confusion": result.get("confusion")}
+    return {
+        **{f"test_{k}": v for k, v in result.items() if k != "confusion"},
+        "test_size": len(data.x_test),
+        "confusion": result.get("confusion"),
+    }

@@ -30,14 +30,21 @@ def _save(figure: plt.Figure, path: Path) -> None:
 
 
 def plot_phases(
-    phases: list[torch.Tensor], pitch: float, path: Path, levels: list[int | None] | None = None, height_per_radian: float | None = None
+    phases: list[torch.Tensor],
+    pitch: float,
+    path: Path,
+    levels: list[int | None] | None = None,
+    height_per_radian: float | None = None,
 ) -> None:
     """Write :func:`phases_figure` to ``path`` (phases.png, or heights.png given ``height_per_radian``)."""
     _save(phases_figure(phases, pitch, levels, height_per_radian), path)
 
 
 def phases_figure(
-    phases: list[torch.Tensor], pitch: float, levels: list[int | None] | None = None, height_per_radian: float | None = None
+    phases: list[torch.Tensor],
+    pitch: float,
+    levels: list[int | None] | None = None,
+    height_per_radian: float | None = None,
 ) -> plt.Figure:
     """Phase masks ``phases`` (each [N, N], rad; ``pitch`` in m), one panel per layer, axes in µm:
     phase in radians on a cyclic colour map, or, given ``height_per_radian`` (m/rad), the printed
@@ -47,7 +54,9 @@ def phases_figure(
     levels = levels or [None] * count
     cols = min(count, 5)
     rows = math.ceil(count / cols)
-    figure, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 1.0, 2.8 * rows + 0.2), squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        rows, cols, figsize=(2.4 * cols + 1.0, 2.8 * rows + 0.2), squeeze=False, layout="constrained"
+    )
     extent = phases[0].shape[-1] * pitch * 1e6
     for k, ax in enumerate(axes.flat):
         if k >= count:
@@ -58,9 +67,13 @@ def phases_figure(
             image = ax.imshow(values, cmap="twilight", vmin=0, vmax=2 * math.pi, extent=(0, extent, extent, 0))
         else:
             top = 2 * math.pi * height_per_radian * 1e6
-            image = ax.imshow(values * height_per_radian * 1e6, cmap="viridis", vmin=0, vmax=top, extent=(0, extent, extent, 0))
+            image = ax.imshow(
+                values * height_per_radian * 1e6, cmap="viridis", vmin=0, vmax=top, extent=(0, extent, extent, 0)
+            )
         distinct = len(np.unique(values))
-        ax.set_title(f"layer {k + 1}\n" + (f"{levels[k]} levels" if levels[k] else f"continuous, {distinct} values"), fontsize=9)
+        ax.set_title(
+            f"layer {k + 1}\n" + (f"{levels[k]} levels" if levels[k] else f"continuous, {distinct} values"), fontsize=9
+        )
         if k // cols == rows - 1 or k + cols >= count:
             ax.set_xlabel("x (µm)")
         if k % cols == 0:
@@ -85,13 +98,20 @@ def _intensity_bar(figure: plt.Figure, image: Any, ax: plt.Axes, label: str = "i
 
 
 def plot_outputs(
-    inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str], path: Path
+    inputs: torch.Tensor,
+    outputs: torch.Tensor,
+    labels: torch.Tensor,
+    task: Classification,
+    classes: list[str],
+    path: Path,
 ) -> None:
     """Write :func:`outputs_figure` to ``path``."""
     _save(outputs_figure(inputs, outputs, labels, task, classes), path)
 
 
-def outputs_figure(inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str]) -> plt.Figure:
+def outputs_figure(
+    inputs: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor, task: Classification, classes: list[str]
+) -> plt.Figure:
     """Input images [B, n, n] and detector-plane intensities [B, N, N] (each with its colour bar,
     a.u.) with the class regions outlined, the predicted one in green."""
     count = len(inputs)
@@ -119,7 +139,15 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path) -
     figure, ax = plt.subplots(figsize=(5.5, 5.0))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color="white" if value > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > matrix.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_xlabel("predicted")
@@ -202,7 +230,11 @@ def plot_phase_images(phases: torch.Tensor, predicted: torch.Tensor, path: Path)
     top = float(max(phases.max(), predicted.max()))
     limit = float((predicted - phases).abs().max())
     for k in range(count):
-        panels = [(phases[k], "viridis", 0, top), (predicted[k], "viridis", 0, top), (predicted[k] - phases[k], "RdBu_r", -limit, limit)]
+        panels = [
+            (phases[k], "viridis", 0, top),
+            (predicted[k], "viridis", 0, top),
+            (predicted[k] - phases[k], "RdBu_r", -limit, limit),
+        ]
         for row, (image, cmap, vmin, vmax) in enumerate(panels):
             shown = axes[row, k].imshow(image.cpu().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
             axes[row, k].set_xticks([])
@@ -234,14 +266,20 @@ def write_figures(
     if not isinstance(model, D2NN):
         if hasattr(model, "sensor"):
             picks = _one_per_class(data.y_test, min(examples, 4))
-            plot_sensor(data.x_test[picks], model.sensor(data.x_test[picks].to(next(model.parameters()).device)), figures / "sensor.png")
+            plot_sensor(
+                data.x_test[picks],
+                model.sensor(data.x_test[picks].to(next(model.parameters()).device)),
+                figures / "sensor.png",
+            )
         plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
         return
     phases = model.phases()
     levels = config.quantization.layer_levels(config.model.layers)
     fab = config.fabrication
     plot_phases(phases, config.optics.pitch, figures / "phases.png", levels)
-    per_radian = config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))  # vacuum λ₀
+    per_radian = (
+        config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+    )  # vacuum λ₀
     plot_phases(phases, config.optics.pitch, figures / "heights.png", levels, height_per_radian=per_radian)
     device = next(model.parameters()).device
     if isinstance(task, PhaseImaging):

@@ -117,7 +117,9 @@ def train(
     run_dir = Path(run_dir)
     if config.physical.system is not None or config.model.kind == "mzi":
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise TrainingError("training with a physical system (or an MZI network) runs in one process: start it without torchrun")
+            raise TrainingError(
+                "training with a physical system (or an MZI network) runs in one process: start it without torchrun"
+            )
         return train_with_system(config, run_dir, data, resume, on_epoch)
     rank, world = distributed_context(config)
     writer = rank == 0
@@ -178,7 +180,9 @@ def train(
         pipeline.epoch = epoch
         order = torch.randperm(len(data.x_train), generator=shuffle)
         running, seen = 0.0, 0
-        bar = progress(range(steps), steps, f"epoch {epoch}/{config.train.epochs}", enabled=config.train.progress and writer)
+        bar = progress(
+            range(steps), steps, f"epoch {epoch}/{config.train.epochs}", enabled=config.train.progress and writer
+        )
         for step in bar:
             global_index = order[step * batch : (step + 1) * batch]
             index = global_index[rank::world]
@@ -242,7 +246,10 @@ def train(
     if not writer:
         return {}
     if config.train.epochs == 0:
-        rundir.save_checkpoint(checkpoint_path, {"epoch": 0, "model": model.state_dict(), "task": task.state_dict(), "readout": readout.state_dict()})
+        rundir.save_checkpoint(
+            checkpoint_path,
+            {"epoch": 0, "model": model.state_dict(), "task": task.state_dict(), "readout": readout.state_dict()},
+        )
     final = test if test is not None else evaluate(config, model, task, data.x_test, data.y_test, readout)
     metrics = {
         **{f"test_{name}": value for name, value in final.items() if name != "confusion"},

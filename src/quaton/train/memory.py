@@ -142,7 +142,9 @@ def estimate(config: Config, device: torch.device | str = "cpu") -> MemoryEstima
             return _mzi(config, batch, training, device)
         return _d2nn(config, batch, training)
 
-    return MemoryEstimate(training=phase(config.train.batch_size, True), evaluation=phase(config.train.eval_batch_size, False))
+    return MemoryEstimate(
+        training=phase(config.train.batch_size, True), evaluation=phase(config.train.eval_batch_size, False)
+    )
 
 
 def training_bytes(config: Config, device: torch.device | str = "cpu") -> int:
@@ -171,11 +173,17 @@ def available_bytes(device: torch.device) -> int | None:
 def _what_to_lower(config: Config, training: bool) -> str:
     """The keys that set the larger phase's memory, with their values."""
     train, model = config.train, config.model
-    batch = f"train.batch_size (now {train.batch_size})" if training else f"train.eval_batch_size (now {train.eval_batch_size})"
+    batch = (
+        f"train.batch_size (now {train.batch_size})"
+        if training
+        else f"train.eval_batch_size (now {train.eval_batch_size})"
+    )
     if model.kind == "optical_cnn":
         cnn = model.cnn
-        sizes = (f"model.cnn.element_pixels (now {cnn.element_pixels}), model.cnn.element_oversampling (now {cnn.element_oversampling}) "
-                 f"or model.cnn.sensor_oversampling (now {cnn.sensor_oversampling})")
+        sizes = (
+            f"model.cnn.element_pixels (now {cnn.element_pixels}), model.cnn.element_oversampling (now {cnn.element_oversampling}) "
+            f"or model.cnn.sensor_oversampling (now {cnn.sensor_oversampling})"
+        )
     elif model.kind == "mzi":
         sizes = f"model.mzi.ports (now {model.mzi.ports}) or model.mzi.meshes (now {model.mzi.meshes})"
     elif model.kind == "digital_cnn":
@@ -194,8 +202,11 @@ def check_memory(config: Config, device: torch.device, available: int | None = N
     if available is not None and needs.peak > available:
         gib = 1024**3
         training = needs.training >= needs.evaluation
-        what = (f"a training step (train.batch_size {config.train.batch_size})" if training
-                else f"an evaluation pass (train.eval_batch_size {config.train.eval_batch_size})")
+        what = (
+            f"a training step (train.batch_size {config.train.batch_size})"
+            if training
+            else f"an evaluation pass (train.eval_batch_size {config.train.eval_batch_size})"
+        )
         raise TrainingError(
             f"{what} of this {config.model.kind} config needs about {needs.peak / gib:.1f} GiB but "
             f"{available / gib:.1f} GiB are free on {device}: {_what_to_lower(config, training)}"

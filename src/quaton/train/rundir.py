@@ -31,9 +31,22 @@ from quaton.runs import (
 )
 
 __all__ = [
-    "CHECKPOINT", "CONFIG", "HISTORY", "METRICS", "append_jsonl", "atomic_write_bytes", "atomic_write_text",
-    "config_differences", "epoch_dependent_schedules", "load_checkpoint", "read_json", "restore_rng",
-    "resumable_checkpoint", "rng_state", "save_checkpoint", "write_json",
+    "CHECKPOINT",
+    "CONFIG",
+    "HISTORY",
+    "METRICS",
+    "append_jsonl",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "config_differences",
+    "epoch_dependent_schedules",
+    "load_checkpoint",
+    "read_json",
+    "restore_rng",
+    "resumable_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "write_json",
 ]
 
 
@@ -86,7 +99,11 @@ def _refuse_or_extend(run_dir: Path, config: Config, differences: dict[str, tupl
         f"train into another --run-dir, or pass --fresh to start over in {run_dir} (its checkpoint and "
         f"metrics are overwritten)"
     )
-    more_epochs = set(differences) == {"train.epochs"} and isinstance(differences["train.epochs"][0], int) and differences["train.epochs"][1] > differences["train.epochs"][0]
+    more_epochs = (
+        set(differences) == {"train.epochs"}
+        and isinstance(differences["train.epochs"][0], int)
+        and differences["train.epochs"][1] > differences["train.epochs"][0]
+    )
     if more_epochs:
         blockers = epoch_dependent_schedules(config)
         if not blockers:

@@ -16,6 +16,15 @@ from quaton.builders import (
 )
 
 __all__ = [
-    "DEFAULT_TEMPERATURES", "PreparedData", "build_model", "build_quantizer", "build_readout", "build_task",
-    "encode_batch", "initialize_from_run", "prepare_data", "rbc_parameters", "set_modulator",
+    "DEFAULT_TEMPERATURES",
+    "PreparedData",
+    "build_model",
+    "build_quantizer",
+    "build_readout",
+    "build_task",
+    "encode_batch",
+    "initialize_from_run",
+    "prepare_data",
+    "rbc_parameters",
+    "set_modulator",
 ]

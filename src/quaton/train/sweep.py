@@ -167,7 +167,15 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
 # evaluated under other hardware): runs with a physical system or MZI networks (train/dat.py) report
 # accuracies only; the others test_loss and test_<name> for the task's batch metrics.
 CLASSIFICATION_METRICS = ("test_accuracy", "test_loss")
-PHASE_IMAGING_METRICS = ("test_loss", "test_ssim", "test_psnr", "test_phase_error", "test_pcc", "test_ssim_dark_baseline", "test_phase_error_dark_baseline")
+PHASE_IMAGING_METRICS = (
+    "test_loss",
+    "test_ssim",
+    "test_psnr",
+    "test_phase_error",
+    "test_pcc",
+    "test_ssim_dark_baseline",
+    "test_phase_error_dark_baseline",
+)
 
 
 def reported_metrics(config: Config) -> tuple[str, ...]:
@@ -182,16 +190,26 @@ def check_table(spec: SweepSpec, path: Path, runs: list[PlannedRun]) -> None:
     every run reports: checked before the first run, so that a sweep cannot train its whole grid and
     then fail to tabulate it."""
     grid = list(spec.grid)
-    named = [(f"table.rows[{i}]", key) for i, key in enumerate(spec.table.rows)] + [("table.columns", spec.table.columns)]
+    named = [(f"table.rows[{i}]", key) for i, key in enumerate(spec.table.rows)] + [
+        ("table.columns", spec.table.columns)
+    ]
     if spec.plot is not None:
-        named += [(f"plot.{axis}", getattr(spec.plot, axis)) for axis in ("x", "series", "style") if getattr(spec.plot, axis) is not None]
+        named += [
+            (f"plot.{axis}", getattr(spec.plot, axis))
+            for axis in ("x", "series", "style")
+            if getattr(spec.plot, axis) is not None
+        ]
     for where, key in named:
         if key not in spec.grid:
-            raise ConfigError(f"sweep {path}: {where} {key!r} is not a grid key; choose one of {grid} (or add it to grid:)")
+            raise ConfigError(
+                f"sweep {path}: {where} {key!r} is not a grid key; choose one of {grid} (or add it to grid:)"
+            )
     if runs:
         common = [m for m in reported_metrics(runs[0].config) if all(m in reported_metrics(r.config) for r in runs)]
         if spec.table.metric not in common:
-            raise ConfigError(f"sweep {path}: table.metric {spec.table.metric!r} is not reported by every run; choose one of {common}")
+            raise ConfigError(
+                f"sweep {path}: table.metric {spec.table.metric!r} is not reported by every run; choose one of {common}"
+            )
 
 
 def check_out(out: Path, path: Path) -> None:
@@ -288,7 +306,17 @@ def run_one(run: PlannedRun, jobs: int, take_over: bool = False) -> str:
         else:
             spec = run.run_dir / "sweep-config.yaml"
             rundir.atomic_write_text(spec, dump_config(run.config))
-            command = [sys.executable, "-m", "quaton", "train", str(spec), "--run-dir", str(run.run_dir), "--set", "train.progress=false"]
+            command = [
+                sys.executable,
+                "-m",
+                "quaton",
+                "train",
+                str(spec),
+                "--run-dir",
+                str(run.run_dir),
+                "--set",
+                "train.progress=false",
+            ]
             log = run.run_dir / "train.log"
             with open(log, "w") as stream:
                 result = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT)
@@ -325,7 +353,9 @@ def tabulate(spec: SweepSpec, out: Path, runs: list[PlannedRun]) -> list[dict[st
     return rows
 
 
-def run_sweep(path: str | Path, extra: list[str] | None = None, echo=print, jobs: int = 1) -> tuple[Path, list[dict[str, Any]]]:
+def run_sweep(
+    path: str | Path, extra: list[str] | None = None, echo=print, jobs: int = 1
+) -> tuple[Path, list[dict[str, Any]]]:
     """Run every planned run not yet complete (``jobs`` at a time), write the tables, return the rows.
 
     Completed runs are skipped, interrupted ones resume from their last checkpoint, and a run whose
@@ -374,8 +404,12 @@ def differing_keys(configs: list[Config]) -> tuple[list[str], list[dict[str, Any
         flats.append(flat)
     keys = _ordered_keys(flats)
     acting = [[f[k] for f in flats if k in f and f[k] != "-"] for k in keys]
-    return [k for k, values in zip(keys, acting) if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
-            or (len(values) < len(flats) and not k.startswith("quantization."))], flats
+    return [
+        k
+        for k, values in zip(keys, acting)
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
+        or (len(values) < len(flats) and not k.startswith("quantization."))
+    ], flats
 
 
 def _ordered_keys(flats: list[dict[str, Any]]) -> list[str]:
@@ -398,14 +432,18 @@ def compare_runs(run_dirs: list[Path], out: Path) -> Path:
         if not (Path(run_dir) / rundir.CONFIG).is_file():
             raise ConfigError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
         if not (Path(run_dir) / rundir.METRICS).is_file():
-            raise ConfigError(f"{run_dir} has not finished (no {rundir.METRICS}); finish it (quaton train resumes it) or leave it out")
+            raise ConfigError(
+                f"{run_dir} has not finished (no {rundir.METRICS}); finish it (quaton train resumes it) or leave it out"
+            )
         configs.append(load_config(Path(run_dir) / rundir.CONFIG))
         metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
         metrics.pop("confusion", None)
         rows.append({**metrics, "run": str(run_dir)})
     primaries = _ordered_list([row.get("primary_metric") for row in rows])
     if len(primaries) != 1 or primaries[0] is None:
-        raise ConfigError(f"these runs report different primary metrics ({', '.join(map(str, primaries))}): compare runs of one task")
+        raise ConfigError(
+            f"these runs report different primary metrics ({', '.join(map(str, primaries))}): compare runs of one task"
+        )
     metric = primaries[0]
     keys, flats = differing_keys(configs)
     for row, flat in zip(rows, flats):

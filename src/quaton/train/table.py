@@ -136,13 +136,24 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]], configs: list
     for rid in row_ids:
         values = [_cell(cells[rid][c], percent) for c in columns]
         # full precision is the reference, not a contender, when the columns are quantization methods
-        means = [statistics.fmean(cells[rid][c]) if cells[rid][c] and not (by_method and c == "none") else None for c in columns]
+        means = [
+            statistics.fmean(cells[rid][c]) if cells[rid][c] and not (by_method and c == "none") else None
+            for c in columns
+        ]
         values, bold = _bold_best(values, means, table.metric)
         bolded |= bold
         lines.append(f"| {' / '.join(map(str, rid)) or '-'} | " + " | ".join(values) + " |")
-    subject = describe(configs, table.metric) if configs else f"{table.metric}{' (%)' if percent else ''} on the test set"
+    subject = (
+        describe(configs, table.metric) if configs else f"{table.metric}{' (%)' if percent else ''} on the test set"
+    )
     what = "quantized method per row" if by_method else f"{table.columns.split('.')[-1]} per row"
-    caption = f"\n{subject}" + (f"; {spec.caption}" if spec.caption else "") + "." + (_bold_note(table.metric, what) if bolded else "") + "\n"
+    caption = (
+        f"\n{subject}"
+        + (f"; {spec.caption}" if spec.caption else "")
+        + "."
+        + (_bold_note(table.metric, what) if bolded else "")
+        + "\n"
+    )
     rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
 
     buffer = io.StringIO()
@@ -234,16 +245,32 @@ def write_curves(out: Path, spec: Any, rows: list[dict[str, Any]]) -> None:
             for style in style_values:
                 points: dict[Any, list[float]] = {}
                 for r in rows:
-                    if tuple(r[k] for k in panel_keys) != panel or (plot.series and r[plot.series] != series) or (plot.style and r[plot.style] != style):
+                    if (
+                        tuple(r[k] for k in panel_keys) != panel
+                        or (plot.series and r[plot.series] != series)
+                        or (plot.style and r[plot.style] != style)
+                    ):
                         continue
                     points.setdefault(r[plot.x], []).append(float(r[metric]) * scale)
                 if not points:
                     continue
                 xs = sorted(points)
                 label = " ".join(
-                    part for part in [f"{plot.series.split('.')[-1]}={series}" if plot.series else "", f"{plot.style.split('.')[-1]}={style}" if plot.style else ""] if part
+                    part
+                    for part in [
+                        f"{plot.series.split('.')[-1]}={series}" if plot.series else "",
+                        f"{plot.style.split('.')[-1]}={style}" if plot.style else "",
+                    ]
+                    if part
                 )
-                ax.plot(xs, [statistics.fmean(points[x]) for x in xs], color=colours[i % len(colours)], linestyle="-" if style in (True, None) else "--", marker="o", label=label)
+                ax.plot(
+                    xs,
+                    [statistics.fmean(points[x]) for x in xs],
+                    color=colours[i % len(colours)],
+                    linestyle="-" if style in (True, None) else "--",
+                    marker="o",
+                    label=label,
+                )
         ax.set_xlabel(plot.x)
         ax.set_ylabel(metric + (" (%)" if scale == 100 else ""))
         ax.set_title(" / ".join(map(str, panel)) or (spec.name or ""))

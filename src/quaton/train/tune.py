@@ -131,7 +131,9 @@ class TunePlan:
 
     def trial_config(self, params: dict[str, Any], extra: list[str] | None = None) -> Config:
         """The config of a trial that sampled ``params`` ({dotted key: value})."""
-        return build_config(self.base, self.overrides + [override(k, plain(v)) for k, v in params.items()] + list(extra or []))
+        return build_config(
+            self.base, self.overrides + [override(k, plain(v)) for k, v in params.items()] + list(extra or [])
+        )
 
 
 def override(key: str, value: Any) -> str:
@@ -154,7 +156,9 @@ def load_tune(path: str | Path) -> tuple[TuneSpec, Path]:
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error).replace("invalid config", f"invalid space file {path}")) from None
+        raise ConfigError(
+            format_validation_error(error).replace("invalid config", f"invalid space file {path}")
+        ) from None
     return spec, path
 
 
@@ -176,7 +180,9 @@ def parse_dimension(key: str, entry: Any) -> Dimension:
             raise ConfigError(f"{where}: choice takes a non-empty list of values, e.g. {{choice: [8, 16, 32]}}")
         for value in args:
             if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise ConfigError(f"{where}: choice values must be numbers, strings, booleans or null (Optuna's categories), not {value!r}")
+                raise ConfigError(
+                    f"{where}: choice values must be numbers, strings, booleans or null (Optuna's categories), not {value!r}"
+                )
         return Dimension(key, kind, tuple(args))
     if not isinstance(args, list) or len(args) != 2 or not all(_is_number(v) for v in args):
         raise ConfigError(f"{where}: {kind} takes [low, high], two finite numbers, e.g. {{{kind}: [1, 4]}}")
@@ -184,7 +190,9 @@ def parse_dimension(key: str, entry: Any) -> Dimension:
     if not low < high:
         raise ConfigError(f"{where}: {kind} bounds must be ordered low < high, got [{low}, {high}]")
     if kind == "loguniform" and low <= 0:
-        raise ConfigError(f"{where}: loguniform bounds must be positive, got [{low}, {high}]; use uniform for a range that reaches 0")
+        raise ConfigError(
+            f"{where}: loguniform bounds must be positive, got [{low}, {high}]; use uniform for a range that reaches 0"
+        )
     if kind == "randint" and not all(isinstance(v, int) for v in args):
         raise ConfigError(f"{where}: randint bounds must be integers (both included), got [{low}, {high}]")
     return Dimension(key, kind, (low, high))
@@ -231,11 +239,15 @@ def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
     except ConfigError as error:
         raise ConfigError(f"{where}: base with set: {error}") from None
     if not spec.space:
-        raise ConfigError(f"{where}: space is empty; give at least one key to search, e.g. space: {{train.lr: {{loguniform: [1.0e-3, 1.0e-1]}}}}")
+        raise ConfigError(
+            f"{where}: space is empty; give at least one key to search, e.g. space: {{train.lr: {{loguniform: [1.0e-3, 1.0e-1]}}}}"
+        )
     dimensions = []
     for key, entry in spec.space.items():
         if key in RESERVED:
-            raise ConfigError(f"{where}: space.{key} cannot be searched: every trial sets it ({', '.join(RESERVED)}); set train.epochs under set:")
+            raise ConfigError(
+                f"{where}: space.{key} cannot be searched: every trial sets it ({', '.join(RESERVED)}); set train.epochs under set:"
+            )
         try:
             dimension = parse_dimension(key, entry)
         except ConfigError as error:
@@ -244,7 +256,9 @@ def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
             try:
                 build_config(base, overrides + [override(key, value)])
             except ConfigError as error:
-                raise ConfigError(f"{where}: space key {key!r} = {value!r} does not give a valid config: {error}") from None
+                raise ConfigError(
+                    f"{where}: space key {key!r} = {value!r} does not give a valid config: {error}"
+                ) from None
         inside = dimension.interior()
         if inside is not None:
             try:
@@ -257,13 +271,19 @@ def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
         dimensions.append(dimension)
     epochs = config.train.epochs
     if epochs < 1:
-        raise ConfigError(f"{where}: train.epochs is {epochs}; a search needs at least 1 epoch per trial (set train.epochs under set:)")
+        raise ConfigError(
+            f"{where}: train.epochs is {epochs}; a search needs at least 1 epoch per trial (set train.epochs under set:)"
+        )
     if spec.asha.grace_period > epochs:
-        raise ConfigError(f"{where}: asha.grace_period ({spec.asha.grace_period}) exceeds train.epochs ({epochs}); lower it or train longer")
+        raise ConfigError(
+            f"{where}: asha.grace_period ({spec.asha.grace_period}) exceeds train.epochs ({epochs}); lower it or train longer"
+        )
     allowed = validation_metrics(config)
     metric = spec.metric or allowed[0]
     if metric not in allowed:
-        raise ConfigError(f"{where}: metric {metric!r} is not reported every epoch by these runs; choose one of {', '.join(allowed)}")
+        raise ConfigError(
+            f"{where}: metric {metric!r} is not reported every epoch by these runs; choose one of {', '.join(allowed)}"
+        )
     mode = spec.mode or ("min" if lower_is_better(metric) else "max")
     name = spec.name or path.stem
     out = Path(spec.out) if spec.out else Path("runs") / "tune" / name
@@ -286,7 +306,9 @@ def check_no_earlier_search(out: Path, where: str) -> None:
     """A search starts in an ``out`` that holds no earlier one: their trials and Ray's state would mix."""
     for earlier in (out / "ray", out / "trials", out / "trials.csv"):
         if earlier.exists():
-            raise ConfigError(f"{where}: {out} holds an earlier search ({earlier.name}); delete {out} or set out: to another directory")
+            raise ConfigError(
+                f"{where}: {out} holds an earlier search ({earlier.name}); delete {out} or set out: to another directory"
+            )
 
 
 # --- one trial (in a Ray worker) --------------------------------------------------------------
@@ -300,7 +322,9 @@ def validation_data(config: Config):
 
     data = prepare_data(config)
     kept, x_val, y_val = split_validation(config, data)
-    return PreparedData(kept.x_train, kept.y_train, x_val, y_val, kept.classes, f"{data.source} (validation split of the training set)")
+    return PreparedData(
+        kept.x_train, kept.y_train, x_val, y_val, kept.classes, f"{data.source} (validation split of the training set)"
+    )
 
 
 def validation_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +332,7 @@ def validation_record(record: dict[str, Any]) -> dict[str, Any]:
     result = {"epoch": record["epoch"], "train_loss": record["train_loss"]}
     for key, value in record.items():
         if key.startswith("test_"):
-            result["val_" + key[len("test_"):]] = value
+            result["val_" + key[len("test_") :]] = value
         elif key.startswith("val_"):  # runs with a physical system report their own held-out split
             result[key] = value
     return result
@@ -366,7 +390,9 @@ def _import_tune() -> Any:
         import optuna  # noqa: F401
         import ray.tune  # noqa: F401
     except ImportError:
-        raise ConfigError("quaton tune needs Ray Tune and Optuna: pip install 'quaton[ray]' (or pip install 'ray[tune]' optuna)") from None
+        raise ConfigError(
+            "quaton tune needs Ray Tune and Optuna: pip install 'quaton[ray]' (or pip install 'ray[tune]' optuna)"
+        ) from None
     import ray
 
     return ray
@@ -383,7 +409,9 @@ def _echo_callback(echo: Callable[[str], None], metric: str) -> Any:
     class Echo(Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             params = ", ".join(f"{k}={_short(v)}" for k, v in trial.config.items())
-            echo(f"trial {trial.trial_id} epoch {result.get('epoch')}: {metric} {result.get(metric, float('nan')):.4f} ({params})")
+            echo(
+                f"trial {trial.trial_id} epoch {result.get('epoch')}: {metric} {result.get(metric, float('nan')):.4f} ({params})"
+            )
 
         def on_trial_error(self, iteration, trials, trial, **info):
             echo(f"trial {trial.trial_id} failed: see {trial.path}")
@@ -431,8 +459,10 @@ def run_tune(
                 mode=plan.mode,
                 search_alg=OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.seed)),
                 scheduler=ASHAScheduler(
-                    time_attr="training_iteration", max_t=plan.epochs,
-                    grace_period=spec.asha.grace_period, reduction_factor=spec.asha.reduction_factor,
+                    time_attr="training_iteration",
+                    max_t=plan.epochs,
+                    grace_period=spec.asha.grace_period,
+                    reduction_factor=spec.asha.reduction_factor,
                 ),
                 num_samples=spec.samples,
                 max_concurrent_trials=spec.concurrent,
@@ -440,7 +470,9 @@ def run_tune(
                 trial_dirname_creator=_trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=plan.name, storage_path=str((plan.out / "ray").resolve()), verbose=0,
+                name=plan.name,
+                storage_path=str((plan.out / "ray").resolve()),
+                verbose=0,
                 callbacks=[_echo_callback(echo, plan.metric)],
             ),
         )
@@ -462,7 +494,11 @@ def collect(plan: TunePlan, results: Any) -> tuple[list[dict[str, Any]], dict[st
         frame = result.metrics_dataframe
         curve: list[tuple[int, float]] = []
         if frame is not None and plan.metric in frame:
-            curve = [(int(e), float(v)) for e, v in zip(frame["training_iteration"], frame[plan.metric]) if not math.isnan(float(v))]
+            curve = [
+                (int(e), float(v))
+                for e, v in zip(frame["training_iteration"], frame[plan.metric])
+                if not math.isnan(float(v))
+            ]
         epochs = curve[-1][0] if curve else 0
         if result.error is not None:
             status = f"failed ({type(result.error).__name__})"
@@ -472,11 +508,18 @@ def collect(plan: TunePlan, results: Any) -> tuple[list[dict[str, Any]], dict[st
             status = "completed"
         values = [v for _, v in curve]
         best_value = (min(values) if plan.mode == "min" else max(values)) if values else None
-        rows.append({
-            "trial": trial_id, **params, "epochs": epochs, "status": status,
-            f"final_{plan.metric}": values[-1] if values else None, f"best_{plan.metric}": best_value,
-            "run": str(plan.out / "trials" / trial_id), "best": "",
-        })
+        rows.append(
+            {
+                "trial": trial_id,
+                **params,
+                "epochs": epochs,
+                "status": status,
+                f"final_{plan.metric}": values[-1] if values else None,
+                f"best_{plan.metric}": best_value,
+                "run": str(plan.out / "trials" / trial_id),
+                "best": "",
+            }
+        )
         curves[trial_id] = curve
     return rows, curves
 
@@ -486,7 +529,9 @@ def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, An
     final = f"final_{metric}"
     scored = [row for row in rows if row[final] is not None and not row["status"].startswith("failed")]
     if not scored:
-        raise TrainingError(f"no trial reported {metric}; see the trials' errors under {rows[0]['run'] if rows else 'out/ray'}")
+        raise TrainingError(
+            f"no trial reported {metric}; see the trials' errors under {rows[0]['run'] if rows else 'out/ray'}"
+        )
     sign = 1.0 if mode == "max" else -1.0
     return max(scored, key=lambda row: (sign * row[final], row["epochs"], -rows.index(row)))
 
