@@ -190,15 +190,18 @@ def main() -> None:
         )
         rows.append({**row, "note": args.note} if args.note else row)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.method} quantizer at {args.levels} levels, {args.clock} clock"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.method} quantizer at {args.levels} levels, {args.clock} clock"
     )
     print(
-        f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} {'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}"
+        f"{'grid':>5} {'padded':>9} {'L':>3} {'batch':>5} {'step ms':>9} "
+        f"{'infer ms':>9} {'FFT ms':>9} {'ratio':>6} {'img/s':>8} {'peak MB':>8}"
     )
     for r in rows:
         print(
-            f"{r['grid']:>5} {'x'.join(map(str, r['padded'])):>9} {r['layers']:>3} {r['batch']:>5} {r['step_ms']:>9.2f} "
-            f"{r['infer_ms']:>9.2f} {r['fft_bound_ms']:>9.2f} {r['ratio']:>6.2f} {r['images_per_s']:>8.1f} {r['peak_mem_mb']:>8.1f}"
+            f"{r['grid']:>5} {'x'.join(map(str, r['padded'])):>9} {r['layers']:>3} {r['batch']:>5} "
+            f"{r['step_ms']:>9.2f} {r['infer_ms']:>9.2f} {r['fft_bound_ms']:>9.2f} {r['ratio']:>6.2f} "
+            f"{r['images_per_s']:>8.1f} {r['peak_mem_mb']:>8.1f}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -42,7 +42,8 @@ def cli_fuzz(examples: int, per_command: dict[str, int] | None = None) -> int:
     cases = re.findall(r"cli fuzz cases per command: (.*)", result.stdout)
     failed = re.findall(r"^FAILED (\S+)", result.stdout, flags=re.MULTILINE)
     print(
-        f"CLI fuzz cases: {cases[-1] if cases else '?'}; commands with a traceback or an unclear error: {len(failed)} {failed}"
+        f"CLI fuzz cases: {cases[-1] if cases else '?'}; "
+        f"commands with a traceback or an unclear error: {len(failed)} {failed}"
     )
     if result.returncode != 0:  # each failing command's case and traceback
         failures = result.stdout.split("= FAILURES =", 1)[-1]
@@ -80,7 +81,8 @@ def main() -> None:
         kills += int(survived[0]) if survived else 0
         failed += result.returncode != 0
         print(
-            f"round {round_ + 1}/{args.rounds}: {'ok' if result.returncode == 0 else 'DIFFERENCE'}, kills {survived[0] if survived else '?'}",
+            f"round {round_ + 1}/{args.rounds}: {'ok' if result.returncode == 0 else 'DIFFERENCE'}, "
+            f"kills {survived[0] if survived else '?'}",
             flush=True,
         )
         if result.returncode != 0:

@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for r in table:
         print(
-            f"| {Path(r['design']).parent.name} | {r['metric']} | {r['perturbation']} | {r['value']:g} | {r['mean']:.4f} ± {r['std']:.4f} |"
+            f"| {Path(r['design']).parent.name} | {r['metric']} | {r['perturbation']} | {r['value']:g} "
+            f"| {r['mean']:.4f} ± {r['std']:.4f} |"
         )
     for s in summary:
         print(f"{s['design']}: {s['seconds']:.0f} s ({s['test_size']} test images), kept in {s['simulation']}")

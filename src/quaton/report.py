@@ -23,7 +23,9 @@ th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}h2{
 CAPTIONS = {
     "phases.png": "Phase masks (rad), with each layer's level count",
     "heights.png": "Printed height maps (µm)",
-    "outputs.png": "Test inputs and detector-plane intensities (a.u., each on its own scale; predicted region in green)",
+    "outputs.png": (
+        "Test inputs and detector-plane intensities (a.u., each on its own scale; predicted region in green)"
+    ),
     "phase_images.png": "Input phase, output intensity × π, and their difference (rad)",
     "sensor.png": "Inputs and the optical convolution layer's sensor image (feature maps tiled)",
     "confusion.png": "Confusion matrix on the test set",
@@ -33,7 +35,10 @@ CAPTIONS = {
 
 def _image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(CAPTIONS.get(path.name, path.name))}</figcaption></figure>'
+    return (
+        f'<figure><img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(CAPTIONS.get(path.name, path.name))}</figcaption></figure>"
+    )
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -158,7 +163,10 @@ def _config_html(text: str) -> str:
 
 def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
     body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
-    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
     runs.atomic_write_text(path, page)
 
 

@@ -457,7 +457,7 @@ def test_zero_mask_overlay_is_the_unperturbed_design(exported):
 
 
 def test_a_whole_pixel_overlay_of_every_mask_is_a_one_pixel_shift_of_the_layer(exported):
-    """Issue 19: overlay (1, 0) px on every step of layer 2 moves its level map one pixel along +x, as shift=2:1 does."""
+    """Issue 19: overlay (1, 0) px on each step of layer 2 moves its level map one pixel along +x, as shift=2:1 does."""
     from quaton.export.gds import fabricated_regions
 
     _, _, _, design_dir = exported

@@ -164,8 +164,8 @@ def test_dat_tables_caption_the_physical_system_and_the_strategy(tmp_path):
     table = table_of(tmp_path, "physical_test_accuracy", "train.strategy", rows, configs)
     assert "| mnist | **90.0** | 80.0 | 50.0 |" in table
     assert (
-        "physical_test_accuracy (%) of the MZI network measured on the physical system (quaton.hardware.mzi_twin:mzi_twin)"
-        in table
+        "physical_test_accuracy (%) of the MZI network measured on the physical system "
+        "(quaton.hardware.mzi_twin:mzi_twin)" in table
     )
     assert "Bold: best strategy per row (highest physical_test_accuracy)." in table
     assert "quantized" not in table

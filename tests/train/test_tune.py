@@ -207,7 +207,8 @@ def test_dry_run_prints_the_search_without_running_it(tmp_path):
         ({"samples": 0}, "samples"),
         (
             {"metric": "val_ssim"},
-            "metric 'val_ssim' is not reported every epoch by these runs; choose one of val_accuracy, val_loss, train_loss",
+            "metric 'val_ssim' is not reported every epoch by these runs; "
+            "choose one of val_accuracy, val_loss, train_loss",
         ),
         ({"asha": {"grace_period": 5}}, "asha.grace_period (5) exceeds train.epochs (4)"),
         ({"sapce": {}}, "sapce"),

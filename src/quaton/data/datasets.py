@@ -23,6 +23,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pooch
@@ -39,10 +40,21 @@ SPLIT_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
+
+class StandardSpec(TypedDict):
+    """Where a standard dataset comes from and how its files are recognised."""
+
+    url: str
+    download_md5: dict[str, str]
+    md5: dict[str, str]
+    system: list[str]
+    classes: list[str]
+
+
 # "md5": of the *uncompressed* standard IDX files, which decide whether local files are the standard
 # data (gzip wrappers differ between copies: Debian's .gz files are not the mirror's). "download_md5":
 # of the .gz files as the mirror at "url" serves them, checked by pooch while downloading.
-STANDARD = {
+STANDARD: dict[str, StandardSpec] = {
     "mnist": {
         "url": "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "download_md5": {

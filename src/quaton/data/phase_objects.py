@@ -38,8 +38,9 @@ from quaton.errors import ConfigError, DataNotFoundError
 EVANS_FUNG = {"diameter": 7.82e-6, "c0": 0.81e-6, "c1": 7.83e-6, "c2": -4.39e-6}
 
 
-def evans_fung_thickness(r: np.ndarray, diameter: float = EVANS_FUNG["diameter"]) -> np.ndarray:
-    """Thickness t(r) (m) of a discocyte of ``diameter`` (m) at radius ``r`` (m); 0 outside."""
+def evans_fung_thickness(r: np.ndarray, diameter: float | np.ndarray = EVANS_FUNG["diameter"]) -> np.ndarray:
+    """Thickness t(r) (m) of a discocyte of ``diameter`` (m, a float or an array broadcast with ``r``) at radius
+    ``r`` (m); 0 outside."""
     scale = diameter / EVANS_FUNG["diameter"]
     rho2 = (2.0 * np.asarray(r) / diameter) ** 2
     inside = rho2 < 1.0
@@ -95,7 +96,11 @@ def _place_cells(
 
 
 def background_phase(
-    count: int, size: int, pitch: float, parameters: RBCParameters = RBCParameters(), seed: int | Sequence[int] = 0
+    count: int,
+    size: int,
+    pitch: float,
+    parameters: RBCParameters = RBCParameters(),
+    seed: int | np.integer | Sequence[int] = 0,
 ) -> np.ndarray:
     """``count`` backgrounds float64 [count, size, size] (rad), zero mean, rms drawn from
     ``parameters.aberration_rms`` (slow part) and ``parameters.noise_rms`` (white part)."""

@@ -36,10 +36,14 @@ class GDSError(QuatonError, ValueError):
 
 def mask_count(levels: int | None, layer: int, value_range: list[float] | None) -> int:
     """k for a layer of 2^k circular levels; GDSError naming the alternatives otherwise."""
-    alternatives = "write the height map for grayscale lithography (--format npy or tiff) or STL for two-photon printing (--format stl)"
+    alternatives = (
+        "write the height map for grayscale lithography (--format npy or tiff) "
+        "or STL for two-photon printing (--format stl)"
+    )
     if levels is None:
         raise GDSError(
-            f"layer {layer} is full precision: binary-optics masks need 2^k phase levels (quantization.levels 2, 4, 8, ...); {alternatives}"
+            f"layer {layer} is full precision: binary-optics masks need 2^k phase levels "
+            f"(quantization.levels 2, 4, 8, ...); {alternatives}"
         )
     k = int(round(math.log2(levels)))
     if 2**k != levels or k < 1:
@@ -48,8 +52,8 @@ def mask_count(levels: int | None, layer: int, value_range: list[float] | None) 
         )
     if value_range is not None:
         raise GDSError(
-            f"layer {layer} uses the explicit quantization.range {value_range}: binary-optics masks etch the circular levels "
-            f"2πL/{levels}; {alternatives}"
+            f"layer {layer} uses the explicit quantization.range {value_range}: "
+            f"binary-optics masks etch the circular levels 2πL/{levels}; {alternatives}"
         )
     return k
 
@@ -163,7 +167,9 @@ def rasterize(polygons: list, grid: int, pitch_um: float) -> np.ndarray:
     centres = np.stack([(cols + 0.5) * pitch_um, (grid - 0.5 - rows) * pitch_um], axis=-1).reshape(-1, 2)
     if not polygons:
         return np.zeros((grid, grid), dtype=bool)
-    return np.asarray(gdstk.inside(centres, polygons), dtype=bool).reshape(grid, grid)
+    # gdstk takes an [n, 2] array of points; its stubs name only sequences of points
+    inside = gdstk.inside(centres, polygons)  # type: ignore[arg-type]
+    return np.asarray(inside, dtype=np.bool_).reshape(grid, grid)
 
 
 def design_rule_check(
@@ -250,7 +256,9 @@ def write_gds(
             "medium_index": medium_index,
             "vacuum_wavelength_m": vacuum_wavelength,
         },
-        "layer_numbers": "mask j of diffractive layer XX: GDS layer 10*XX + j; datatype 0 etched areas, datatype 1 alignment crosses",
+        "layer_numbers": (
+            "mask j of diffractive layer XX: GDS layer 10*XX + j; datatype 0 etched areas, datatype 1 alignment crosses"
+        ),
         "layers": [],
     }
     for index, (phase, k, layer) in enumerate(zip(phases, ks, layers), start=1):
@@ -291,7 +299,7 @@ def read_masks(path: Path, layer: int, k: int, grid: int, pitch_um: float) -> li
     import gdstk
 
     library = gdstk.read_gds(str(path))
-    cell = next(c for c in library.cells if c.name == f"LAYER_{layer:02d}")
+    cell = next(c for c in library.cells if isinstance(c, gdstk.Cell) and c.name == f"LAYER_{layer:02d}")
     return [
         rasterize(
             [p for p in cell.polygons if p.layer == 10 * layer + j and p.datatype == MASK_DATATYPE], grid, pitch_um

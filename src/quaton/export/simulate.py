@@ -58,6 +58,7 @@ from quaton.evaluation import calibrate, evaluate
 from quaton.export.design import Design, DesignError, design_config, load
 from quaton.optics import PhaseMask, wrap_phase
 from quaton.report import simulation_report
+from quaton.tasks import PhaseImaging
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class Perturbation:
 
     def range_text(self, grid: int | None = None) -> str:
         high = f"{grid}" if self.name == "shift" and grid else f"{self.high:g}" if self.high != 2 * math.pi else "2π"
-        return f"{self.low:g} {'≤' if self.low_inclusive else '<'} value {'<' if self.name == 'shift' else '≤'} {high} ({self.unit})"
+        low_sign = "≤" if self.low_inclusive else "<"
+        high_sign = "<" if self.name == "shift" else "≤"
+        return f"{self.low:g} {low_sign} value {high_sign} {high} ({self.unit})"
 
 
 PERTURBATIONS: dict[str, Perturbation] = {
@@ -239,6 +242,10 @@ class AreaAveragedMask(PhaseMask):
     have one phase transmits exactly exp(i·response(φ)), as a :class:`PhaseMask` of that phase would.
     """
 
+    # buffers: each sliver's area fraction float64 [R], its phase float32 [R, N, N] (rad)
+    weights: torch.Tensor
+    region_phases: torch.Tensor
+
     def __init__(self, weights: np.ndarray, phases: np.ndarray) -> None:
         super().__init__(tuple(phases.shape[1:]), init="zeros")
         wrapped = np.mod(np.asarray(phases, dtype=np.float64), 2 * np.pi).astype(np.float32)
@@ -353,18 +360,20 @@ def simulate(
         config = build_config(config.model_dump(mode="json"), overrides)
     data = prepare_data(config)
     task = build_task(config, len(data.classes) or 10)
-    gain = design.description.get("output", {}).get("gain")
-    if gain is not None:
-        with torch.no_grad():
-            task.log_gain.fill_(float(np.log(gain)))
-    black_level = design.description.get("output", {}).get("black_level")
-    if black_level is not None and getattr(task, "black_level", None) is not None:
-        with torch.no_grad():
-            task.black_level.fill_(float(black_level))
+    if isinstance(task, PhaseImaging):  # only a phase-imaging design stores an output gain (and black level)
+        gain = design.description.get("output", {}).get("gain")
+        if gain is not None:
+            with torch.no_grad():
+                task.log_gain.fill_(float(np.log(gain)))
+        black_level = design.description.get("output", {}).get("black_level")
+        if black_level is not None and task.black_level is not None:
+            with torch.no_grad():
+                task.black_level.fill_(float(black_level))
     readout = build_readout(config)
     full_scale = design.description.get("hardware", {}).get("full_scale")
     if full_scale is not None:
-        readout.full_scale.fill_(float(full_scale))
+        # a buffer of Readout (register_buffer), not declared for the type checker in quaton.hardware.readout
+        readout.full_scale.fill_(float(full_scale))  # type: ignore[operator]
     else:  # a design exported before the full scale was stored: calibrate as training did
         calibrate(config, design.network, readout, data.x_train)
 
@@ -429,7 +438,10 @@ def result_line(row: dict[str, Any], primary: str) -> str:
     text = f"{label:>28}: {primary} {row[primary]:.4f}"
     spread = row.get(f"{primary}_over_draws")
     if spread is not None:
-        text += f" ± {spread['std']:.4f} (min {spread['min']:.4f}, max {spread['max']:.4f}; {row['draws']} draws, seed {row['seed']})"
+        text += (
+            f" ± {spread['std']:.4f} (min {spread['min']:.4f}, max {spread['max']:.4f}; "
+            f"{row['draws']} draws, seed {row['seed']})"
+        )
     return f"{text}  [{row['unit']}: {row['what']}]"
 
 

@@ -15,6 +15,8 @@ class Crosstalk(nn.Module):
     (replicate padding), so that the sum over the sensor is unchanged.
     """
 
+    kernel: torch.Tensor  # buffer, float32 [3, 3]
+
     def __init__(self, coupling: float) -> None:
         super().__init__()
         c = coupling
@@ -29,7 +31,10 @@ class Crosstalk(nn.Module):
 
 
 class Nonlinearity(nn.Module):
-    """Detector response: I' = S·(I/S)^γ (gamma), then, with ``saturation`` s, I' = s·S·tanh(I'/(s·S)); S = full scale."""
+    """Detector response: I' = S·(I/S)^γ (gamma), then, with ``saturation`` s, I' = s·S·tanh(I'/(s·S)).
+
+    S is the full scale.
+    """
 
     def __init__(self, gamma: float = 1.0, saturation: float | None = None) -> None:
         super().__init__()

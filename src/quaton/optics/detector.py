@@ -74,9 +74,11 @@ class IntensityDetector(nn.Module):
     ``regions``: (row0, col0, row1, col1) half-open pixel ranges on a grid of ``shape``.
     """
 
+    masks: torch.Tensor  # buffer: region_masks, float32 [C, H, W]
+
     def __init__(self, regions: Sequence[Region], shape: tuple[int, int]) -> None:
         super().__init__()
-        self.regions = [tuple(int(v) for v in r) for r in regions]
+        self.regions: list[Region] = [(int(r0), int(c0), int(r1), int(c1)) for r0, c0, r1, c1 in regions]
         self.register_buffer("masks", region_masks(self.regions, shape), persistent=False)
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -11,6 +12,20 @@ from torch import nn
 from quaton.optics.propagation import PaddedBuffer, complex_dtype_for, fast_propagate, padded_shape, transfer_function
 
 TWO_PI = 2.0 * math.pi
+
+
+class PhaseQuantizer(Protocol):
+    """What a phase mask asks of its quantizer (quaton.quant.Quantizer is one; optics imports no quant)."""
+
+    levels: int
+    value_range: tuple[float, float] | None  # (lo, hi) rad, or None for circular levels on [0, 2π)
+    straight_through: bool
+
+    def __call__(self, raw: torch.Tensor) -> torch.Tensor: ...
+    def uses_chord(self) -> bool: ...
+    def relaxed(self, raw: torch.Tensor) -> torch.Tensor: ...
+    def hard(self, raw: torch.Tensor) -> torch.Tensor: ...
+    def initialize(self, raw: torch.Tensor) -> None: ...
 
 
 def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
@@ -91,7 +106,7 @@ class FreeSpace(nn.Module):
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = transfer_function(
-                padded_shape(tuple(shape), self.pad_factor),
+                padded_shape(shape, self.pad_factor),
                 wavelength=self.wavelength,
                 pitch=self.pitch,
                 distance=self.distance,
@@ -116,7 +131,7 @@ class FreeSpace(nn.Module):
         optional mask ``transmission`` complex [H, W] (fused into the propagation: one autograd
         node with a hand-written backward, :func:`quaton.optics.propagation.fast_propagate`)."""
         field = field.to(complex_dtype_for(field))
-        shape = tuple(field.shape[-2:])
+        shape = (field.shape[-2], field.shape[-1])
         if transmission is not None:
             transmission = transmission.to(field.dtype)
         return fast_propagate(
@@ -128,7 +143,10 @@ class FreeSpace(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"distance={self.distance:.4g} m, wavelength={self.wavelength:.4g} m, pitch={self.pitch:.4g} m, method={self.method}"
+        return (
+            f"distance={self.distance:.4g} m, wavelength={self.wavelength:.4g} m, "
+            f"pitch={self.pitch:.4g} m, method={self.method}"
+        )
 
 
 class PhaseMask(nn.Module):
@@ -144,7 +162,7 @@ class PhaseMask(nn.Module):
         shape: tuple[int, int],
         *,
         init: str = "uniform",
-        quantizer: nn.Module | None = None,
+        quantizer: PhaseQuantizer | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -197,6 +215,8 @@ class PhaseMask(nn.Module):
 
 class Aperture(nn.Module):
     """A fixed amplitude transmission ``amplitude`` [H, W] (no parameters, a buffer)."""
+
+    amplitude: torch.Tensor  # buffer, float32 [H, W]
 
     def __init__(self, amplitude: torch.Tensor) -> None:
         super().__init__()

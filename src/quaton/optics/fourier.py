@@ -43,7 +43,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from quaton.optics.elements import PhaseMask
+from quaton.optics.elements import PhaseMask, PhaseQuantizer
 
 ElementKind = Literal["phase", "amplitude", "complex"]
 ELEMENT_KINDS: tuple[str, ...] = ("phase", "amplitude", "complex")
@@ -188,31 +188,34 @@ def check_sampling(geometry: FourFGeometry) -> None:
     mm, um = 1e3, 1e6
     if g.replica_period < extent:
         raise ValueError(
-            f"the element's pixel pitch {g.element_pitch * um:.4g} µm repeats the point-spread function every λf2/p_e = "
-            f"{g.replica_period * mm:.4g} mm on the sensor, less than the tiled sensor ({extent * mm:.4g} mm): replicas of one "
-            f"tile would fall on others and the outer tiles are out of the element's reach (±{g.replica_period / 2 * mm:.4g} mm); "
-            f"use an element pitch ≤ λf2/width = {g.wavelength * g.focal_length_2 / extent * um:.4g} µm, fewer tile columns, "
-            "a longer focal length or a longer wavelength"
+            f"the element's pixel pitch {g.element_pitch * um:.4g} µm repeats the point-spread function "
+            f"every λf2/p_e = {g.replica_period * mm:.4g} mm on the sensor, "
+            f"less than the tiled sensor ({extent * mm:.4g} mm): replicas of one tile would fall on others "
+            f"and the outer tiles are out of the element's reach (±{g.replica_period / 2 * mm:.4g} mm); "
+            f"use an element pitch ≤ λf2/width = {g.wavelength * g.focal_length_2 / extent * um:.4g} µm, "
+            "fewer tile columns, a longer focal length or a longer wavelength"
         )
     image = g.input_size * g.input_pitch * g.magnification
     if g.simulation_period < extent + image:
         raise ValueError(
-            f"the Fourier-plane sampling (δu = p_e/{g.element_oversampling}) makes the simulated sensor field periodic every "
-            f"{g.simulation_period * mm:.4g} mm, less than the sensor plus the input's image ({(extent + image) * mm:.4g} mm): "
+            f"the Fourier-plane sampling (δu = p_e/{g.element_oversampling}) makes the simulated sensor field "
+            f"periodic every {g.simulation_period * mm:.4g} mm, "
+            f"less than the sensor plus the input's image ({(extent + image) * mm:.4g} mm): "
             "raise the element oversampling"
         )
     if g.stop_width > g.first_order:
         raise ValueError(
-            f"the Fourier-plane element ({g.stop_width * mm:.4g} mm across) is wider than λf1/Δ = {g.first_order * mm:.4g} mm, "
-            "the distance between the input modulator's diffraction orders: it would pass the modulator's pixel structure; "
-            "use fewer element pixels, a smaller element pitch or aperture, a longer f1 or a longer wavelength"
+            f"the Fourier-plane element ({g.stop_width * mm:.4g} mm across) is wider than "
+            f"λf1/Δ = {g.first_order * mm:.4g} mm, the distance between the input modulator's diffraction orders: "
+            "it would pass the modulator's pixel structure; use fewer element pixels, "
+            "a smaller element pitch or aperture, a longer f1 or a longer wavelength"
         )
     nyquist = g.wavelength * g.focal_length_2 / (2.0 * g.stop_width)
     if g.sensor_pitch / g.sensor_oversampling > nyquist * (1 + 1e-9):
         raise ValueError(
-            f"the sensor's integration points ({g.sensor_pitch / g.sensor_oversampling * um:.4g} µm apart) undersample the "
-            f"intensity, whose finest period is λf2/stop = {2 * nyquist * um:.4g} µm: raise the sensor oversampling to at least "
-            f"{math.ceil(g.sensor_pitch / nyquist - 1e-9)}"
+            f"the sensor's integration points ({g.sensor_pitch / g.sensor_oversampling * um:.4g} µm apart) "
+            f"undersample the intensity, whose finest period is λf2/stop = {2 * nyquist * um:.4g} µm: "
+            f"raise the sensor oversampling to at least {math.ceil(g.sensor_pitch / nyquist - 1e-9)}"
         )
 
 
@@ -376,7 +379,7 @@ class FourierElement(nn.Module):
         kind: ElementKind = "phase",
         *,
         init: torch.Tensor | None = None,
-        quantizer: nn.Module | None = None,
+        quantizer: PhaseQuantizer | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -409,6 +412,7 @@ class FourierElement(nn.Module):
         if self.raw_amplitude is not None:
             amplitude = torch.sigmoid(self.raw_amplitude).to(dtype)
             t = amplitude if t is None else t * amplitude
+        assert t is not None, "every element kind has a phase mask or an amplitude"  # checked in __init__
         return t
 
     @torch.no_grad()
@@ -424,6 +428,8 @@ class FourFSystem(nn.Module):
     The geometry is checked (:func:`check_sampling`); the transform matrices are built once per
     (dtype, device) and cached.
     """
+
+    weights: torch.Tensor  # buffer: pupil_weights, float32 [N, N]
 
     def __init__(self, geometry: FourFGeometry, element: FourierElement, coherent: bool = True) -> None:
         super().__init__()
@@ -466,7 +472,8 @@ class FourFSystem(nn.Module):
     def extra_repr(self) -> str:
         g = self.geometry
         return (
-            f"λ={g.wavelength:.4g} m, f1={g.focal_length_1:.4g} m, f2={g.focal_length_2:.4g} m, element {g.element_pixels}² × "
-            f"{g.element_pitch:.4g} m ({self.element.kind}), sensor {g.sensor_shape} × {g.sensor_pitch:.4g} m, "
+            f"λ={g.wavelength:.4g} m, f1={g.focal_length_1:.4g} m, f2={g.focal_length_2:.4g} m, "
+            f"element {g.element_pixels}² × {g.element_pitch:.4g} m ({self.element.kind}), "
+            f"sensor {g.sensor_shape} × {g.sensor_pitch:.4g} m, "
             f"{'coherent' if self.coherent else 'incoherent'}"
         )

@@ -138,7 +138,7 @@ def propagate(
     dtype = complex_dtype_for(field)
     field = field.to(dtype)
     kernel = transfer_function(
-        padded_shape(tuple(field.shape[-2:]), pad_factor),
+        padded_shape((field.shape[-2], field.shape[-1]), pad_factor),
         wavelength=wavelength,
         pitch=pitch,
         distance=distance,
@@ -208,7 +208,7 @@ def _convolve(
     The FFTs are out of place: ``out=`` would not save memory, torch computes into a new tensor
     and copies it over (one more pass over the padded buffer per FFT)."""
     h, w = field.shape[-2:]
-    spectrum = torch.fft.fft2(_pad_into(field, transmission, tuple(kernel.shape), workspace))
+    spectrum = torch.fft.fft2(_pad_into(field, transmission, (kernel.shape[-2], kernel.shape[-1]), workspace))
     return torch.fft.ifft2(spectrum.mul_(kernel))[..., :h, :w]
 
 
@@ -225,7 +225,7 @@ class _MaskedPropagation(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, field, transmission, kernel, kernel_adjoint, workspace):  # type: ignore[override]
+    def forward(ctx, field, transmission, kernel, kernel_adjoint, workspace):
         ctx.set_materialize_grads(False)
         ctx.kernel_adjoint = kernel_adjoint
         ctx.workspace = workspace
@@ -236,7 +236,7 @@ class _MaskedPropagation(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         if grad is None:
             return None, None, None, None, None
         field, transmission = ctx.saved_tensors

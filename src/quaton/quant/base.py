@@ -18,12 +18,16 @@ class Quantizer(nn.Module):
     loss (0 unless the method defines one).
     """
 
+    # buffers (register_buffer), declared for the type checker
+    values: torch.Tensor  # the n levels (rad) [n]
+    temperature: torch.Tensor  # scalar
+
     def __init__(
         self, levels: int, value_range: tuple[float, float] | None = None, schedule: Schedule | None = None
     ) -> None:
         super().__init__()
         self.levels = int(levels)
-        self.value_range = tuple(value_range) if value_range is not None else None
+        self.value_range = (value_range[0], value_range[1]) if value_range is not None else None
         self.delta = step_size(self.levels, self.value_range)
         self.schedule = schedule
         self.register_buffer("values", level_values(self.levels, self.value_range))

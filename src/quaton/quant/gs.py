@@ -4,7 +4,8 @@ Training: a Gumbel-softmax sample y = softmax((logits + g)/τ), g ~ Gumbel(0, 1)
 annealed by the schedule (e.g. 2 → 0.1), mixes the levels: on the phase circle as the phase of
 Σ_k y_k·exp(iθ_k) (the circular mean, so that 0 and 2π − Δ are neighbours), within an explicit range
 linearly as Σ_k y_k·θ_k. With ``hard`` (the default, as in the paper's GS baseline) the forward pass
-takes the level of the one-hot sample and the gradient flows through the soft mix (straight-through). Eval: the argmax level. The logits start from the
+takes the level of the one-hot sample and the gradient flows through the soft mix (straight-through).
+Eval: the argmax level. The logits start from the
 mask's initial phases (logit_k = −(d(φ, θ_k)/Δ)², Δ the level step: neighbouring levels differ by
 O(1) logits, so the softmax is not saturated at the start), so the initial device is the same as for
 the other methods (their hard device, ``levels.hard_quantize``); the mask's raw phases are then

@@ -73,6 +73,7 @@ class ProgressiveSigmoidQuantizer(Quantizer):
 
     relaxation = "chord"
     relaxations = ("arc", "chord")
+    warm: torch.Tensor  # buffer: bool scalar, true during warm-up epochs
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +98,7 @@ class LearnedTemperatureQuantizer(Quantizer):
 
     relaxation = "chord"
     relaxations = ("arc", "chord")
+    penalty: torch.Tensor  # buffer: the current weight of the k² penalty, scalar
 
     def __init__(
         self,

@@ -56,6 +56,10 @@ class ParametricD2NN(nn.Module):
     With all parameters at their defaults the model is the ideal D2NN.
     """
 
+    # buffers: each plane's nominal transfer function complex [L + 1, P, Q], axial frequency [P, Q]
+    kernels: torch.Tensor
+    axial: torch.Tensor
+
     def __init__(
         self,
         *,

@@ -8,6 +8,7 @@ from typing import Any
 from quaton.builders import build_readout, build_task, load_run, prepare_data
 from quaton.evaluation import calibrate, evaluate
 from quaton.hardware.physical import load_system
+from quaton.tasks import PhaseImaging
 from quaton.train.dat import Network, accuracies, design_for
 
 __all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.builders (below train/ and export/)
@@ -21,6 +22,7 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     task = build_task(config, len(data.classes) or 10)
     if config.physical.system is not None or config.model.kind == "mzi":
         # the ideal model and the physical system (overrides may name another system or error realisation)
+        assert not isinstance(task, PhaseImaging), "the config allows a physical system for classification only"
         system = (
             load_system(config.physical.system, design_for(config), config.physical.options)
             if config.physical.system

@@ -55,10 +55,12 @@ def _d2nn(config: Config, batch: int, training: bool) -> int:
     padded = batch * p * q * COMPLEX64
     field = batch * n * n * COMPLEX64
     kernels = (layers + 1) * p * q * COMPLEX64 + 3 * p * q * 2 * COMPLEX64
-    method, levels = config.quantization.method, config.quantization.levels
-    per_layer = 1 + (levels if method == "gs" else 0)
-    parameters = layers * n * n * per_layer * FLOAT32 * (ADAM_COPIES if training else 1)
-    quantizer = 0 if method == "none" else layers * n * n * FLOAT32 * (4 * levels if training else 4)
+    method = config.quantization.method
+    # each layer's level count (one value or one per layer; 0 for full precision)
+    levels = [count or 0 for count in config.quantization.layer_levels(layers)]
+    logits = sum(levels) if method == "gs" else 0  # GS's per-level logits, besides the phases
+    parameters = (layers + logits) * n * n * FLOAT32 * (ADAM_COPIES if training else 1)
+    quantizer = 0 if method == "none" else sum(n * n * FLOAT32 * (4 * count if training else 4) for count in levels)
     work = 3 * padded + ((layers + 1) * field if training else field)
     return kernels + parameters + quantizer + work
 
@@ -118,6 +120,7 @@ def _mzi(config: Config, batch: int, training: bool, device: torch.device) -> in
     cube = n**3 * COMPLEX64
     transfer = 8 * (n * (n - 1) // 2) * 4 * COMPLEX64
     tree = device.type == "cuda" or n <= 64
+    unitaries: float
     if tree:
         unitaries = meshes * 3 * cube if training else 3 * cube
     else:
@@ -181,7 +184,8 @@ def _what_to_lower(config: Config, training: bool) -> str:
     if model.kind == "optical_cnn":
         cnn = model.cnn
         sizes = (
-            f"model.cnn.element_pixels (now {cnn.element_pixels}), model.cnn.element_oversampling (now {cnn.element_oversampling}) "
+            f"model.cnn.element_pixels (now {cnn.element_pixels}), "
+            f"model.cnn.element_oversampling (now {cnn.element_oversampling}) "
             f"or model.cnn.sensor_oversampling (now {cnn.sensor_oversampling})"
         )
     elif model.kind == "mzi":

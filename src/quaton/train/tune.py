@@ -181,7 +181,8 @@ def parse_dimension(key: str, entry: Any) -> Dimension:
         for value in args:
             if value is not None and not isinstance(value, (bool, int, float, str)):
                 raise ConfigError(
-                    f"{where}: choice values must be numbers, strings, booleans or null (Optuna's categories), not {value!r}"
+                    f"{where}: choice values must be numbers, strings, booleans or null (Optuna's categories), "
+                    f"not {value!r}"
                 )
         return Dimension(key, kind, tuple(args))
     if not isinstance(args, list) or len(args) != 2 or not all(_is_number(v) for v in args):
@@ -240,13 +241,15 @@ def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
         raise ConfigError(f"{where}: base with set: {error}") from None
     if not spec.space:
         raise ConfigError(
-            f"{where}: space is empty; give at least one key to search, e.g. space: {{train.lr: {{loguniform: [1.0e-3, 1.0e-1]}}}}"
+            f"{where}: space is empty; give at least one key to search, "
+            f"e.g. space: {{train.lr: {{loguniform: [1.0e-3, 1.0e-1]}}}}"
         )
     dimensions = []
     for key, entry in spec.space.items():
         if key in RESERVED:
             raise ConfigError(
-                f"{where}: space.{key} cannot be searched: every trial sets it ({', '.join(RESERVED)}); set train.epochs under set:"
+                f"{where}: space.{key} cannot be searched: every trial sets it ({', '.join(RESERVED)}); "
+                "set train.epochs under set:"
             )
         try:
             dimension = parse_dimension(key, entry)
@@ -265,18 +268,20 @@ def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
                 build_config(base, overrides + [override(key, inside)])
             except ConfigError as error:
                 raise ConfigError(
-                    f"{where}: space key {key!r} = {inside:.4g} (a sample of {dimension.kind}) does not give a valid config: {error}; "
-                    "sample an integer key with randint or choice"
+                    f"{where}: space key {key!r} = {inside:.4g} (a sample of {dimension.kind}) "
+                    f"does not give a valid config: {error}; sample an integer key with randint or choice"
                 ) from None
         dimensions.append(dimension)
     epochs = config.train.epochs
     if epochs < 1:
         raise ConfigError(
-            f"{where}: train.epochs is {epochs}; a search needs at least 1 epoch per trial (set train.epochs under set:)"
+            f"{where}: train.epochs is {epochs}; "
+            "a search needs at least 1 epoch per trial (set train.epochs under set:)"
         )
     if spec.asha.grace_period > epochs:
         raise ConfigError(
-            f"{where}: asha.grace_period ({spec.asha.grace_period}) exceeds train.epochs ({epochs}); lower it or train longer"
+            f"{where}: asha.grace_period ({spec.asha.grace_period}) exceeds train.epochs ({epochs}); "
+            "lower it or train longer"
         )
     allowed = validation_metrics(config)
     metric = spec.metric or allowed[0]
@@ -307,7 +312,8 @@ def check_no_earlier_search(out: Path, where: str) -> None:
     for earlier in (out / "ray", out / "trials", out / "trials.csv"):
         if earlier.exists():
             raise ConfigError(
-                f"{where}: {out} holds an earlier search ({earlier.name}); delete {out} or set out: to another directory"
+                f"{where}: {out} holds an earlier search ({earlier.name}); "
+                f"delete {out} or set out: to another directory"
             )
 
 
@@ -410,7 +416,8 @@ def _echo_callback(echo: Callable[[str], None], metric: str) -> Any:
         def on_trial_result(self, iteration, trials, trial, result, **info):
             params = ", ".join(f"{k}={_short(v)}" for k, v in trial.config.items())
             echo(
-                f"trial {trial.trial_id} epoch {result.get('epoch')}: {metric} {result.get(metric, float('nan')):.4f} ({params})"
+                f"trial {trial.trial_id} epoch {result.get('epoch')}: "
+                f"{metric} {result.get(metric, float('nan')):.4f} ({params})"
             )
 
         def on_trial_error(self, iteration, trials, trial, **info):
@@ -446,8 +453,9 @@ def run_tune(
     job = TrialJob(plan.base, plan.overrides, reservation, str((plan.out / "trials").resolve()), os.getcwd())
     resources = {"cpu": spec.cpus_per_trial, **({"gpu": spec.gpus_per_trial} if spec.gpus_per_trial > 0 else {})}
     echo(
-        f"tune {plan.out}: {spec.samples} trials of {plan.epochs} epochs, {spec.concurrent or 'as many as fit'} at a time, "
-        f"{plan.mode} {plan.metric}; space: " + "; ".join(f"{d.key} {d.describe()}" for d in plan.dimensions)
+        f"tune {plan.out}: {spec.samples} trials of {plan.epochs} epochs, "
+        f"{spec.concurrent or 'as many as fit'} at a time, {plan.mode} {plan.metric}; space: "
+        + "; ".join(f"{d.key} {d.describe()}" for d in plan.dimensions)
     )
     started = connect(address)
     try:
@@ -569,7 +577,8 @@ def _cell(value: Any) -> str:
 def trials_markdown(plan: TunePlan, rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = [
         f"Search {plan.name}: {len(rows)} trials, {plan.mode} {plan.metric} (on images held out of the training set), "
-        f"up to {plan.epochs} epochs; ASHA grace period {plan.spec.asha.grace_period}, reduction factor {plan.spec.asha.reduction_factor:g}. "
+        f"up to {plan.epochs} epochs; ASHA grace period {plan.spec.asha.grace_period}, "
+        f"reduction factor {plan.spec.asha.reduction_factor:g}. "
         "Space: " + "; ".join(f"{d.key} {d.describe()}" for d in plan.dimensions) + ".",
         "",
         "| " + " | ".join(columns) + " |",
@@ -589,9 +598,10 @@ def plot_trials(path: Path, curves: dict[str, list[tuple[int, float]]], best: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(6, 4))
-    others = "other trials"
+    others: str | None = "other trials"
     for trial, curve in curves.items():
         if not curve:
             continue
@@ -603,7 +613,9 @@ def plot_trials(path: Path, curves: dict[str, list[tuple[int, float]]], best: st
             others = None  # one legend entry for all of them
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"{metric} ({'lower' if mode == 'min' else 'higher'} is better)")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    locator = axes.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     axes.legend(loc="best")
     axes.grid(alpha=0.3)
     figure.tight_layout()
