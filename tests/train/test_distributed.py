@@ -88,8 +88,10 @@ def test_two_process_ddp_with_an_uneven_last_batch_matches_one_process(tmp_path,
 
 
 def test_batch_must_split_evenly_across_processes(monkeypatch, tmp_path):
-    monkeypatch.setattr(loop, "distributed_context", lambda config: (0, 3))
-    with pytest.raises(loop.TrainingError, match="multiple of the number of processes"):
+    from quaton.train import engine
+
+    monkeypatch.setattr(engine, "distributed_context", lambda config: (0, 3))
+    with pytest.raises(engine.TrainingError, match="multiple of the number of processes"):
         train(load_config(SMOKE, TINY), tmp_path / "x")
 
 

@@ -50,6 +50,18 @@ def test_another_config_is_refused_naming_the_keys_and_the_choices(finished, tmp
     assert untouched(run_dir, before)
 
 
+def test_other_threads_or_progress_resume_the_run(finished, tmp_path):
+    """How a run is executed is not what it computes: a sweep restarted with another train.threads
+    (found when a 2-hour run was refused after a restart with 2 threads instead of 1) resumes it."""
+    run_dir, before = copy_of(finished, tmp_path)
+    result = quaton_train(run_dir, "train.epochs=1", "train.scheduler=none", "train.threads=2", "train.progress=true")
+    assert result.exit_code == 0, result.output
+    assert "holds a run of another config" not in result.output
+    after, earlier = json.loads((run_dir / "metrics.json").read_text()), json.loads(before["metrics.json"])
+    assert after["test_accuracy"] == earlier["test_accuracy"] and after["epochs"] == 1
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1  # no epoch trained again
+
+
 def test_fewer_epochs_are_refused(finished, tmp_path):
     run_dir, before = copy_of(finished, tmp_path)
     result = quaton_train(run_dir, "train.epochs=0", "train.scheduler=none")

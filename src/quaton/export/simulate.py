@@ -52,7 +52,7 @@ import torch
 
 from quaton import runs
 from quaton.builders import build_readout, build_task, prepare_data
-from quaton.config import build_config
+from quaton.config import Config, build_config
 from quaton.errors import QuatonError
 from quaton.evaluation import calibrate, evaluate
 from quaton.export.design import Design, DesignError, design_config, load
@@ -336,6 +336,54 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def _task_and_readout(design: Design, config: Config, data: Any) -> tuple[Any, Any]:
+    """The design's task (with its stored output gain and black level) and read-out chain (with its
+    stored full scale, or calibrated as training did for a design exported before it was stored)."""
+    task = build_task(config, len(data.classes) or 10)
+    if isinstance(task, PhaseImaging):  # only a phase-imaging design stores an output gain (and black level)
+        gain = design.description.get("output", {}).get("gain")
+        if gain is not None:
+            with torch.no_grad():
+                task.log_gain.fill_(float(np.log(gain)))
+        black_level = design.description.get("output", {}).get("black_level")
+        if black_level is not None and task.black_level is not None:
+            with torch.no_grad():
+                task.black_level.fill_(float(black_level))
+    readout = build_readout(config)
+    full_scale = design.description.get("hardware", {}).get("full_scale")
+    if full_scale is not None:
+        # a buffer of Readout (register_buffer), not declared for the type checker in quaton.hardware.readout
+        readout.full_scale.fill_(float(full_scale))  # type: ignore[operator]
+    else:  # a design exported before the full scale was stored: calibrate as training did
+        calibrate(config, design.network, readout, data.x_train)
+    return task, readout
+
+
+def _perturbed_row(
+    design: Design, combination: tuple[Request, ...], metrics_of: Any, seed: int, draws: int, primary: str
+) -> dict[str, Any]:
+    """The result row of one perturbation (or combination): metrics averaged over ``draws`` random draws."""
+    random = any(r.spec.random for r in combination)
+    count = draws if random else 1
+    runs = [metrics_of(perturbed(design, combination, seed=seed, draw=d)) for d in range(count)]
+    label = ",".join(r.text for r in combination)
+    single = len(combination) == 1
+    row: dict[str, Any] = {
+        "perturbation": combination[0].name if single else "combined",
+        "value": combination[0].text.split("=", 1)[1].strip() if single else label,
+        "unit": combination[0].spec.unit if single else "; ".join(f"{r.name}: {r.spec.unit}" for r in combination),
+        "what": "; ".join(r.describe(design) for r in combination),
+        "label": label,
+        "draws": count,
+        **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
+    }
+    if random:
+        row["seed"] = seed
+        row[f"{primary}_over_draws"] = _summary([r[primary] for r in runs])
+        row["per_draw"] = runs
+    return row
+
+
 def simulate(
     design_dir: str | Path,
     perturbations: list[str] | None = None,
@@ -359,23 +407,7 @@ def simulate(
     if overrides:
         config = build_config(config.model_dump(mode="json"), overrides)
     data = prepare_data(config)
-    task = build_task(config, len(data.classes) or 10)
-    if isinstance(task, PhaseImaging):  # only a phase-imaging design stores an output gain (and black level)
-        gain = design.description.get("output", {}).get("gain")
-        if gain is not None:
-            with torch.no_grad():
-                task.log_gain.fill_(float(np.log(gain)))
-        black_level = design.description.get("output", {}).get("black_level")
-        if black_level is not None and task.black_level is not None:
-            with torch.no_grad():
-                task.black_level.fill_(float(black_level))
-    readout = build_readout(config)
-    full_scale = design.description.get("hardware", {}).get("full_scale")
-    if full_scale is not None:
-        # a buffer of Readout (register_buffer), not declared for the type checker in quaton.hardware.readout
-        readout.full_scale.fill_(float(full_scale))  # type: ignore[operator]
-    else:  # a design exported before the full scale was stored: calibrate as training did
-        calibrate(config, design.network, readout, data.x_train)
+    task, readout = _task_and_readout(design, config, data)
 
     def metrics_of(candidate: Design) -> dict[str, Any]:
         metrics = evaluate(config, candidate.network, task, data.x_test, data.y_test, readout)
@@ -393,26 +425,7 @@ def simulate(
             **metrics_of(design),
         }
     ]
-    for combination in requests:
-        random = any(r.spec.random for r in combination)
-        count = draws if random else 1
-        runs = [metrics_of(perturbed(design, combination, seed=seed, draw=d)) for d in range(count)]
-        label = ",".join(r.text for r in combination)
-        single = len(combination) == 1
-        row: dict[str, Any] = {
-            "perturbation": combination[0].name if single else "combined",
-            "value": combination[0].text.split("=", 1)[1].strip() if single else label,
-            "unit": combination[0].spec.unit if single else "; ".join(f"{r.name}: {r.spec.unit}" for r in combination),
-            "what": "; ".join(r.describe(design) for r in combination),
-            "label": label,
-            "draws": count,
-            **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
-        }
-        if random:
-            row["seed"] = seed
-            row[f"{primary}_over_draws"] = _summary([r[primary] for r in runs])
-            row["per_draw"] = runs
-        results.append(row)
+    results.extend(_perturbed_row(design, c, metrics_of, seed, draws, primary) for c in requests)
     hardware = design.description.get("hardware")
     return {
         "design": str(design_dir),

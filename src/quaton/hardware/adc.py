@@ -3,10 +3,12 @@
 import torch
 from torch import nn
 
+from quaton.gradients import straight_through
+
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
     """round(x) in the forward pass, identity gradient (straight-through)."""
-    return x + (torch.round(x) - x).detach()
+    return straight_through(torch.round(x), x)
 
 
 def adc_step(full_scale: torch.Tensor, levels: int | None) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from quaton.gradients import straight_through
 from quaton.quant.base import Quantizer
 from quaton.quant.levels import circular_distance
 
@@ -63,4 +64,4 @@ class GumbelSoftmaxQuantizer(Quantizer):
             return mixed
         # Straight-through: the value of the one-hot sample, the gradient of the soft one.
         hard = self.values[sample.detach().argmax(dim=-1)]
-        return hard + (mixed - mixed.detach())
+        return straight_through(hard, mixed)

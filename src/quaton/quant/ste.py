@@ -2,6 +2,7 @@
 
 import torch
 
+from quaton.gradients import straight_through
 from quaton.quant.base import Quantizer
 
 
@@ -17,4 +18,4 @@ class StraightThroughQuantizer(Quantizer):
         return raw
 
     def soft(self, raw: torch.Tensor) -> torch.Tensor:
-        return self.hard(raw) + (raw - raw.detach())
+        return straight_through(self.hard(raw), raw)

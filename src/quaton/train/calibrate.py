@@ -258,6 +258,53 @@ def relative_mse(simulated: torch.Tensor, measured: torch.Tensor) -> torch.Tenso
     return (simulated - measured).square().mean() / measured.square().mean().clamp_min(1e-30)
 
 
+def _misfit(
+    candidate: ParametricD2NN,
+    fields: torch.Tensor,
+    masks: list[list[torch.Tensor]],
+    measured: list[torch.Tensor],
+    detector: bool,
+) -> torch.Tensor:
+    """Mean relative MSE over the probes; with ``detector`` the gain and offset are solved by least
+    squares for the current prediction (variable projection: two linear parameters that would
+    otherwise trade off against the phase response) and written into the model."""
+    device = fields.device
+    powers = []
+    for probe in masks:
+        last = candidate.stages(fields, [m.to(device) for m in probe])[-1]
+        powers.append(last.real.square() + last.imag.square())
+    power, target = torch.stack(powers), torch.stack(measured)
+    if detector:
+        basis = (
+            torch.stack([power, power.mean(dim=(-2, -1), keepdim=True).expand_as(power)], -1).reshape(-1, 2).double()
+        )
+        normal = basis.T @ basis + 1e-12 * torch.eye(2, dtype=basis.dtype, device=device) * basis.square().sum()
+        solution = torch.linalg.solve(normal, basis.T @ target.reshape(-1).double()).float()
+        with torch.no_grad():
+            candidate.gain.copy_(solution[0])
+            candidate.offset.copy_(solution[1])
+        predicted = solution[0] * power + solution[1] * power.mean(dim=(-2, -1), keepdim=True)
+    else:
+        predicted = candidate.detect(power)
+    # each probe weighs the same, whatever its brightness
+    return (
+        (predicted - target).square().mean(dim=(-3, -2, -1)) / target.square().mean(dim=(-3, -2, -1)).clamp_min(1e-30)
+    ).mean()
+
+
+def _fit_optimizer(model: ParametricD2NN, lr: float) -> torch.optim.Adam:
+    """Adam over the model's trainable parameters: shifts and rotations at ``lr``, the rest at lr/10
+    (their errors are a few percent where a shift is pixels); gain and offset are solved, not stepped."""
+    fine = {"shifts", "rotations"}
+    linear = {"gain", "offset"}  # solved in closed form by misfit
+    named = dict(model.named_parameters())
+    param_groups = [
+        {"params": [named[n] for n in named if n in fine and named[n].requires_grad], "lr": lr},
+        {"params": [named[n] for n in named if n not in fine | linear and named[n].requires_grad], "lr": lr / 10},
+    ]
+    return torch.optim.Adam([g for g in param_groups if g["params"]], lr=lr)
+
+
 def calibrate(
     system: Any,
     model: ParametricD2NN,
@@ -285,43 +332,8 @@ def calibrate(
     calls = 0
     history: list[float] = []
     parameters = model.fit_parameters(groups)
-    fine = {"shifts", "rotations"}
-    linear = {"gain", "offset"}  # solved in closed form by misfit
-    named = dict(model.named_parameters())
-    param_groups = [
-        {"params": [named[n] for n in named if n in fine and named[n].requires_grad], "lr": lr},
-        {"params": [named[n] for n in named if n not in fine | linear and named[n].requires_grad], "lr": lr / 10},
-    ]
-    optimizer = torch.optim.Adam([g for g in param_groups if g["params"]], lr=lr)
-
-    def misfit(candidate: ParametricD2NN, detector: bool = "detector" in groups) -> torch.Tensor:
-        """Mean relative MSE over the probes; with ``detector`` the gain and offset are solved by least
-        squares for the current prediction (variable projection: two linear parameters that would
-        otherwise trade off against the phase response) and written into the model."""
-        powers = []
-        for probe in masks:
-            last = candidate.stages(fields, [m.to(device) for m in probe])[-1]
-            powers.append(last.real.square() + last.imag.square())
-        power, target = torch.stack(powers), torch.stack(measured)
-        if detector:
-            basis = (
-                torch.stack([power, power.mean(dim=(-2, -1), keepdim=True).expand_as(power)], -1)
-                .reshape(-1, 2)
-                .double()
-            )
-            normal = basis.T @ basis + 1e-12 * torch.eye(2, dtype=basis.dtype, device=device) * basis.square().sum()
-            solution = torch.linalg.solve(normal, basis.T @ target.reshape(-1).double()).float()
-            with torch.no_grad():
-                candidate.gain.copy_(solution[0])
-                candidate.offset.copy_(solution[1])
-            predicted = solution[0] * power + solution[1] * power.mean(dim=(-2, -1), keepdim=True)
-        else:
-            predicted = candidate.detect(power)
-        # each probe weighs the same, whatever its brightness
-        return (
-            (predicted - target).square().mean(dim=(-3, -2, -1))
-            / target.square().mean(dim=(-3, -2, -1)).clamp_min(1e-30)
-        ).mean()
+    optimizer = _fit_optimizer(model, lr)
+    detector = "detector" in groups
 
     for correlation in correlations:
         for probe in probe_masks(probes, layers, grid, correlation, generator):
@@ -331,7 +343,7 @@ def calibrate(
             masks.append(probe)
             calls += 1
         for _ in range(steps if parameters else 0):
-            loss = misfit(model)
+            loss = _misfit(model, fields, masks, measured, detector)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -340,8 +352,8 @@ def calibrate(
                 model.phase_gamma.clamp_(min=0.2)
             history.append(float(loss.detach()))
     with torch.no_grad():
-        after = float(misfit(model))
-        before = float(misfit(copy.deepcopy(model).reset_(), detector=False))
+        after = float(_misfit(model, fields, masks, measured, detector))
+        before = float(_misfit(copy.deepcopy(model).reset_(), fields, masks, measured, False))
     for p in model.parameters():
         p.requires_grad_(False)
     return CalibrationResult(model.values(), calls, calls * len(fields), before, after, history)

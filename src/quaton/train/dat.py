@@ -43,9 +43,7 @@ model, ``physical_test_accuracy`` the same parameters loaded into and measured o
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,27 +52,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from quaton import quant
 from quaton.builders import build_readout
-from quaton.config import Config, dump_config
+from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import calibrate as set_full_scale
 from quaton.export.design import design_description
+from quaton.gradients import straight_through
 from quaton.hardware import Readout
 from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models import D2NN
 from quaton.models.sepn import SEPN
-from quaton.progress import progress
-from quaton.report import run_report
 from quaton.tasks import Classification, LogitClassification
-from quaton.train import rundir
+from quaton.train import engine, rundir
 from quaton.train.calibrate import ParametricD2NN, calibrate
 from quaton.train.figures import plot_physical_history
-from quaton.train.memory import check_memory
 from quaton.train.robust import draw_errors
-from quaton.train.setup import PreparedData, build_model, build_task, encode_batch, prepare_data
+from quaton.train.setup import PreparedData, build_model, build_task, encode_batch
 
 SEPN_CLIP = 1.0  # gradient-norm clip of the SEPN step: a SEPN that jumps corrupts the task gradient it shapes
 
@@ -211,16 +206,11 @@ def relative_mse(simulated: torch.Tensor, measured: torch.Tensor) -> torch.Tenso
     return (simulated - measured).square().mean() / measured.square().mean().clamp_min(1e-30)
 
 
-def straight_through(simulated: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """``value`` in the forward pass, the gradient of ``simulated`` in the backward pass."""
-    return simulated + (value - simulated).detach()
-
-
 def _fuser(network: Network, measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     def fuse(state: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             fused = torch.polar(network.amplitude(measured), torch.angle(state)).to(state.dtype)
-        return straight_through(state, fused)
+        return straight_through(fused, state)
 
     return fuse
 
@@ -331,6 +321,178 @@ def _calibrate(
     return result.report(truth)
 
 
+class SystemTraining:
+    """The strategies against a physical system (``train.strategy``; see the module doc): held-out
+    validation images, the epoch with the best validation accuracy kept, the test set used once."""
+
+    resume_key = "optimizers"
+
+    def __init__(self, config: Config, data: PreparedData, device: torch.device, rank: int, world: int) -> None:
+        self.config, self.device, self.strategy = config, device, config.train.strategy
+        self.label = f"{self.strategy} "
+        self.data, self.x_val, self.y_val = split_validation(config, data)
+        self.model = build_model(config).to(device)
+        self.task = build_task(config, len(data.classes)).to(device)
+        self.readout = build_readout(config).to(device)
+        self.readout.seed_training(config.seed)  # fresh camera noise at every training read-out
+        self.network = Network(config, self.model, self.task, camera=None if self.readout.ideal else self.readout)
+        self.design = design_for(config)
+        self.system = self._system()
+        self.measures = self.strategy not in ("ideal", "robust")  # the system is measured in training
+        self.uses_sepns = self.strategy in ("dat", "calibrated")
+        self.calibrating = self.strategy == "calibrated" or (
+            config.calibrate.enabled and self.strategy in ("pat", "dat")
+        )
+        self.sepns = self._sepns() if self.uses_sepns else None
+        self.robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
+        if self.calibrating or self.strategy == "robust":
+            self.network.physics = ParametricD2NN.from_design(self.design).to(device)
+            for p in self.network.physics.parameters():
+                p.requires_grad_(False)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizers = [torch.optim.Adam(trainable, lr=config.train.lr)]
+        if self.sepns is not None:
+            self.optimizers.append(torch.optim.Adam(self.sepns.parameters(), lr=config.dat.lr))
+        self.optimizer = self.optimizers[0]
+        self.schedulers = _schedulers(config, self.optimizers)
+        self.calibration: dict[str, Any] | None = None
+        self.warmup = round(config.dat.warmup_fraction * config.train.epochs)
+        self.selection = "val_accuracy" if not self.measures or self.system is None else "val_physical_accuracy"
+        self.similarity = 0.0
+
+    def _system(self) -> PhysicalSystem | None:
+        physical = self.config.physical
+        if not physical.system:
+            return None
+        system = load_system(physical.system, self.design, physical.options)
+        if self.network.camera is not None:
+            system = CameraSystem(system, self.readout)
+            set_full_scale(self.config, self.model, self.readout, self.data.x_train)  # before calibration reads it
+        return system
+
+    def _sepns(self) -> nn.ModuleList:
+        shape, dat = self.network.sepn_shape(), self.config.dat
+        return nn.ModuleList(SEPN(shape, tuple(dat.features), dat.convs) for _ in range(self.network.planes)).to(
+            self.device
+        )
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        physics = self.network.physics
+        if physics is not None and state.get("physics"):
+            physics.load_state_dict(state["physics"])
+            self.calibration = state.get("calibration")
+            if self.strategy == "robust":
+                rundir.restore_rng(state["robust_rng"], self.robust_draws)
+        if self.sepns is not None:
+            self.sepns.load_state_dict(state["sepns"])
+        for holder, saved in zip([*self.optimizers, *self.schedulers], [*state["optimizers"], *state["schedulers"]]):
+            holder.load_state_dict(saved)
+        if "readout" in state:
+            self.readout.load_state_dict(state["readout"])
+            self.readout.set_noise_state(state["rng"]["readout"])
+
+    def begin(self, run_dir: Path) -> None:
+        if self.calibrating and self.calibration is None:
+            self.calibration = _calibrate(self.config, self.network, self.system, self.data, self.device)
+            rundir.write_json(run_dir / "calibration.json", self.calibration)
+
+    def begin_epoch(self, epoch: int) -> None:
+        if self.network.camera is not None:  # held through the epoch and its validation
+            set_full_scale(self.config, self.model, self.readout, self.data.x_train)
+        self.model.train()
+        self.readout.train()
+        self.similarity = 0.0
+
+    def _similarity_step(self, fields: torch.Tensor, measured: list[torch.Tensor | None]) -> float:
+        """``dat.sepn_steps`` updates of the SEPNs towards the measurements; the last similarity loss."""
+        assert self.sepns is not None
+        for _ in range(self.config.dat.sepn_steps):
+            states = self.network.states(fields, correction=list(self.sepns))
+            observed = self.network.observed(states)
+            similarity = sum(relative_mse(o, m) for o, m in zip(observed, measured) if m is not None)
+            self.optimizers[1].zero_grad(set_to_none=True)
+            similarity.backward()
+            nn.utils.clip_grad_norm_(self.sepns.parameters(), SEPN_CLIP)
+            self.optimizers[1].step()
+        return float(similarity.detach())
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        network, config = self.network, self.config
+        fields = network.encode(x)
+        replace = None
+        if self.strategy == "robust":
+            draw_errors(network.physics, config.robust, self.robust_draws)
+        if self.measures:
+            self.system.load(network.device_params())
+            measurement = _measure(self.system, network, fields)
+            measured = _measured_planes(network, measurement, self.uses_sepns and config.dat.internal)
+        if self.sepns is not None:
+            self.similarity += self._similarity_step(fields, measured) * len(x)
+            replace = [_fuser(network, m) if m is not None else (lambda s: s) for m in measured]
+        correction = list(self.sepns) if self.sepns is not None and epoch > self.warmup else None
+        states = network.states(fields, correction=correction, replace=replace)
+        observed = network.observed(states[-1:])[-1]
+        aware = config.train.hardware_aware and epoch > config.train.ideal_epochs
+        if self.strategy == "pat":
+            observed = straight_through(measured[-1], observed)
+        elif not self.measures and network.camera is not None and aware:
+            observed = network.camera(observed)
+        return self.task.loss(network.task_input(observed), y) + quant.regularization(self.model).to(x.device)
+
+    def state(self) -> dict[str, Any]:
+        physics = self.network.physics
+        return {
+            "model": self.model.state_dict(),
+            "sepns": self.sepns.state_dict() if self.sepns is not None else {},
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "rng": {"readout": self.readout.noise_state()},
+            "readout": self.readout.state_dict(),
+            "physics": physics.state_dict() if physics is not None else {},
+            "calibration": self.calibration,
+            "robust_rng": rundir.rng_state(self.robust_draws),
+        }
+
+    def measure(self, epoch: int, samples: int) -> dict[str, Any]:
+        validation = accuracies(self.network, self.system, self.x_val, self.y_val, self.config.train.eval_batch_size)
+        record = {f"val_{k}": v for k, v in validation.items()}
+        if self.sepns is not None:
+            record["similarity_loss"] = self.similarity / max(samples, 1)
+        return record
+
+    def describe(self, record: dict[str, Any]) -> str:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_"))
+        return f"epoch {record['epoch']}: task loss {record['train_loss']:.4f}, {shown}"
+
+    def finish(self, run_dir: Path, checkpoint: dict[str, Any] | None, best: dict[str, Any]) -> dict[str, Any]:
+        config, system = self.config, self.system
+        if self.network.camera is not None and checkpoint is None:  # no epoch set the camera's full scale
+            set_full_scale(config, self.model, self.readout, self.data.x_train)
+        final = accuracies(self.network, system, self.data.x_test, self.data.y_test, config.train.eval_batch_size)
+        metrics: dict[str, Any] = {
+            "test_accuracy": final["accuracy"],
+            **({"physical_test_accuracy": final["physical_accuracy"]} if system is not None else {}),
+            "primary_metric": "physical_test_accuracy" if system is not None else "test_accuracy",
+            "strategy": self.strategy,
+            "selected_epoch": best.get("epoch", 0),
+            "selected_by": self.selection,
+            "val_score": best.get("score"),
+            "validation_size": len(self.x_val),
+        }
+        if self.calibration is not None:
+            metrics["calibration_measurements"] = self.calibration["budget"]["fields_measured"]
+            metrics["calibration_relative_mse"] = self.calibration["relative_mse"]["calibrated_model"]
+        if self.sepns is not None:
+            metrics["sepn_parameters"] = sum(p.numel() for p in self.sepns[0].parameters())
+        if checkpoint is not None:  # the kept (selected) parameters become the checkpoint's model, for eval and export
+            rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {**checkpoint, "model": self.model.state_dict()})
+        return metrics
+
+    def figures(self, run_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        plot_physical_history(history, run_dir / "figures" / "history.png")
+
+
 def train_with_system(
     config: Config,
     run_dir: Path,
@@ -338,209 +500,9 @@ def train_with_system(
     resume: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system``; see the module doc.
+    """Train a D2NN or MZI network with ``train.strategy`` against ``physical.system`` (see the module
+    doc), in one process; the run lifecycle is :func:`quaton.train.engine.run`'s.
 
     ``on_epoch`` gets each epoch's history record (``val_*`` on the held-out training images) after
     its checkpoint is written."""
-    run_dir = Path(run_dir)
-    strategy = config.train.strategy
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    device = torch.device(config.train.device)
-    check_memory(config, device)  # every model kind (the MZI network included)
-    torch.manual_seed(config.seed)
-    data = data or prepare_data(config)
-    data, x_val, y_val = split_validation(config, data)
-    model = build_model(config).to(device)
-    task = build_task(config, len(data.classes)).to(device)
-    readout = build_readout(config).to(device)
-    readout.seed_training(config.seed)  # fresh camera noise at every training read-out
-    network = Network(config, model, task, camera=None if readout.ideal else readout)
-    design = design_for(config)
-    system = load_system(config.physical.system, design, config.physical.options) if config.physical.system else None
-    if system is not None and network.camera is not None:
-        system = CameraSystem(system, readout)
-        set_full_scale(config, model, readout, data.x_train)  # before calibration reads the camera
-    measures = strategy not in ("ideal", "robust")  # the system is measured in training
-    uses_sepns = strategy in ("dat", "calibrated")
-    calibrating = strategy == "calibrated" or (config.calibrate.enabled and strategy in ("pat", "dat"))
-    sepns = (
-        nn.ModuleList(
-            SEPN(network.sepn_shape(), tuple(config.dat.features), config.dat.convs) for _ in range(network.planes)
-        ).to(device)
-        if uses_sepns
-        else None
-    )
-    robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
-    if calibrating or strategy == "robust":
-        network.physics = ParametricD2NN.from_design(design).to(device)
-        for p in network.physics.parameters():
-            p.requires_grad_(False)
-    optimizers = [torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.train.lr)]
-    if sepns is not None:
-        optimizers.append(torch.optim.Adam(sepns.parameters(), lr=config.dat.lr))
-    schedulers = _schedulers(config, optimizers)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {}
-    first_epoch = 1
-    checkpoint_path = run_dir / rundir.CHECKPOINT
-    state = rundir.resumable_checkpoint(run_dir, config, "optimizers") if resume else None
-    calibration: dict[str, Any] | None = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        if network.physics is not None and state.get("physics"):
-            network.physics.load_state_dict(state["physics"])
-            calibration = state.get("calibration")
-            if strategy == "robust":
-                rundir.restore_rng(state["robust_rng"], robust_draws)
-        if sepns is not None:
-            sepns.load_state_dict(state["sepns"])
-        for holder, saved in zip([*optimizers, *schedulers], [*state["optimizers"], *state["schedulers"]]):
-            holder.load_state_dict(saved)
-        rundir.restore_rng(state["rng"], shuffle)
-        if "readout" in state:
-            readout.load_state_dict(state["readout"])
-            readout.set_noise_state(state["rng"]["readout"])
-        history, best, first_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"]) + 1
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if calibrating and calibration is None:
-        calibration = _calibrate(config, network, system, data, device)
-        rundir.write_json(run_dir / "calibration.json", calibration)
-    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
-    rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
-    batch = config.train.batch_size
-    steps = math.ceil(len(data.x_train) / batch)
-    warmup = round(config.dat.warmup_fraction * config.train.epochs)
-    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    selection = "val_accuracy" if not measures or system is None else "val_physical_accuracy"
-    for epoch in range(first_epoch, config.train.epochs + 1):
-        if network.camera is not None:
-            set_full_scale(config, model, readout, data.x_train)  # held through the epoch and its validation
-        model.train()
-        readout.train()
-        order = torch.randperm(len(data.x_train), generator=shuffle)
-        sums = {"task": 0.0, "similarity": 0.0, "seen": 0}
-        bar = progress(
-            range(steps), steps, f"{strategy} epoch {epoch}/{config.train.epochs}", enabled=config.train.progress
-        )
-        for step in bar:
-            index = order[step * batch : (step + 1) * batch]
-            x, y = data.x_train[index].to(device), data.y_train[index].to(device)
-            quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
-            fields = network.encode(x)
-            replace = None
-            if strategy == "robust":
-                draw_errors(network.physics, config.robust, robust_draws)
-            if measures:
-                system.load(network.device_params())
-                measured = _measured_planes(
-                    network, _measure(system, network, fields), uses_sepns and config.dat.internal
-                )
-            if sepns is not None:
-                for _ in range(config.dat.sepn_steps):
-                    states = network.states(fields, correction=list(sepns))
-                    similarity = sum(
-                        relative_mse(o, m) for o, m in zip(network.observed(states), measured) if m is not None
-                    )
-                    optimizers[1].zero_grad(set_to_none=True)
-                    similarity.backward()
-                    nn.utils.clip_grad_norm_(sepns.parameters(), SEPN_CLIP)
-                    optimizers[1].step()
-                sums["similarity"] += float(similarity.detach()) * len(index)
-                replace = [_fuser(network, m) if m is not None else (lambda s: s) for m in measured]
-            correction = list(sepns) if sepns is not None and epoch > warmup else None
-            states = network.states(fields, correction=correction, replace=replace)
-            observed = network.observed(states[-1:])[-1]
-            if strategy == "pat":
-                observed = straight_through(observed, measured[-1])
-            elif (
-                not measures
-                and network.camera is not None
-                and config.train.hardware_aware
-                and epoch > config.train.ideal_epochs
-            ):
-                observed = network.camera(observed)
-            loss = task.loss(network.task_input(observed), y) + quant.regularization(model).to(device)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr (now {config.train.lr}); the last good checkpoint is kept"
-                )
-            optimizers[0].zero_grad(set_to_none=True)
-            loss.backward()
-            optimizers[0].step()
-            sums["task"] += float(loss.detach()) * len(index)
-            sums["seen"] += len(index)
-            bar.set_postfix(loss=f"{sums['task'] / sums['seen']:.4f}")
-        for scheduler in schedulers:
-            scheduler.step()
-        validation = accuracies(network, system, x_val, y_val, config.train.eval_batch_size)
-        record = {
-            "epoch": epoch,
-            "train_loss": sums["task"] / max(sums["seen"], 1),
-            **{f"val_{k}": v for k, v in validation.items()},
-        }
-        if sepns is not None:
-            record["similarity_loss"] = sums["similarity"] / max(sums["seen"], 1)
-        record["seconds"] = time.perf_counter() - started
-        if not best or record[selection] > best["score"]:
-            best = {
-                "score": record[selection],
-                "epoch": epoch,
-                "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            }
-        history.append(record)
-        rundir.append_jsonl(run_dir / rundir.HISTORY, record)
-        state = {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "sepns": sepns.state_dict() if sepns is not None else {},
-            "optimizers": [o.state_dict() for o in optimizers],
-            "schedulers": [s.state_dict() for s in schedulers],
-            "rng": {**rundir.rng_state(shuffle), "readout": readout.noise_state()},
-            "history": history,
-            "best": best,
-            "readout": readout.state_dict(),
-            "physics": network.physics.state_dict() if network.physics is not None else {},
-            "calibration": calibration,
-            "robust_rng": rundir.rng_state(robust_draws),
-        }
-        rundir.save_checkpoint(checkpoint_path, state)
-        if config.train.progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_"))
-            tqdm.write(f"epoch {epoch}: task loss {record['train_loss']:.4f}, {shown}")
-        if on_epoch is not None:
-            on_epoch(record)
-    if best:
-        model.load_state_dict(best["model"])
-    if network.camera is not None and not history:  # no epoch set the camera's full scale
-        set_full_scale(config, model, readout, data.x_train)
-    final = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)
-    metrics: dict[str, Any] = {
-        "test_accuracy": final["accuracy"],
-        **({"physical_test_accuracy": final["physical_accuracy"]} if system is not None else {}),
-        "primary_metric": "physical_test_accuracy" if system is not None else "test_accuracy",
-        "strategy": strategy,
-        "selected_epoch": best.get("epoch", 0),
-        "selected_by": selection,
-        "val_score": best.get("score"),
-        "epochs": config.train.epochs,
-        "train_seconds": time.perf_counter() - started,
-        "dataset": config.data.dataset,
-        "data_source": data.source,
-        "train_size": len(data.x_train),
-        "validation_size": len(x_val),
-        "test_size": len(data.x_test),
-        "processes": 1,
-    }
-    if calibration is not None:
-        metrics["calibration_measurements"] = calibration["budget"]["fields_measured"]
-        metrics["calibration_relative_mse"] = calibration["relative_mse"]["calibrated_model"]
-    if sepns is not None:
-        metrics["sepn_parameters"] = sum(p.numel() for p in sepns[0].parameters())
-    if state is not None:  # the kept (selected) parameters become the checkpoint's model, for eval and export
-        rundir.save_checkpoint(checkpoint_path, {**state, "model": model.state_dict()})
-    plot_physical_history(history, run_dir / "figures" / "history.png")
-    run_report(run_dir, metrics)
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
-    return metrics
+    return engine.run(config, Path(run_dir), SystemTraining, data, resume, on_epoch, world_allowed=False)

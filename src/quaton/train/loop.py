@@ -1,11 +1,9 @@
-"""The training loop: epochs of minibatches, evaluation, checkpoints, metrics and pictures."""
+"""Training without a physical system (the ideal and hardware-aware strategy), and ``train``, which
+picks the strategy and hands the run to the engine (:mod:`quaton.train.engine`)."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,25 +11,20 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from quaton import quant
-from quaton.config import Config, dump_config
+from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import Task, calibrate, evaluate, measure
 from quaton.hardware import Readout
-from quaton.progress import progress
-from quaton.report import run_report
-from quaton.train import rundir
+from quaton.train import engine, rundir
 from quaton.train.dat import train_with_system
 from quaton.train.figures import write_figures
-from quaton.train.memory import check_memory
 from quaton.train.setup import (
     PreparedData,
     build_model,
     build_readout,
     build_task,
-    prepare_data,
     set_modulator,
 )
 
@@ -76,16 +69,6 @@ class Pipeline(nn.Module):
         return self.task.loss(output, self.task.target(x, y)) + quant.regularization(self.model).to(x.device)
 
 
-def distributed_context(config: Config) -> tuple[int, int]:
-    """(rank, world size); joins the process group torchrun describes (gloo on CPU, NCCL on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if config.train.device.startswith("cuda") else "gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
 def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
     """Every rank's ``state`` (uint8 [n]), in rank order: one process's is a list of one."""
     if world <= 1:
@@ -93,6 +76,99 @@ def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
     states: list[Any] = [None] * world
     dist.all_gather_object(states, state)
     return states
+
+
+class DirectTraining:
+    """The strategy without a physical system: the task loss of the simulated network, through the
+    read-out chain and modulator response when ``train.hardware_aware`` (after ``train.ideal_epochs``).
+    Every epoch is evaluated on the test set; the last epoch is kept. Runs under torchrun."""
+
+    label = ""
+    resume_key = "optimizer"
+    selection = None
+
+    def __init__(self, config: Config, data: PreparedData, device: torch.device, rank: int, world: int) -> None:
+        self.config, self.data, self.rank, self.world = config, data, rank, world
+        self.model = build_model(config).to(device)
+        self.task = build_task(config, len(data.classes)).to(device)
+        self.readout = build_readout(config).to(device)
+        self.readout.seed_training(config.seed, rank)  # fresh noise at every training read-out, one stream per rank
+        self.pipeline = Pipeline(config, self.model, self.task, self.readout)
+        self.step_module = nn.parallel.DistributedDataParallel(self.pipeline) if world > 1 else self.pipeline
+        self.optimizer = _optimizer(config, self.model, self.task)
+        self.schedulers = [_scheduler(config, self.optimizer)]
+        self.test: dict[str, Any] | None = None
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.task.load_state_dict(state["task"])
+        self.readout.load_state_dict(state["readout"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedulers[0].load_state_dict(state["scheduler"])
+        noise_states = state["rng"].get("readout", [])
+        if self.rank < len(noise_states):
+            self.readout.set_noise_state(noise_states[self.rank])
+
+    def begin(self, run_dir: Path) -> None:
+        pass
+
+    def begin_epoch(self, epoch: int) -> None:
+        # The full scale is set from the network as it starts the epoch and held through the epoch and
+        # its evaluation, so that the device evaluated is the device trained: a recalibration after the
+        # epoch would give the ADC and the digital head (which sees sensor / full scale) a scale they
+        # were never trained with.
+        calibrate(self.config, self.model, self.readout, self.data.x_train)
+        self.model.train()
+        self.readout.train()
+        self.pipeline.epoch = epoch
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        return self.step_module(x, y)
+
+    def state(self) -> dict[str, Any]:
+        noise_states = _gather(self.readout.noise_state(), self.world)
+        return {
+            "model": self.model.state_dict(),
+            "task": self.task.state_dict(),
+            "readout": self.readout.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedulers[0].state_dict(),
+            "rng": {"readout": noise_states},
+        }
+
+    def _evaluate(self) -> dict[str, Any]:
+        data = self.data
+        return evaluate(self.config, self.model, self.task, data.x_test, data.y_test, self.readout)
+
+    def measure(self, epoch: int, samples: int) -> dict[str, Any]:
+        self.test = self._evaluate()
+        return {f"test_{name}": value for name, value in self.test.items() if name != "confusion"}
+
+    def describe(self, record: dict[str, Any]) -> str:
+        primary = self.task.primary_metric
+        return (
+            f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
+            f"test {primary} {record[f'test_{primary}']:.4f}"
+        )
+
+    def finish(self, run_dir: Path, checkpoint: dict[str, Any] | None, best: dict[str, Any]) -> dict[str, Any]:
+        if self.config.train.epochs == 0:  # an untrained device: calibrated and saved as it is
+            calibrate(self.config, self.model, self.readout, self.data.x_train)
+            saved = {"model": self.model.state_dict(), "task": self.task.state_dict()}
+            rundir.save_checkpoint(
+                run_dir / rundir.CHECKPOINT, {"epoch": 0, **saved, "readout": self.readout.state_dict()}
+            )
+        final = self.test if self.test is not None else self._evaluate()
+        metrics = {
+            **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
+            "primary_metric": f"test_{self.task.primary_metric}",
+        }
+        if "confusion" in final:
+            metrics["confusion"] = final["confusion"]
+        return metrics
+
+    def figures(self, run_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        write_figures(run_dir, self.config, self.model, self.task, self.data, metrics, history)
 
 
 def train(
@@ -104,167 +180,21 @@ def train(
 ) -> dict[str, Any]:
     """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
 
-    ``on_epoch`` is called with each epoch's history record (``epoch``, ``train_loss``, ``test_*``
-    measured on ``data``'s test split, ``seconds``) after its checkpoint is written: a searched sweep
-    reports it, and may stop the run there (it resumes from that checkpoint).
-
-    With ``resume`` and a checkpoint of the same config in ``run_dir``, training continues from it
-    (model, optimizer, scheduler, quantizer state, data order and random generators), so the result
-    equals that of an uninterrupted run. Under torchrun each rank trains on its shard of every
-    global batch (``train.batch_size`` images in all; the gradient is that of the whole global
-    batch, also for an uneven last batch) and rank 0 alone writes the run directory.
+    The strategy: :class:`DirectTraining` without a physical system, else
+    :class:`quaton.train.dat.SystemTraining` (also for an MZI network); the run lifecycle is
+    :func:`quaton.train.engine.run`'s. ``on_epoch`` is called with each epoch's history record
+    (``epoch``, ``train_loss``, ``test_*`` or ``val_*``, ``seconds``) after its checkpoint is
+    written: a searched sweep reports it, and may stop the run there (it resumes from that
+    checkpoint). With ``resume`` and a checkpoint of the same config in ``run_dir``, training
+    continues from it (model, optimizer, scheduler, quantizer state, data order and random
+    generators), so the result equals that of an uninterrupted run. Under torchrun each rank trains
+    on its shard of every global batch (``train.batch_size`` images in all; the gradient is that of
+    the whole global batch, also for an uneven last batch) and rank 0 alone writes the run directory.
     """
-    run_dir = Path(run_dir)
     if config.physical.system is not None or config.model.kind == "mzi":
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise TrainingError(
                 "training with a physical system (or an MZI network) runs in one process: start it without torchrun"
             )
         return train_with_system(config, run_dir, data, resume, on_epoch)
-    rank, world = distributed_context(config)
-    writer = rank == 0
-    batch = config.train.batch_size
-    if batch % world:
-        raise TrainingError(f"train.batch_size ({batch}) must be a multiple of the number of processes ({world})")
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    device = torch.device(config.train.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    check_memory(config, device)
-    torch.manual_seed(config.seed)
-    data = data or prepare_data(config)
-    model = build_model(config).to(device)
-    task = build_task(config, len(data.classes)).to(device)
-    readout = build_readout(config).to(device)
-    readout.seed_training(config.seed, rank)  # fresh noise at every training read-out, its own stream per rank
-    pipeline = Pipeline(config, model, task, readout)
-    step_module = nn.parallel.DistributedDataParallel(pipeline) if world > 1 else pipeline
-    optimizer = _optimizer(config, model, task)
-    scheduler = _scheduler(config, optimizer)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, Any]] = []
-    first_epoch = 1
-    checkpoint_path = run_dir / rundir.CHECKPOINT
-    state = rundir.resumable_checkpoint(run_dir, config, "optimizer") if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        task.load_state_dict(state["task"])
-        readout.load_state_dict(state["readout"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rundir.restore_rng(state["rng"], shuffle)
-        noise_states = state["rng"].get("readout", [])
-        if rank < len(noise_states):
-            readout.set_noise_state(noise_states[rank])
-        history = list(state["history"])
-        first_epoch = int(state["epoch"]) + 1
-    if writer:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / rundir.METRICS).unlink(missing_ok=True)  # the run is not finished until it is written again
-        rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
-        rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
-    steps = math.ceil(len(data.x_train) / batch)
-    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    test: dict[str, Any] | None = None
-    if config.train.epochs == 0:
-        calibrate(config, model, readout, data.x_train)
-    for epoch in range(first_epoch, config.train.epochs + 1):
-        # The full scale is set from the network as it starts the epoch and held through the epoch and
-        # its evaluation, so that the device evaluated is the device trained: a recalibration after the
-        # epoch would give the ADC and the digital head (which sees sensor / full scale) a scale they
-        # were never trained with.
-        calibrate(config, model, readout, data.x_train)
-        model.train()
-        readout.train()
-        pipeline.epoch = epoch
-        order = torch.randperm(len(data.x_train), generator=shuffle)
-        running, seen = 0.0, 0
-        bar = progress(
-            range(steps), steps, f"epoch {epoch}/{config.train.epochs}", enabled=config.train.progress and writer
-        )
-        for step in bar:
-            global_index = order[step * batch : (step + 1) * batch]
-            index = global_index[rank::world]
-            count = len(index)
-            # DDP averages the ranks' gradients: weighting each rank's mean loss by its share of the
-            # global batch (count · world / global count) makes that average the gradient of the global
-            # batch's mean loss, as in one process, also for a last batch that does not split evenly. A
-            # rank whose shard is empty (a last batch smaller than the number of processes) still takes
-            # part in the gradient exchange, with one image at weight 0.
-            share = count * world / len(global_index)
-            if count == 0:
-                index = global_index[:1]
-            x = data.x_train[index].to(device)
-            y = data.y_train[index].to(device)
-            quant.update_quantizers(model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
-            loss = step_module(x, y)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr "
-                    f"(now {config.train.lr}) or check the input data; the last good checkpoint is kept"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            (loss * share if world > 1 else loss).backward()
-            optimizer.step()
-            running += float(loss.detach()) * count
-            seen += count
-            bar.set_postfix(loss=f"{running / seen:.4f}")
-        scheduler.step()
-        noise_states = _gather(readout.noise_state(), world)
-        if not writer:
-            continue
-        test = evaluate(config, model, task, data.x_test, data.y_test, readout)
-        record = {
-            "epoch": epoch,
-            "train_loss": running / max(seen, 1),
-            **{f"test_{name}": value for name, value in test.items() if name != "confusion"},
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(record)
-        rundir.append_jsonl(run_dir / rundir.HISTORY, record)
-        rundir.save_checkpoint(
-            checkpoint_path,
-            {
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "task": task.state_dict(),
-                "readout": readout.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": {**rundir.rng_state(shuffle), "readout": noise_states},
-                "history": history,
-            },
-        )
-        if config.train.progress:
-            primary = task.primary_metric
-            tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f}, test {primary} {test[primary]:.4f}")
-        if on_epoch is not None:
-            on_epoch(record)
-    if world > 1:
-        dist.barrier()
-    if not writer:
-        return {}
-    if config.train.epochs == 0:
-        rundir.save_checkpoint(
-            checkpoint_path,
-            {"epoch": 0, "model": model.state_dict(), "task": task.state_dict(), "readout": readout.state_dict()},
-        )
-    final = test if test is not None else evaluate(config, model, task, data.x_test, data.y_test, readout)
-    metrics = {
-        **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
-        "primary_metric": f"test_{task.primary_metric}",
-        "epochs": config.train.epochs,
-        "train_seconds": time.perf_counter() - started,
-        "dataset": config.data.dataset,
-        "data_source": data.source,
-        "train_size": len(data.x_train),
-        "test_size": len(data.x_test),
-        "processes": world,
-    }
-    if "confusion" in final:
-        metrics["confusion"] = final["confusion"]
-    write_figures(run_dir, config, model, task, data, metrics, history)
-    run_report(run_dir, metrics)
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
-    return metrics
+    return engine.run(config, Path(run_dir), DirectTraining, data, resume, on_epoch)

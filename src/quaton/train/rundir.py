@@ -67,11 +67,17 @@ def epoch_dependent_schedules(config: Config) -> list[str]:
     return found
 
 
+# Keys that say how a run is executed, not what it computes: a run may resume with other values
+# (a sweep restarted with more threads per run); the numbers agree up to float summation order.
+EXECUTION_KEYS = ("train.threads", "train.progress")
+
+
 def resumable_checkpoint(run_dir: Path, config: Config, marker: str) -> dict[str, Any] | None:
     """The run directory's checkpoint if training continues from it, None if there is none to keep.
 
     Training continues from a checkpoint written for the same resolved config, or for one that
-    differs only in a larger ``train.epochs`` when no schedule is laid out over the epochs (then the
+    differs only in how it is executed (``EXECUTION_KEYS``: threads, progress display), or only in a
+    larger ``train.epochs`` when no schedule is laid out over the epochs (then the
     run goes on from its last epoch). A checkpoint of any other config is never silently replaced:
     RunDirError names the differing keys and the choices (``--fresh``, another ``--run-dir``). A
     checkpoint without the training state (the ``marker`` key, e.g. a 0-epoch run) is None.
@@ -86,6 +92,7 @@ def resumable_checkpoint(run_dir: Path, config: Config, marker: str) -> dict[str
             f"(which overwrites the checkpoint) or train into another --run-dir"
         )
     differences = config_differences(saved.read_text(), config_text)
+    differences = {key: change for key, change in differences.items() if key not in EXECUTION_KEYS}
     if differences:
         _refuse_or_extend(run_dir, config, differences)
     state = load_checkpoint(checkpoint)
