@@ -7,6 +7,7 @@ trained device here without importing any training code."""
 from __future__ import annotations
 
 import math
+import typing
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from quaton import runs
-from quaton.config import Config, load_config
+from quaton.config import Config, TrainConfig, load_config
 from quaton.data import DATASETS, DataNotFoundError, encode, load_dataset, resize_images
 from quaton.data.phase_objects import (
     RBCParameters,
@@ -26,11 +27,11 @@ from quaton.data.phase_objects import (
     rbc_phase_maps,
 )
 from quaton.errors import ConfigError, QuatonError, RunDirError
-from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, ReadNoise, Readout, slm_response
-from quaton.models import D2NN
-from quaton.models.optical_cnn import DigitalCNN, OpticalCNN
+from quaton.hardware import EFFECTS, Readout, configured_effects, slm_response
+from quaton.models import MODELS, BuildContext
 from quaton.quant import QUANTIZERS, Quantizer, Schedule
-from quaton.tasks import Classification, LogitClassification, PhaseImaging
+from quaton.registry import Entry, Registry, resolve_options
+from quaton.tasks import TASKS, Classification, LogitClassification, PhaseImaging, TaskContext
 
 
 @dataclass(frozen=True)
@@ -146,17 +147,20 @@ def prepare_data(config: Config) -> PreparedData:
     )
 
 
-# Temperature schedules when the config leaves them open: PSQ hardens 1 -> 20 (QuATON), GS cools 2 -> 0.1.
-DEFAULT_TEMPERATURES = {"psq": (1.0, 20.0), "gs": (2.0, 0.1)}
+# Temperature schedules when the config leaves them open (each quantizer's registered
+# ``temperatures``): PSQ hardens 1 -> 20 (QuATON), GS cools 2 -> 0.1; others hold 1.
+DEFAULT_TEMPERATURES = {e.name: tuple(e.info["temperatures"]) for e in QUANTIZERS.entries() if "temperatures" in e.info}
 
 
 def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
-    """A factory of each layer's quantizer (None for full precision)."""
+    """A factory of each layer's quantizer (None for full precision): the registered class of
+    ``quantization.method`` with its options (the flat keys, then ``quantization.options``)."""
     quant = config.quantization
     if quant.method == "none":
         return None
+    entry = QUANTIZERS.entry(quant.method)
     levels = quant.layer_levels(config.model.layers)
-    start, end = DEFAULT_TEMPERATURES.get(quant.method, (1.0, 1.0))
+    start, end = entry.info.get("temperatures", (1.0, 1.0))
     schedule = Schedule(
         start=quant.schedule.start or start,
         end=quant.schedule.end or end,
@@ -165,17 +169,9 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
         epochs=config.train.epochs,
         warmup_epochs=quant.schedule.warmup_epochs,
     )
-    options: dict = {}
-    if quant.method == "gs":
-        options = {"hard": quant.hard, "logit_scale": quant.logit_scale}
-    elif quant.method == "psq-lt":
-        options = {
-            "k_init": quant.k_init,
-            "penalty": quant.penalty,
-            "penalty_c": quant.penalty_c,
-            "double_every": quant.double_every,
-        }
-    cls = QUANTIZERS[quant.method]
+    parsed = resolve_options(entry, quant, quant.options)
+    options = parsed.model_dump() if parsed is not None else {}
+    cls = entry.target
 
     def make(layer: int) -> Quantizer:
         quantizer = cls(levels[layer], quant.range, schedule, **options)
@@ -219,7 +215,8 @@ def initialize_from_run(model: torch.nn.Module, source: Path) -> None:
             else "no tensor matches"
         )
         raise ConfigError(
-            f"train.init_from: {source} is a different network ({detail}); start from a run of the same model, grid and layers"
+            f"train.init_from: {source} is a different network ({detail}); "
+            "start from a run of the same model, grid and layers"
         )
     model.load_state_dict(loaded, strict=False)
     for module in model.modules():
@@ -230,59 +227,22 @@ def initialize_from_run(model: torch.nn.Module, source: Path) -> None:
 
 
 def _build_network(config: Config) -> torch.nn.Module:
-    optics, model = config.optics, config.model
-    cnn = model.cnn
-    if model.kind == "optical_cnn":
-        quantizer = build_quantizer(config)  # the Fourier-plane element is quantized like a D2NN layer (layer 0)
-        return OpticalCNN(
-            cnn.geometry(optics.wavelength, optics.pitch, config.input.object_size),
-            cnn.hidden,
-            element=cnn.element,
-            quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None,
-            photons_per_pixel=cnn.photons_per_pixel,
-            seed=config.seed,
-        )
-    if model.kind == "mzi":
-        from quaton.models.mzi import MZINetwork
-
-        return MZINetwork(
-            ports=model.mzi.ports,
-            meshes=model.mzi.meshes,
-            classes=10,
-            seed=config.seed,
-            activation=model.mzi.activation(),
-        )
-    if model.kind == "digital_cnn":
-        torch.manual_seed(config.seed)
-        return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)
-    return D2NN(
-        grid=model.grid,
-        pitch=optics.pitch,
-        wavelength=optics.wavelength,
-        distances=model.distance_list(),
-        method=optics.method,
-        pad_factor=optics.pad_factor,
-        init=model.init,
+    """The registered builder of ``model.kind``, with its options (its section, or ``model.options``)."""
+    model = config.model
+    entry = MODELS.entry(model.kind)
+    section = entry.target.section
+    options = getattr(model, section) if section else resolve_options(entry, model, model.options)
+    context = BuildContext(
         quantizer=build_quantizer(config),
-        seed=config.seed,
+        encode=lambda images: encode_batch(config, images),
+        options=options,
     )
+    return entry.target.build(config, context)
 
 
 def build_readout(config: Config) -> Readout:
     """The configured read-out chain (only the effects that are not identities)."""
-    readout, distortion = config.hardware.readout, config.hardware.distortion
-    effects: dict = {}
-    if distortion.crosstalk:
-        effects["crosstalk"] = Crosstalk(distortion.crosstalk)
-    if distortion.gamma != 1.0 or distortion.saturation is not None:
-        effects["nonlinearity"] = Nonlinearity(distortion.gamma, distortion.saturation)
-    if distortion.gain != 1.0 or distortion.offset != 0.0:
-        effects["gain_offset"] = GainOffset(distortion.gain, distortion.offset)
-    if readout.noise or readout.photons:
-        effects["noise"] = ReadNoise(readout.noise, readout.levels, readout.photons)
-    if readout.levels:
-        effects["adc"] = ADC(readout.levels)
-    return Readout(effects, readout.percentile, config.hardware.seed)
+    return Readout(configured_effects(config.hardware), config.hardware.readout.percentile, config.hardware.seed)
 
 
 def set_modulator(config: Config, model: torch.nn.Module, on: bool) -> None:
@@ -293,25 +253,51 @@ def set_modulator(config: Config, model: torch.nn.Module, on: bool) -> None:
 
 
 def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging | LogitClassification:
-    grid, task = config.model.grid, config.task
-    if config.model.kind != "d2nn":
-        return LogitClassification(num_classes)
-    if task.kind == "phase_imaging":
-        phase_range = task.phase_range
-        if phase_range is None and config.data.dataset == "rbc" and config.data.rbc.peak_phase is not None:
-            phase_range = config.data.rbc.peak_phase[1]
-        scale = config.input.scale or math.pi
-        return PhaseImaging(
-            grid,
-            config.input.object_size,
-            scale,
-            task.loss,
-            task.ssim_weight,
-            task.pcc_weight,
-            black_level=task.black_level,
-            data_range=(phase_range or scale) / math.pi,
-        )
-    return Classification(config.regions(num_classes), (grid, grid), task.loss, task.temperature)
+    """The registered task of ``task.kind`` for what the model kind outputs, with its options."""
+    entry = TASKS.entry(config.task.kind)
+    output = MODELS[config.model.kind].output
+    context = TaskContext(num_classes, output, resolve_options(entry, config.task, config.task.options))
+    return typing.cast(Classification | PhaseImaging | LogitClassification, entry.target.build(config, context))
+
+
+def registries() -> dict[str, Registry]:
+    """Every registry of components a config names, by what they are (``quaton list``)."""
+    return {"quantizers": QUANTIZERS, "models": MODELS, "tasks": TASKS, "read-out effects": EFFECTS}
+
+
+def _option_prefix(registry: Registry, entry: Entry) -> str:
+    """Where a component's options are set: quantization.options.NAME, model.cnn.NAME, ..."""
+    if registry is MODELS:
+        return f"model.{entry.target.section or 'options'}."
+    if registry is EFFECTS:
+        return f"hardware.effects.{entry.name}."
+    return f"{registry.key.split('.')[0]}.options."
+
+
+def _details(registry: Registry, entry: Entry) -> str:
+    if registry is MODELS:
+        return f", output {entry.target.output}"
+    if registry is TASKS:
+        return "".join(f", {output}: {' / '.join(losses)}" for output, losses in entry.target.losses.items())
+    return ""
+
+
+def component_listing() -> list[str]:
+    """``quaton list``: every registered component under the config key that selects it, with its
+    display name, summary and one line per option (``key: type = default  description``)."""
+    lines = []
+    for title, registry in registries().items():
+        lines.append(f"{title} ({registry.key}):")
+        if registry is QUANTIZERS:
+            lines.append("  none: full precision (no quantizer)")
+        for entry in registry.entries():
+            shown = f" ({entry.display})" if entry.display != entry.name else ""
+            lines.append(f"  {entry.name}{shown}{_details(registry, entry)}: {entry.summary or '-'}")
+            lines.extend(f"    {line}" for line in entry.option_lines(_option_prefix(registry, entry)))
+        lines.append("")
+    strategies = typing.get_args(TrainConfig.model_fields["strategy"].annotation)
+    lines.append(f"training strategies (train.strategy): {', '.join(strategies)}")
+    return lines
 
 
 def encode_batch(config: Config, images: torch.Tensor) -> torch.Tensor:

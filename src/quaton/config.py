@@ -23,15 +23,32 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from quaton.errors import ConfigError
+from quaton.hardware import EFFECTS
+from quaton.models import MODELS, CNNConfig, MZIConfig
 from quaton.optics.detector import default_regions, region_masks
 from quaton.optics.propagation import bandlimit, padded_shape
+from quaton.quant import QUANTIZERS, GSOptions, PSQLTOptions
+from quaton.registry import Options, fold_options, option_field, schema_enum
+from quaton.tasks import TASKS, ClassificationOptions, PhaseImagingOptions, all_losses
+
+__all__ = ["CNNConfig", "Config", "MZIConfig", "build_config", "dump_config", "load_config"]
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class Section(Options):
+    """A config section: unknown keys are refused, assignments validated."""
+
+
+def _check_options(registry: Any, name: Any, value: dict[str, Any]) -> dict[str, Any]:
+    """A section's ``options`` validated against the options model of the component ``name`` (skipped
+    when ``name`` itself is invalid: that error is reported on its own key); returns the options
+    given, their values as validated."""
+    if name not in registry:
+        return value
+    parsed = registry.entry(name).parse_options(value)
+    return parsed.model_dump(mode="json", include=set(value)) if parsed is not None else {}
 
 
 class OpticsConfig(Section):
@@ -47,134 +64,12 @@ class OpticsConfig(Section):
     pad_factor: float = Field(2.0, ge=1.0, le=8.0, allow_inf_nan=False)
 
 
-class CNNConfig(Section):
-    """The mixed-signal optical CNN: a 4f system (input modulator at optics.pitch, lens f1, a passive
-    Fourier-plane element, lens f2, a tiled sensor) and a digital head; see quaton.models.optical_cnn."""
-
-    kernels: int = Field(16, ge=1, le=256, description="optical convolution kernels (feature maps tiled on one sensor)")
-    kernel_size: int = Field(
-        7,
-        ge=1,
-        le=63,
-        description="PSF support each tile is sized for (image px): tiles are object_size + kernel_size - 1 wide",
-    )
-    hidden: int = Field(128, ge=1, description="hidden units of the digital head")
-    columns: int = Field(4, ge=1, le=256, description="tiles per sensor row")
-    focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="first lens focal length f1 (m)")
-    focal_length_2: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="second lens focal length f2 (m); null: f1"
-    )
-    coherent: bool = Field(
-        True, description="coherent light (camera sees |U * h|^2) or spatially incoherent (|h|^2 convolves |U|^2)"
-    )
-    differential: bool = Field(
-        True,
-        description="incoherent light: each kernel is a positive and a negative tile, subtracted after read-out (2K tiles)",
-    )
-    element: Literal["phase", "amplitude", "complex"] = Field(
-        "phase", description="Fourier-plane element: phase-only DOE, amplitude SLM or complex; passive (|t| <= 1)"
-    )
-    element_pitch: float = Field(40e-6, gt=0, allow_inf_nan=False, description="element pixel pitch (m)")
-    element_pixels: int = Field(128, ge=2, le=4096, description="element pixels per side")
-    element_aperture: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="circular stop diameter in the Fourier plane (m); null: the element's square",
-    )
-    element_oversampling: int = Field(
-        2, ge=1, le=16, description="simulated Fourier-plane cells per element pixel and axis"
-    )
-    sensor_pitch: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="sensor pixel pitch (m); null: optics.pitch * f2/f1"
-    )
-    sensor_oversampling: int = Field(
-        2, ge=1, le=16, description="intensity samples per sensor pixel and axis (pixel integration)"
-    )
-    photons_per_pixel: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="photons a fully bright input pixel sends per exposure; sets the sensor's shot noise (device evaluation and aware training); null: no shot noise",
-    )
-
-    def geometry(self, wavelength: float, pitch: float, size: int):
-        """The optical layer's geometry (quaton.models.optical_cnn.OpticalCNNGeometry) for optics.wavelength,
-        optics.pitch and input.object_size."""
-        from quaton.models.optical_cnn import OpticalCNNGeometry
-
-        return OpticalCNNGeometry(
-            size=size,
-            kernels=self.kernels,
-            kernel_size=self.kernel_size,
-            columns=self.columns,
-            wavelength=wavelength,
-            pitch=pitch,
-            focal_length=self.focal_length,
-            focal_length_2=self.focal_length_2,
-            element_pitch=self.element_pitch,
-            element_pixels=self.element_pixels,
-            element_aperture=self.element_aperture,
-            element_oversampling=self.element_oversampling,
-            sensor_pitch=self.sensor_pitch,
-            sensor_oversampling=self.sensor_oversampling,
-            coherent=self.coherent,
-            differential=self.differential,
-        )
-
-    def check_optics(self, wavelength: float, pitch: float, size: int) -> None:
-        """Raise ValueError naming the keys if the 4f system's sampling conditions fail (quaton.optics.fourier.check_sampling)."""
-        from quaton.optics.fourier import check_sampling
-
-        try:
-            optics = self.geometry(wavelength, pitch, size).optics()
-            if optics.fourier_samples > 4096 or max(optics.sensor_shape) * optics.sensor_oversampling > 8192:
-                raise ValueError(
-                    f"the simulation would need {optics.fourier_samples}² Fourier-plane cells (at most 4096² allowed) and "
-                    f"{max(optics.sensor_shape) * optics.sensor_oversampling} sensor points per side (at most 8192): use fewer "
-                    "element_pixels or element_oversampling, fewer kernels or a smaller sensor_oversampling"
-                )
-            check_sampling(optics)
-        except (ValueError, OverflowError, ZeroDivisionError) as error:
-            raise ValueError(
-                f"model.cnn (with optics.wavelength {wavelength:.4g} m, optics.pitch {pitch:.4g} m, input.object_size {size}): {error}"
-            ) from None
-
-
-class MZIConfig(Section):
-    """An interferometric network (DAT paper): Clements meshes on ``ports`` waveguides."""
-
-    ports: int = Field(
-        64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients"
-    )
-    meshes: int = Field(3, ge=1, le=16, description="ports x ports meshes, an electro-optic activation between them")
-    activation_alpha: float = Field(
-        0.1, ge=0, lt=1, allow_inf_nan=False, description="power fraction tapped by the electro-optic activation"
-    )
-    activation_gain: float = Field(
-        0.05 * math.pi, ge=0, allow_inf_nan=False, description="activation phase per unit tapped intensity (rad)"
-    )
-    activation_bias: float = Field(
-        0.0,
-        allow_inf_nan=False,
-        description="activation bias phase φ_b (rad); the DAT code uses π, with which quaton's network does not train (README)",
-    )
-
-    def activation(self) -> dict[str, float]:
-        return {"alpha": self.activation_alpha, "gain": self.activation_gain, "bias": self.activation_bias}
-
-    @field_validator("ports")
-    @classmethod
-    def _square(cls, value: int) -> int:
-        if math.isqrt(value) ** 2 != value:
-            raise ValueError(
-                "ports must be a perfect square (the input is a √ports x √ports block of Fourier coefficients)"
-            )
-        return value
-
-
 class ModelConfig(Section):
-    kind: Literal["d2nn", "optical_cnn", "digital_cnn", "mzi"] = "d2nn"
+    kind: str = Field(
+        "d2nn",
+        description="the model kind, of quaton.models.MODELS (`quaton list`)",
+        json_schema_extra=MODELS.schema_enum(),
+    )
     cnn: CNNConfig = CNNConfig()
     mzi: MZIConfig = MZIConfig()
     grid: int = Field(64, ge=4, le=8192, description="neurons per side (N x N)")
@@ -183,6 +78,30 @@ class ModelConfig(Section):
         200e-6, description="input->layer 1->...->layer L->detector (m): one value for all, or L+1 values"
     )
     init: Literal["uniform", "zeros"] = "uniform"
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of the model kind (`quaton list`); a kind with its own section (model.cnn, model.mzi) "
+        "reads them there",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_options(cls, data: Any) -> Any:
+        kind = data.get("kind", "d2nn") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in MODELS:
+            return data
+        entry = MODELS.entry(kind)
+        return fold_options(data, entry, "model", (), into=entry.target.section)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        return MODELS.check(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_kind(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_options(MODELS, info.data.get("kind"), value)
 
     @field_validator("distances")
     @classmethod
@@ -222,7 +141,8 @@ class RBCConfig(Section):
     diameter: tuple[float, float] = Field((6.5e-6, 9.0e-6), description="cell diameter range (m)")
     peak_phase: tuple[float, float] | None = Field(
         (2.0, 4.5),
-        description="each cell's peak phase as imaged (rad); null: from index_contrast, the thickness and optics.wavelength",
+        description="each cell's peak phase as imaged (rad); null: from index_contrast, the thickness and "
+        "optics.wavelength",
     )
     index_contrast: tuple[float, float] = Field(
         (0.05, 0.07), description="refractive-index contrast range (used when peak_phase is null)"
@@ -270,34 +190,47 @@ class DataConfig(Section):
 
 
 class TaskConfig(Section):
-    kind: Literal["classification", "phase_imaging"] = "classification"
-    loss: Literal["mse", "cross_entropy", "mse_ssim", "mse_pcc"] = "cross_entropy"
-    temperature: float = Field(
-        10.0, gt=0, allow_inf_nan=False, description="classification: softmax temperature on normalised region energies"
+    kind: str = Field(
+        "classification",
+        description="the task, of quaton.tasks.TASKS (`quaton list`)",
+        json_schema_extra=TASKS.schema_enum(),
     )
-    ssim_weight: float = Field(
-        0.5, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - SSIM) in mse_ssim"
+    loss: str = Field(
+        "cross_entropy",
+        description="the training loss, one the task offers (`quaton list`)",
+        json_schema_extra=schema_enum(all_losses),
     )
-    pcc_weight: float = Field(
-        1.0, ge=0, allow_inf_nan=False, description="phase imaging: weight of (1 - Pearson correlation) in mse_pcc"
+    # the built-in tasks' options, also accepted in task.options (their options models define them)
+    temperature: float = option_field(ClassificationOptions, "temperature", "classification")
+    ssim_weight: float = option_field(PhaseImagingOptions, "ssim_weight", "phase imaging")
+    pcc_weight: float = option_field(PhaseImagingOptions, "pcc_weight", "phase imaging")
+    black_level: bool = option_field(PhaseImagingOptions, "black_level", "phase imaging")
+    phase_range: float | None = option_field(PhaseImagingOptions, "phase_range", "phase imaging")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="options of the task (`quaton list`); the flat keys above are its options too"
     )
-    black_level: bool = Field(
-        False,
-        description="phase imaging: the camera also has a learnable black level b, calibrated once with its gain g: phase = π·g·(I − b)",
-    )
-    phase_range: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="phase imaging: the phase span (rad) the camera is designed for, the SSIM/PSNR data range φ_span/π; "
-        "null: data.rbc.peak_phase's max for rbc, else input.scale (π)",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_options(cls, data: Any) -> Any:
+        kind = data.get("kind", "classification") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in TASKS:
+            return data
+        return fold_options(data, TASKS.entry(kind), "task", cls.model_fields)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        return TASKS.check(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_kind(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_options(TASKS, info.data.get("kind"), value)
 
     @model_validator(mode="after")
     def _loss_fits_task(self) -> TaskConfig:
-        allowed = {"classification": ("mse", "cross_entropy"), "phase_imaging": ("mse", "mse_ssim", "mse_pcc")}[
-            self.kind
-        ]
+        allowed = tuple(dict.fromkeys(loss for losses in TASKS[self.kind].losses.values() for loss in losses))
         if self.loss not in allowed:
             raise ValueError(f"task.loss {self.loss!r} does not apply to {self.kind}; choose one of {allowed}")
         return self
@@ -314,7 +247,11 @@ class ScheduleConfig(Section):
 
 
 class QuantizationConfig(Section):
-    method: Literal["none", "pq", "ste", "gs", "psq", "psq-lt"] = "none"
+    method: str = Field(
+        "none",
+        description="the quantizer, of quaton.quant.QUANTIZERS (`quaton list`); none: full precision",
+        json_schema_extra=QUANTIZERS.schema_enum(),
+    )
     levels: int | list[int] | None = Field(
         None, description="phase levels, one value or one per layer; required unless method is none"
     )
@@ -322,19 +259,45 @@ class QuantizationConfig(Section):
         None, description="explicit [lo, hi] in rad, endpoints included; null: circular 2πk/n"
     )
     schedule: ScheduleConfig = ScheduleConfig()
-    hard: bool = Field(True, description="GS: straight-through one-hot samples")
-    logit_scale: float = Field(10.0, gt=0, allow_inf_nan=False, description="GS: logits = logit_scale · weights")
-    k_init: float = Field(0.05, gt=0, allow_inf_nan=False, description="PSQ-LT: initial k, τ = 1/(|k| + 0.005)")
-    penalty: float = Field(0.01, ge=0, allow_inf_nan=False, description="PSQ-LT: λ0 of the penalty 0.5·λ_e·(k² − c²)")
-    penalty_c: float = Field(0.1, ge=0, allow_inf_nan=False, description="PSQ-LT: c of the penalty")
-    double_every: int = Field(5, ge=1, description="PSQ-LT: λ_e doubles every this many epochs")
+    # the built-in quantizers' options, also accepted in quantization.options (their options models define them)
+    hard: bool = option_field(GSOptions, "hard", "GS")
+    logit_scale: float = option_field(GSOptions, "logit_scale", "GS")
+    k_init: float = option_field(PSQLTOptions, "k_init", "PSQ-LT")
+    penalty: float = option_field(PSQLTOptions, "penalty", "PSQ-LT")
+    penalty_c: float = option_field(PSQLTOptions, "penalty_c", "PSQ-LT")
+    double_every: int = option_field(PSQLTOptions, "double_every", "PSQ-LT")
     temperature_lr: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="PSQ-LT: learning rate of k; null: train.lr"
     )
     relaxation: Literal["chord", "arc"] = Field(
         "chord",
-        description="STE, PSQ, PSQ-LT: train the transmission between levels on the chord (secant; needed for 2 levels) or on the arc exp(iφ) (QuATON's form)",
+        description="STE, PSQ, PSQ-LT: train the transmission between levels on the chord (secant; needed for "
+        "2 levels) or on the arc exp(iφ) (QuATON's form)",
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of the quantizer (`quaton list`); the flat keys above are its options too",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_options(cls, data: Any) -> Any:
+        method = data.get("method", "none") if isinstance(data, dict) else None
+        if not isinstance(method, str) or method not in QUANTIZERS:
+            return data
+        return fold_options(data, QUANTIZERS.entry(method), "quantization", cls.model_fields)
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, value: str) -> str:
+        return QUANTIZERS.check(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_method(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.data.get("method") == "none" and value:
+            raise ValueError("quantization.method none (full precision) takes no options")
+        return _check_options(QUANTIZERS, info.data.get("method"), value)
 
     @field_validator("levels")
     @classmethod
@@ -392,6 +355,34 @@ class HardwareConfig(Section):
     readout: ReadoutConfig = ReadoutConfig()
     distortion: DistortionConfig = DistortionConfig()
     seed: int = Field(0, ge=0, description="seed of the evaluation's noise")
+    effects: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="read-out effects by name (quaton.hardware.EFFECTS, `quaton list`), each with its options, "
+        "applied in the registry's order; the built-in ones are also set by hardware.readout and hardware.distortion",
+    )
+
+    @field_validator("effects")
+    @classmethod
+    def _registered_effects(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        checked = {}
+        for name, options in value.items():
+            EFFECTS.check(name)
+            try:
+                checked[name] = _check_options(EFFECTS, name, options)
+            except ConfigError as error:
+                raise ValueError(f"{name}: {error}") from None
+        return checked
+
+    @model_validator(mode="after")
+    def _effects_set_once(self) -> HardwareConfig:
+        for name in self.effects:
+            configured = EFFECTS.entry(name).info.get("configured")
+            if configured is not None and configured(self) is not None:
+                raise ValueError(
+                    f"hardware.effects.{name} is also switched on by hardware.readout / hardware.distortion: "
+                    "set it in one place"
+                )
+        return self
 
 
 class FabricationConfig(Section):
@@ -440,12 +431,14 @@ class TrainConfig(Section):
     )
     init_from: str | None = Field(
         None,
-        description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision run for quantization-aware fine-tuning",
+        description="a run directory (or checkpoint file) whose trained phases start this run, e.g. a full-precision "
+        "run for quantization-aware fine-tuning",
     )
     strategy: Literal["ideal", "pat", "dat", "calibrated", "robust"] = Field(
         "ideal",
-        description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), dat (dual adaptive), "
-        "calibrated (dat on a model fitted to the system first: calibrate), robust (in silico under random errors: robust)",
+        description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), "
+        "dat (dual adaptive), calibrated (dat on a model fitted to the system first: calibrate), "
+        "robust (in silico under random errors: robust)",
     )
     validation_size: int = Field(
         0, ge=0, description="training images held out for model selection (runs with a physical system); 0: 10%"
@@ -573,22 +566,26 @@ class Config(Section):
             raise ValueError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
         if isinstance(quant.levels, list) and len(quant.levels) != model.layers:
             raise ValueError(f"quantization.levels has {len(quant.levels)} values for {model.layers} layers")
-        if model.kind == "d2nn" and self.task.kind == "classification":
+        kind = MODELS[model.kind]
+        if kind.output == "detector" and self.task.kind == "classification":
             try:
                 region_masks(self.regions(), (model.grid, model.grid))
             except ValueError as error:
                 raise ValueError(f"detector: {error}") from None
         if self.train.strategy != "ideal" and self.physical.system is None:
             raise ValueError(
-                f"train.strategy {self.train.strategy} trains with a physical system: set physical.system (e.g. quaton.hardware.physical:d2nn_twin)"
+                f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "
+                "(e.g. quaton.hardware.physical:d2nn_twin)"
             )
         if self.train.strategy in ("calibrated", "robust") and model.kind != "d2nn":
             raise ValueError(
-                f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: use pat or dat"
+                f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: "
+                "use pat or dat"
             )
         if self.calibrate.enabled and self.train.strategy not in ("pat", "dat", "calibrated"):
             raise ValueError(
-                f"calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), not {self.train.strategy}"
+                "calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), "
+                f"not {self.train.strategy}"
             )
         if self.calibrate.enabled and model.kind != "d2nn":
             raise ValueError(f"calibrate.enabled: calibration is implemented for model.kind d2nn, not {model.kind}")
@@ -597,20 +594,16 @@ class Config(Section):
         camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()
         if self.physical.system is not None and model.kind == "mzi" and camera:
             raise ValueError(
-                "hardware.readout / hardware.distortion: a camera after a physical system is implemented for model.kind d2nn, not mzi"
+                "hardware.readout / hardware.distortion: a camera after a physical system is implemented for "
+                "model.kind d2nn, not mzi"
             )
         if self.physical.system is not None and self.task.kind != "classification":
             raise ValueError("physical.system: training with a physical system is implemented for classification")
-        if model.kind == "mzi" and self.input.object_size**2 < model.mzi.ports:
-            raise ValueError(
-                f"input.object_size ({self.input.object_size}) is too small for {model.mzi.ports} Fourier coefficients"
-            )
-        if model.kind == "optical_cnn":
-            model.cnn.check_optics(self.optics.wavelength, self.optics.pitch, self.input.object_size)
-        if model.kind != "d2nn" and (self.task.kind != "classification" or self.task.loss != "cross_entropy"):
-            raise ValueError(
-                f"model.kind {model.kind} is a classifier with a digital head: use task.kind classification, task.loss cross_entropy"
-            )
+        kind.check(self)  # the model kind's own conditions (an optical CNN's sampling, an MZI network's ports)
+        problem = TASKS[self.task.kind].check(self.task.loss, kind.output)
+        if problem:
+            what = "a classifier with a digital head" if kind.output == "logits" else "read through a detector"
+            raise ValueError(f"model.kind {model.kind} is {what}: task.kind {self.task.kind} {problem}")
         return self
 
     @model_validator(mode="after")
@@ -669,7 +662,8 @@ def _d2nn_sampling(config: Config) -> str | None:
     window = padded * pitch
     if wavelength >= window:
         return (
-            f"optics.wavelength: {wavelength:g} m is longer than the padded window ({padded} px x {_metres(pitch)} = {_metres(window)}): "
+            f"optics.wavelength: {wavelength:g} m is longer than the padded window "
+            f"({padded} px x {_metres(pitch)} = {_metres(window)}): "
             f"nothing but the field's mean propagates"
             + _slip(wavelength, lambda v: WAVELENGTH_RANGE[0] <= v < window, "532e-9")
         )
@@ -687,7 +681,8 @@ def _d2nn_sampling(config: Config) -> str | None:
         if not couples(z):
             return (
                 f"{where}: {z:g} m is too short for neurons to couple: a neuron's diffraction cone (half-angle "
-                f"{math.degrees(half_angle):.1f}°) widens by {_metres(z * spread)}, less than the pitch {_metres(pitch)}; "
+                f"{math.degrees(half_angle):.1f}°) widens by {_metres(z * spread)}, "
+                f"less than the pitch {_metres(pitch)}; "
                 f"use at least {pitch / spread:.3g} m (lengths are in metres, e.g. 200e-6)"
             )
         if not passes(z):
@@ -697,7 +692,8 @@ def _d2nn_sampling(config: Config) -> str | None:
                 else window**2 / (2.0 * wavelength)
             )
             return (
-                f"{where}: {z:g} m is too long: at λ = {_metres(wavelength)} the band-limited {optics.method} kernel of the "
+                f"{where}: {z:g} m is too long: at λ = {_metres(wavelength)} "
+                f"the band-limited {optics.method} kernel of the "
                 f"{_metres(window)} padded window passes nothing but the field's mean beyond {longest:.3g} m"
                 + _slip(z, lambda v: couples(v) and passes(v), "200e-6")
             )
@@ -727,7 +723,10 @@ def _implausible_lengths(config: Config) -> str | None:
         smallest, largest = config.data.rbc.diameter
         field = config.input.object_size * optics.pitch
         if not 0 < smallest <= largest:
-            return f"data.rbc.diameter: give [min, max] with 0 < min <= max in metres, e.g. [7.0e-6, 8.5e-6], not {[smallest, largest]}"
+            return (
+                "data.rbc.diameter: give [min, max] with 0 < min <= max in metres, e.g. [7.0e-6, 8.5e-6], "
+                f"not {[smallest, largest]}"
+            )
         if largest > field:
             return (
                 f"data.rbc.diameter: cells up to {largest:g} m do not fit the {_metres(field)} field of view "
@@ -810,7 +809,8 @@ def _message(item: dict[str, Any]) -> str:
     if item["type"] == "float_parsing" and isinstance(value, str):
         match = _WITH_UNIT.match(value)
         if match:
-            return f"{value!r} is not a number: lengths are in metres, e.g. {match.group(1)}{_UNIT_EXPONENT[match.group(2)]}"
+            example = f"{match.group(1)}{_UNIT_EXPONENT[match.group(2)]}"
+            return f"{value!r} is not a number: lengths are in metres, e.g. {example}"
     return message
 
 

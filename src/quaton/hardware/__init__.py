@@ -1,10 +1,11 @@
 """What the real device does that the ideal model does not: read-out distortions, noise and
-quantization (and, for the DAT issue, systematic errors). Tensor -> tensor modules, one file per kind."""
+quantization (and, for the DAT issue, systematic errors). Tensor -> tensor modules, one file per kind;
+``EFFECTS`` is the registry of read-out effects (``hardware.effects``)."""
 
 from quaton.hardware.adc import ADC, adc_step, ste_round
 from quaton.hardware.distortion import Crosstalk, GainOffset, Nonlinearity, slm_response
 from quaton.hardware.noise import ReadNoise
-from quaton.hardware.readout import EFFECTS, Readout
+from quaton.hardware.readout import EFFECTS, Readout, configured_effects
 
 __all__ = [
     "ADC",
@@ -15,6 +16,7 @@ __all__ = [
     "ReadNoise",
     "Readout",
     "adc_step",
+    "configured_effects",
     "slm_response",
     "ste_round",
 ]

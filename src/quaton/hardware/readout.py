@@ -8,26 +8,131 @@ training generator that is never reseeded (every read-out is fresh, every epoch 
 part of a run's resumable state, see ``noise_state``), in eval mode an evaluation generator that
 every evaluation restarts at ``seed`` (``reseed``), so that evaluations are reproducible. The two
 streams are seeded differently, so training never sees the test noise.
+
+The effects are one registry, ``EFFECTS`` (name -> module class, in the order the chain applies
+them), each with its options model. The built-in effects are set by the flat keys of
+``hardware.readout`` and ``hardware.distortion`` (``configured`` maps them to the options, None when
+the effect is an identity); any registered effect can also be set by name in ``hardware.effects``.
+An effect is a module ``forward(image, full_scale, generator) -> image``, intensity units in and out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from quaton.hardware.adc import ADC
 from quaton.hardware.distortion import Crosstalk, GainOffset, Nonlinearity
 from quaton.hardware.noise import ReadNoise
+from quaton.registry import Options, Registry
 
-# One registry: name -> module class, in the order the chain applies them.
-EFFECTS: dict[str, type[nn.Module]] = {
-    "crosstalk": Crosstalk,
-    "nonlinearity": Nonlinearity,
-    "gain_offset": GainOffset,
-    "noise": ReadNoise,
-    "adc": ADC,
-}
+EFFECTS: Registry[type[nn.Module]] = Registry("read-out effect", "hardware.effects")
+
+
+class CrosstalkOptions(Options):
+    coupling: float = Field(
+        0.0, ge=0, le=0.25, allow_inf_nan=False, description="coupling to each of the 4 nearest pixels"
+    )
+
+
+class NonlinearityOptions(Options):
+    gamma: float = Field(1.0, gt=0, allow_inf_nan=False, description="detector response I' = S (I/S)^gamma")
+    saturation: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="tanh saturation knee, as a fraction of full scale"
+    )
+
+
+class GainOffsetOptions(Options):
+    gain: float = Field(1.0, gt=0, allow_inf_nan=False, description="I' = gain·I + offset·S")
+    offset: float = Field(0.0, allow_inf_nan=False, description="as a fraction of full scale S")
+
+
+class ReadNoiseOptions(Options):
+    sigma: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="read noise σ in ADC steps (no ADC: fraction of full scale)"
+    )
+    levels: int | None = Field(None, ge=2, le=1 << 24, description="ADC levels that set the step of σ; null: none")
+    photons: float = Field(0.0, ge=0, allow_inf_nan=False, description="shot noise: photons at full scale; 0: none")
+
+
+class ADCOptions(Options):
+    levels: int = Field(256, ge=2, le=1 << 24, description="levels over [0, full scale]")
+
+
+def _crosstalk(hardware: Any) -> dict[str, Any] | None:
+    coupling = hardware.distortion.crosstalk
+    return {"coupling": coupling} if coupling else None
+
+
+def _nonlinearity(hardware: Any) -> dict[str, Any] | None:
+    distortion = hardware.distortion
+    if distortion.gamma == 1.0 and distortion.saturation is None:
+        return None
+    return {"gamma": distortion.gamma, "saturation": distortion.saturation}
+
+
+def _gain_offset(hardware: Any) -> dict[str, Any] | None:
+    distortion = hardware.distortion
+    if distortion.gain == 1.0 and distortion.offset == 0.0:
+        return None
+    return {"gain": distortion.gain, "offset": distortion.offset}
+
+
+def _noise(hardware: Any) -> dict[str, Any] | None:
+    readout = hardware.readout
+    if not (readout.noise or readout.photons):
+        return None
+    return {"sigma": readout.noise, "levels": readout.levels, "photons": readout.photons}
+
+
+def _adc(hardware: Any) -> dict[str, Any] | None:
+    return {"levels": hardware.readout.levels} if hardware.readout.levels else None
+
+
+Configured = Callable[[Any], dict[str, Any] | None]  # hardware config section -> the effect's options, or None
+
+EFFECTS.register(
+    "crosstalk",
+    Crosstalk,
+    options=CrosstalkOptions,
+    summary="neighbouring pixels bleed into each other",
+    configured=_crosstalk,
+)
+EFFECTS.register(
+    "nonlinearity",
+    Nonlinearity,
+    options=NonlinearityOptions,
+    summary="detector response: a power law, then tanh saturation",
+    configured=_nonlinearity,
+)
+EFFECTS.register(
+    "gain_offset", GainOffset, options=GainOffsetOptions, summary="gain and offset errors", configured=_gain_offset
+)
+EFFECTS.register("noise", ReadNoise, options=ReadNoiseOptions, summary="read noise and shot noise", configured=_noise)
+EFFECTS.register(
+    "adc", ADC, options=ADCOptions, summary="clamp to the full scale and round to n levels", configured=_adc
+)
+
+
+def configured_effects(hardware: Any) -> dict[str, nn.Module]:
+    """The read-out effects of a ``hardware`` config section, in chain order: each effect named in
+    ``hardware.effects`` with its options, and each built-in effect its flat keys switch on."""
+    effects: dict[str, nn.Module] = {}
+    for entry in EFFECTS.entries():
+        if entry.name in hardware.effects:
+            options = entry.parse_options(hardware.effects[entry.name])
+            effects[entry.name] = entry.target(**(options.model_dump() if options is not None else {}))
+            continue
+        configured: Configured | None = entry.info.get("configured")
+        values = configured(hardware) if configured is not None else None
+        if values is not None:
+            effects[entry.name] = entry.target(**values)
+    return effects
 
 
 def training_seed(evaluation_seed: int, run_seed: int = 0, rank: int = 0) -> int:
@@ -48,7 +153,7 @@ class Readout(nn.Module):
         effects = effects or {}
         unknown = set(effects) - set(EFFECTS)
         if unknown:
-            raise ValueError(f"unknown read-out effects {sorted(unknown)}; choose from {list(EFFECTS)}")
+            raise ValueError(f"unknown read-out effects {sorted(unknown)}; choose from {list(EFFECTS)} (quaton list)")
         self.effects = nn.ModuleDict({name: effects[name] for name in EFFECTS if name in effects})
         self.percentile = percentile
         self.seed = seed

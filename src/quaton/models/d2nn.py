@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from quaton.models.protocol import BuildContext, register_model
 from quaton.optics import FreeSpace, PhaseMask, intensity
+
+if TYPE_CHECKING:
+    from quaton.config import Config
+    from quaton.hardware import Readout
 
 
 def _fusable(mask: nn.Module) -> bool:
@@ -26,6 +32,9 @@ class D2NN(nn.Module):
 
     ``distances`` (m) has L + 1 entries. ``quantizer(layer_index)`` builds the quantizer
     module of each layer (None: continuous phases). Fields are complex [B, grid, grid] at the input plane.
+    ``encoder`` turns images [B, s, s] into input fields complex [B, grid, grid] (the config's input
+    encoding, given by the builder); the model then answers :class:`quaton.models.OpticalModel`
+    (``task_input``, ``sensor_intensity``) from images. Without it, only fields go in.
     """
 
     def __init__(
@@ -40,8 +49,10 @@ class D2NN(nn.Module):
         init: str = "uniform",
         quantizer: Callable[[int], nn.Module | None] | None = None,
         seed: int = 0,
+        encoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
+        self.encoder = encoder
         if len(distances) < 2:
             raise ValueError("a D2NN needs at least one layer: distances must have L + 1 >= 2 entries")
         self.grid = grid
@@ -104,3 +115,53 @@ class D2NN(nn.Module):
     def phases(self) -> list[torch.Tensor]:
         """The phases of the device in [0, 2π), float [N, N] per layer, as evaluated (hard in eval mode)."""
         return [mask.phase().detach().clone() for mask in self.masks]
+
+    # --- quaton.models.OpticalModel ---
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images float [B, s, s] -> input fields complex [B, grid, grid], by the ``encoder`` given at build time."""
+        if self.encoder is None:
+            raise RuntimeError(
+                "this D2NN was built without an input encoding (encoder=None): pass encoder=..., "
+                "or build it from a config with quaton.builders.build_model"
+            )
+        return self.encoder(images)
+
+    def task_input(
+        self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
+        """The detector-plane intensity float [B, N, N] of images [B, s, s], through ``readout`` if
+        given (its own calibrated full scale; ``full_scale`` is not used)."""
+        image = self.intensity(self.encode(images))
+        return readout(image) if readout is not None else image
+
+    def sensor_intensity(self, images: torch.Tensor) -> torch.Tensor:
+        """The ideal detector-plane intensity float [B, N, N] of images [B, s, s]."""
+        return self.intensity(self.encode(images))
+
+    @property
+    def mask_pitch(self) -> float:
+        """Neuron pitch of every mask (m)."""
+        return self.pitch
+
+    def design_fields(self) -> dict[str, Any]:
+        """Nothing beside the quaton-design v1 description (a D2NN's)."""
+        return {}
+
+
+@register_model("d2nn", output="detector", display="D2NN")
+def build_d2nn(config: Config, context: BuildContext) -> D2NN:
+    """Phase masks separated by free space (model.grid, model.layers, model.distances, model.init, optics.*)."""
+    optics, model = config.optics, config.model
+    return D2NN(
+        grid=model.grid,
+        pitch=optics.pitch,
+        wavelength=optics.wavelength,
+        distances=model.distance_list(),
+        method=optics.method,
+        pad_factor=optics.pad_factor,
+        init=model.init,
+        quantizer=context.quantizer,
+        seed=config.seed,
+        encoder=context.encode,
+    )

@@ -32,15 +32,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field, field_validator
 from torch import Tensor, nn
+
+from quaton.models.protocol import BuildContext, register_model
+from quaton.registry import Options
+
+if TYPE_CHECKING:
+    from quaton.config import Config
+    from quaton.hardware import Readout
 
 __all__ = [
     "ClementsMesh",
     "ElectroOpticActivation",
+    "MZIConfig",
     "MZINetwork",
     "MeshErrors",
     "beamsplitter",
@@ -448,13 +458,48 @@ def fourier_encode(images: Tensor, ports: int = 64) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+class MZIConfig(Options):
+    """An interferometric network (DAT paper): Clements meshes on ``ports`` waveguides."""
+
+    ports: int = Field(
+        64, ge=4, le=1024, description="waveguides; inputs are the central √ports × √ports Fourier coefficients"
+    )
+    meshes: int = Field(3, ge=1, le=16, description="ports x ports meshes, an electro-optic activation between them")
+    activation_alpha: float = Field(
+        0.1, ge=0, lt=1, allow_inf_nan=False, description="power fraction tapped by the electro-optic activation"
+    )
+    activation_gain: float = Field(
+        0.05 * math.pi, ge=0, allow_inf_nan=False, description="activation phase per unit tapped intensity (rad)"
+    )
+    activation_bias: float = Field(
+        0.0,
+        allow_inf_nan=False,
+        description="activation bias phase φ_b (rad); the DAT code uses π, with which quaton's network does not "
+        "train (README)",
+    )
+
+    def activation(self) -> dict[str, float]:
+        return {"alpha": self.activation_alpha, "gain": self.activation_gain, "bias": self.activation_bias}
+
+    @field_validator("ports")
+    @classmethod
+    def _square(cls, value: int) -> int:
+        if math.isqrt(value) ** 2 != value:
+            raise ValueError(
+                "ports must be a perfect square (the input is a √ports x √ports block of Fourier coefficients)"
+            )
+        return value
+
+
 class MZINetwork(nn.Module):
     """DAT's MZI network: ``meshes`` Clements meshes on ``ports`` waveguides with the electro-optic
     activation between them; the read-out is |E|² L2-normalised over ports, the first ``classes``
     ports are the class scores.
 
     fields complex [B, ports] -> intensities real [B, ports]. Mesh l is initialised from one generator
-    seeded with ``seed`` (meshes drawn in order).
+    seeded with ``seed`` (meshes drawn in order). From images (``task_input``), the class scores are
+    ``temperature`` · the first ``classes`` port powers L2-normalised over all ports (the DAT
+    authors' read-out; ``task.temperature``).
     """
 
     def __init__(
@@ -465,6 +510,7 @@ class MZINetwork(nn.Module):
         seed: int = 0,
         init: str = "uniform",
         activation: dict[str, float] | None = None,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         if meshes < 1:
@@ -472,6 +518,7 @@ class MZINetwork(nn.Module):
         if not 1 <= classes <= ports:
             raise ValueError(f"classes must be between 1 and ports={ports}, got {classes}")
         self.ports, self.classes = ports, classes
+        self.temperature = temperature
         generator = torch.Generator().manual_seed(seed)
         self.meshes = nn.ModuleList(ClementsMesh(ports, generator=generator, init=init) for _ in range(meshes))
         self.activation = ElectroOpticActivation(**(activation or {}))  # alpha, gain, bias
@@ -530,3 +577,58 @@ class MZINetwork(nn.Module):
             raise ValueError(f"the network has {len(self.meshes)} meshes, got parameters for {len(params)}")
         for mesh, phases in zip(self.meshes, params):
             mesh.load_phases(phases["theta"], phases["phi"], phases["gamma"])
+
+    # --- quaton.models.OpticalModel: the output ports are the detectors; no masks to fabricate ---
+
+    def task_input(self, images: Tensor, readout: Readout | None = None, full_scale: Tensor | float = 1.0) -> Tensor:
+        """Class scores [B, classes] of images [B, s, s] (Fourier-encoded on ``ports`` waveguides);
+        the port powers go through ``readout`` (one photodiode per port) when given."""
+        powers = self(fourier_encode(images, self.ports))
+        if readout is not None:
+            powers = readout(powers)
+        return self.temperature * F.normalize(powers, dim=1)[:, : self.classes]
+
+    def sensor_intensity(self, images: Tensor) -> Tensor:
+        """The ideal normalised port powers [B, ports] of images [B, s, s]."""
+        return self(fourier_encode(images, self.ports))
+
+    def phases(self) -> list[Tensor]:
+        """None: the phase shifters are device parameters (``device_params``), not masks."""
+        return []
+
+    @property
+    def mask_pitch(self) -> None:
+        return None
+
+    def design_fields(self) -> dict[str, Any]:
+        return {}
+
+
+def _check_ports(config: Config) -> None:
+    ports = config.model.mzi.ports
+    if config.input.object_size**2 < ports:
+        raise ValueError(
+            f"input.object_size ({config.input.object_size}) is too small for {ports} Fourier coefficients"
+        )
+
+
+@register_model(
+    "mzi",
+    output="logits",
+    options=MZIConfig,
+    section="mzi",
+    display="MZI network",
+    quantized=lambda c: False,
+    check=_check_ports,
+)
+def build_mzi(config: Config, context: BuildContext) -> MZINetwork:
+    """Clements meshes of MZIs with electro-optic activations between them (model.mzi); trained by train.dat."""
+    mzi = config.model.mzi
+    return MZINetwork(
+        ports=mzi.ports,
+        meshes=mzi.meshes,
+        classes=context.classes,
+        seed=config.seed,
+        activation=mzi.activation(),
+        temperature=config.task.temperature,
+    )

@@ -26,24 +26,30 @@ noise of a read-out (Gaussian, variance = the photon count) is that of the real 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
+from quaton.models.protocol import BuildContext, register_model
 from quaton.optics.fourier import (
     ElementKind,
     FourFGeometry,
     FourFSystem,
     FourierElement,
+    check_sampling,
     tile_centres,
     tiled_transmission,
 )
+from quaton.registry import Options
 
 if TYPE_CHECKING:
+    from quaton.config import Config
     from quaton.hardware import Readout
 
 
@@ -116,6 +122,101 @@ class OpticalCNNGeometry:
         )
 
 
+class CNNConfig(Options):
+    """The mixed-signal optical CNN: a 4f system (input modulator at optics.pitch, lens f1, a passive
+    Fourier-plane element, lens f2, a tiled sensor) and a digital head; see quaton.models.optical_cnn."""
+
+    kernels: int = Field(16, ge=1, le=256, description="optical convolution kernels (feature maps tiled on one sensor)")
+    kernel_size: int = Field(
+        7,
+        ge=1,
+        le=63,
+        description="PSF support each tile is sized for (image px): tiles are object_size + kernel_size - 1 wide",
+    )
+    hidden: int = Field(128, ge=1, description="hidden units of the digital head")
+    columns: int = Field(4, ge=1, le=256, description="tiles per sensor row")
+    focal_length: float = Field(0.1, gt=0, allow_inf_nan=False, description="first lens focal length f1 (m)")
+    focal_length_2: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="second lens focal length f2 (m); null: f1"
+    )
+    coherent: bool = Field(
+        True, description="coherent light (camera sees |U * h|^2) or spatially incoherent (|h|^2 convolves |U|^2)"
+    )
+    differential: bool = Field(
+        True,
+        description="incoherent light: each kernel is a positive and a negative tile, subtracted after read-out "
+        "(2K tiles)",
+    )
+    element: Literal["phase", "amplitude", "complex"] = Field(
+        "phase", description="Fourier-plane element: phase-only DOE, amplitude SLM or complex; passive (|t| <= 1)"
+    )
+    element_pitch: float = Field(40e-6, gt=0, allow_inf_nan=False, description="element pixel pitch (m)")
+    element_pixels: int = Field(128, ge=2, le=4096, description="element pixels per side")
+    element_aperture: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="circular stop diameter in the Fourier plane (m); null: the element's square",
+    )
+    element_oversampling: int = Field(
+        2, ge=1, le=16, description="simulated Fourier-plane cells per element pixel and axis"
+    )
+    sensor_pitch: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="sensor pixel pitch (m); null: optics.pitch * f2/f1"
+    )
+    sensor_oversampling: int = Field(
+        2, ge=1, le=16, description="intensity samples per sensor pixel and axis (pixel integration)"
+    )
+    photons_per_pixel: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="photons a fully bright input pixel sends per exposure; sets the sensor's shot noise "
+        "(device evaluation and aware training); null: no shot noise",
+    )
+
+    def geometry(self, wavelength: float, pitch: float, size: int):
+        """The optical layer's geometry (:class:`OpticalCNNGeometry`) for optics.wavelength,
+        optics.pitch and input.object_size."""
+        return OpticalCNNGeometry(
+            size=size,
+            kernels=self.kernels,
+            kernel_size=self.kernel_size,
+            columns=self.columns,
+            wavelength=wavelength,
+            pitch=pitch,
+            focal_length=self.focal_length,
+            focal_length_2=self.focal_length_2,
+            element_pitch=self.element_pitch,
+            element_pixels=self.element_pixels,
+            element_aperture=self.element_aperture,
+            element_oversampling=self.element_oversampling,
+            sensor_pitch=self.sensor_pitch,
+            sensor_oversampling=self.sensor_oversampling,
+            coherent=self.coherent,
+            differential=self.differential,
+        )
+
+    def check_optics(self, wavelength: float, pitch: float, size: int) -> None:
+        """Raise ValueError naming the keys if the 4f system's sampling conditions fail
+        (:func:`quaton.optics.fourier.check_sampling`)."""
+        try:
+            optics = self.geometry(wavelength, pitch, size).optics()
+            if optics.fourier_samples > 4096 or max(optics.sensor_shape) * optics.sensor_oversampling > 8192:
+                raise ValueError(
+                    f"the simulation would need {optics.fourier_samples}² Fourier-plane cells (at most 4096² "
+                    f"allowed) and {max(optics.sensor_shape) * optics.sensor_oversampling} sensor points per side "
+                    "(at most 8192): use fewer element_pixels or element_oversampling, fewer kernels or a smaller "
+                    "sensor_oversampling"
+                )
+            check_sampling(optics)
+        except (ValueError, OverflowError, ZeroDivisionError) as error:
+            raise ValueError(
+                f"model.cnn (with optics.wavelength {wavelength:.4g} m, optics.pitch {pitch:.4g} m, "
+                f"input.object_size {size}): {error}"
+            ) from None
+
+
 def shot_noise(photons: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Photon counts float [...] plus Poisson noise in its Gaussian limit (variance = the count);
     straight-through (the noise carries no gradient)."""
@@ -174,7 +275,8 @@ class OpticalConv4f(nn.Module):
         return self.system.element
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images float [B, n, n] (amplitude transmission of each modulator pixel) -> photons per sensor pixel [B, H, W]."""
+        """images float [B, n, n] (amplitude transmission of each modulator pixel) -> photons per sensor
+        pixel [B, H, W]."""
         energy = 1.0 if self.photons_per_pixel is None else self.photons_per_pixel
         return self.system(images.to(torch.complex64) * math.sqrt(energy))
 
@@ -213,9 +315,11 @@ class OpticalCNN(nn.Module):
         quantizer: nn.Module | None = None,
         photons_per_pixel: float | None = None,
         seed: int = 0,
+        options: CNNConfig | None = None,
     ) -> None:
         super().__init__()
         self.geometry = geometry
+        self.options = options  # the model.cnn section it was built from, recorded in design.json
         self.optics = OpticalConv4f(
             geometry, element=element, quantizer=quantizer, photons_per_pixel=photons_per_pixel, seed=seed
         )
@@ -254,6 +358,30 @@ class OpticalCNN(nn.Module):
         """Pixel pitch of the fabricated element (m)."""
         return self.geometry.element_pitch
 
+    # --- quaton.models.OpticalModel ---
+
+    def task_input(
+        self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
+        """Class logits [B, C] of images [B, n, n] (see ``forward``)."""
+        return self(images, readout, full_scale)
+
+    def sensor_intensity(self, images: torch.Tensor) -> torch.Tensor:
+        """Ideal sensor photons [B, H, W]: what the camera's full scale is calibrated from."""
+        return self.sensor(images)
+
+    @property
+    def mask_pitch(self) -> float:
+        return self.element_pitch
+
+    def design_fields(self) -> dict[str, Any]:
+        """The element is the one fabricable part: ``kind``, its own ``pitch`` and the ``element``'s options."""
+        if self.options is not None:
+            element = self.options.model_dump(mode="json")
+        else:
+            element = dataclasses.asdict(self.geometry)
+        return {"kind": "optical_cnn", "pitch": self.element_pitch, "element": element}
+
 
 class DigitalCNN(nn.Module):
     """The purely digital baseline: a K-channel convolution (full padding) and ReLU, then the same head."""
@@ -269,3 +397,67 @@ class DigitalCNN(nn.Module):
         self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
     ) -> torch.Tensor:
         return self.head(F.relu(self.conv(images[:, None])))
+
+    # --- quaton.models.OpticalModel: no camera, no masks ---
+
+    def task_input(
+        self, images: torch.Tensor, readout: Readout | None = None, full_scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
+        """Class logits [B, C] of images [B, n, n]; there is no camera to read out."""
+        return self(images)
+
+    def sensor_intensity(self, images: torch.Tensor) -> None:
+        return None
+
+    def phases(self) -> list[torch.Tensor]:
+        return []
+
+    @property
+    def mask_pitch(self) -> None:
+        return None
+
+    def design_fields(self) -> dict[str, Any]:
+        return {}
+
+
+def _element_is_phase(config: Config) -> bool:
+    """An amplitude element has no phases to quantize."""
+    return config.model.cnn.element != "amplitude"
+
+
+def _check_cnn_optics(config: Config) -> None:
+    config.model.cnn.check_optics(config.optics.wavelength, config.optics.pitch, config.input.object_size)
+
+
+@register_model(
+    "optical_cnn",
+    output="logits",
+    options=CNNConfig,
+    section="cnn",
+    display="optical CNN",
+    quantized=_element_is_phase,
+    check=_check_cnn_optics,
+)
+def build_optical_cnn(config: Config, context: BuildContext) -> OpticalCNN:
+    """A 4f system with one Fourier-plane element, a tiled camera and a digital head (model.cnn)."""
+    cnn = config.model.cnn
+    quantizer = context.quantizer  # the Fourier-plane element is quantized like a D2NN layer (layer 0)
+    return OpticalCNN(
+        cnn.geometry(config.optics.wavelength, config.optics.pitch, config.input.object_size),
+        cnn.hidden,
+        element=cnn.element,
+        quantizer=quantizer(0) if quantizer and cnn.element != "amplitude" else None,
+        photons_per_pixel=cnn.photons_per_pixel,
+        seed=config.seed,
+        options=cnn,
+    )
+
+
+@register_model(
+    "digital_cnn", output="logits", options=CNNConfig, section="cnn", display="digital CNN", quantized=lambda c: False
+)
+def build_digital_cnn(config: Config, context: BuildContext) -> DigitalCNN:
+    """The purely digital baseline: one convolution and the same head (model.cnn.kernels, kernel_size, hidden)."""
+    cnn = config.model.cnn
+    torch.manual_seed(config.seed)
+    return DigitalCNN(config.input.object_size, cnn.kernels, cnn.kernel_size, cnn.hidden)

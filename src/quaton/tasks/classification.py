@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from quaton.optics import IntensityDetector
 from quaton.optics.detector import Region
+from quaton.registry import Options
+from quaton.tasks.registry import TaskContext, register_task
+
+if TYPE_CHECKING:
+    from quaton.config import Config
 
 LOSSES = ("mse", "cross_entropy")
 
@@ -96,3 +103,25 @@ class LogitClassification(nn.Module):
     def batch_metrics(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         predicted = self.predict(logits)
         return {"accuracy": (predicted == labels).float(), "predicted": predicted}
+
+
+class ClassificationOptions(Options):
+    """Options of the classification task (task.options, or the flat task.* keys of the same names)."""
+
+    temperature: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="softmax temperature on normalised region energies"
+    )
+
+
+@register_task(
+    "classification",
+    losses={"detector": LOSSES, "logits": ("cross_entropy",)},
+    options=ClassificationOptions,
+)
+def build_classification(config: Config, context: TaskContext) -> Classification | LogitClassification:
+    """One class per detector region (the brightest wins), or a digital head's logits."""
+    if context.output == "logits":
+        return LogitClassification(context.num_classes)
+    options = context.options if isinstance(context.options, ClassificationOptions) else ClassificationOptions()
+    grid = config.model.grid
+    return Classification(config.regions(context.num_classes), (grid, grid), config.task.loss, options.temperature)

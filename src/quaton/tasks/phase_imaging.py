@@ -35,11 +35,18 @@ in radians and the Pearson correlation ``pcc``. Each is reported beside the dark
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from quaton.registry import Options
+from quaton.tasks.registry import TaskContext, register_task
+
+if TYPE_CHECKING:
+    from quaton.config import Config
 
 LOSSES = ("mse", "mse_ssim", "mse_pcc")
 CALIBRATION_MOMENTUM = 0.05  # per training batch: the stored camera averages about the last 20 batches
@@ -130,6 +137,9 @@ class PhaseImaging(nn.Module):
     def _ssim(
         self, prediction: torch.Tensor, target: torch.Tensor, reduction: str = "elementwise_mean"
     ) -> torch.Tensor:
+        # imported here: torchmetrics takes seconds to import, and a config validates without it
+        from torchmetrics.functional.image import structural_similarity_index_measure
+
         return structural_similarity_index_measure(
             prediction[:, None],
             target[:, None],
@@ -159,6 +169,8 @@ class PhaseImaging(nn.Module):
     @torch.no_grad()
     def batch_metrics(self, image: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image metrics [B] of one batch."""
+        from torchmetrics.functional.image import peak_signal_noise_ratio
+
         prediction = self.prediction(image)
         ssim = self._ssim(prediction, target, reduction="none")
         psnr = peak_signal_noise_ratio(
@@ -185,3 +197,44 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a = a.flatten(1) - a.flatten(1).mean(dim=1, keepdim=True)
     b = b.flatten(1) - b.flatten(1).mean(dim=1, keepdim=True)
     return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+
+
+class PhaseImagingOptions(Options):
+    """Options of the phase-imaging task (task.options, or the flat task.* keys of the same names)."""
+
+    ssim_weight: float = Field(0.5, ge=0, allow_inf_nan=False, description="weight of (1 - SSIM) in mse_ssim")
+    pcc_weight: float = Field(
+        1.0, ge=0, allow_inf_nan=False, description="weight of (1 - Pearson correlation) in mse_pcc"
+    )
+    black_level: bool = Field(
+        False,
+        description="the camera also has a learnable black level b, calibrated once with its gain g: "
+        "phase = π·g·(I − b)",
+    )
+    phase_range: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="the phase span (rad) the camera is designed for, the SSIM/PSNR data range φ_span/π; "
+        "null: data.rbc.peak_phase's max for rbc, else input.scale (π)",
+    )
+
+
+@register_task("phase_imaging", losses={"detector": LOSSES}, options=PhaseImagingOptions, display="phase imaging")
+def build_phase_imaging(config: Config, context: TaskContext) -> PhaseImaging:
+    """Quantitative phase imaging: detector intensity × π = the input phase, read by a calibrated camera."""
+    options = context.options if isinstance(context.options, PhaseImagingOptions) else PhaseImagingOptions()
+    phase_range = options.phase_range
+    if phase_range is None and config.data.dataset == "rbc" and config.data.rbc.peak_phase is not None:
+        phase_range = config.data.rbc.peak_phase[1]
+    scale = config.input.scale or math.pi
+    return PhaseImaging(
+        config.model.grid,
+        config.input.object_size,
+        scale,
+        config.task.loss,
+        options.ssim_weight,
+        options.pcc_weight,
+        black_level=options.black_level,
+        data_range=(phase_range or scale) / math.pi,
+    )

@@ -20,10 +20,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from quaton.models import MODELS
+from quaton.quant import QUANTIZERS
 from quaton.train import rundir
 
-DISPLAY = {"none": "FP", "pq": "PQ", "ste": "STE", "gs": "GS", "psq": "PSQ", "psq-lt": "PSQ-LT"}
-MODEL_NAMES = {"d2nn": "D2NN", "optical_cnn": "optical CNN", "digital_cnn": "digital CNN", "mzi": "MZI network"}
+
+def method_name(method: Any) -> str:
+    """A quantization method's display name (its registry entry's): FP for none, PQ, PSQ-LT, ..."""
+    return "FP" if method == "none" else QUANTIZERS.display(str(method))
+
+
+def model_name(kind: str) -> str:
+    """A model kind's display name (its registry entry's): D2NN, optical CNN, ..."""
+    return MODELS.display(kind)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -38,16 +47,17 @@ def is_baseline(metric: str) -> bool:
 
 
 def _quantized(config: Any) -> bool:
-    """Whether the evaluated device's phases are hard-quantized (a D2NN, or an optical CNN's phase element)."""
-    if config.quantization.method == "none" or config.model.kind in ("mzi", "digital_cnn"):
+    """Whether the evaluated device's phases are hard-quantized (a D2NN, or an optical CNN's phase element):
+    a quantizer is configured and the model kind quantizes its phases (its registry entry)."""
+    if config.quantization.method == "none" or config.model.kind not in MODELS:
         return False
-    return not (config.model.kind == "optical_cnn" and config.model.cnn.element == "amplitude")
+    return MODELS[config.model.kind].quantized(config)
 
 
 def describe(configs: list[Any], metric: str) -> str:
     """What ``metric`` was measured on, for a caption: "test_accuracy of the hard-quantized D2NN on
     the test set", "... of the D2NN on the physical system (...)", from the runs' configs."""
-    models = " / ".join(_ordered([MODEL_NAMES.get(c.model.kind, c.model.kind) for c in configs])) or "network"
+    models = " / ".join(_ordered([model_name(c.model.kind) for c in configs])) or "network"
     unit = " (%)" if metric.endswith("accuracy") else ""
     systems = _ordered([c.physical.system for c in configs if c.physical.system is not None])
     if metric.startswith("physical_"):
@@ -129,7 +139,7 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]], configs: list
     percent = table.metric.endswith("accuracy")
     row_ids, columns, cells = aggregate(rows, table.rows, table.columns, table.metric)
     by_method = table.columns == "quantization.method"
-    names = [DISPLAY.get(c, str(c)) if by_method else str(c) for c in columns]
+    names = [method_name(c) if by_method else str(c) for c in columns]
     row_header = " / ".join(k.split(".")[-1] for k in table.rows) or "run"
     lines = [f"| {row_header} | " + " | ".join(names) + " |", "|" + "---|" * (len(columns) + 1)]
     bolded = False

@@ -1,0 +1,147 @@
+"""What every model kind answers, and the registry that builds model kinds by name.
+
+Evaluation, figures and export ask a model what they need through :class:`OpticalModel` instead
+of testing its class: a new model kind is one file that implements the protocol and registers a
+builder with :func:`register_model`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from quaton.registry import Options, Registry
+
+if TYPE_CHECKING:
+    from quaton.config import Config
+    from quaton.hardware import Readout
+
+Output = Literal["detector", "logits"]
+QuantizerFactory = Callable[[int], nn.Module | None]
+
+
+@runtime_checkable
+class OpticalModel(Protocol):
+    """The questions evaluation (``quaton.evaluation``), figures and export ask of a model.
+
+    Images are what the data pipeline prepares: float [B, s, s], s = ``input.object_size`` (in
+    [0, 1] for image datasets, φ / input scale for phase maps). Intensities are in the simulation's
+    units (|field|², a.u.; photons for a sensor with a photon budget).
+    """
+
+    def task_input(
+        self, images: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor | float
+    ) -> torch.Tensor:
+        """What the task sees for ``images``: a detector-plane intensity float [B, N, N] (through
+        ``readout`` when given) for a model whose kind outputs ``detector``, class logits [B, C] for
+        one that outputs ``logits`` (a camera inside: its read-out values divided by
+        ``full_scale``, the read-out's calibrated full scale)."""
+        ...
+
+    def sensor_intensity(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The ideal intensities the read-out's full scale is calibrated from (float [B, H, W], the
+        detector or sensor image without read-out effects); None: no camera, nothing to calibrate."""
+        ...
+
+    def phases(self) -> list[torch.Tensor]:
+        """The fabricable phase masks as evaluated (hard-quantized in eval mode), float [H, W] in
+        rad, [0, 2π), one per layer; [] when the model has none to export."""
+        ...
+
+    @property
+    def mask_pitch(self) -> float | None:
+        """Pixel pitch of the masks ``phases`` returns (m); None when there are none."""
+        ...
+
+    def design_fields(self) -> dict[str, Any]:
+        """Entries design.json adds for this model beside the quaton-design v1 description of a
+        D2NN ({} for a D2NN; e.g. ``kind``, ``pitch`` and ``element`` for an optical CNN's element)."""
+        ...
+
+
+def as_optical(model: nn.Module) -> OpticalModel:
+    """``model`` as an :class:`OpticalModel`; TypeError naming what a model must answer otherwise."""
+    if not isinstance(model, OpticalModel):
+        raise TypeError(
+            f"{type(model).__name__} does not implement quaton.models.OpticalModel (task_input, sensor_intensity, "
+            "phases, mask_pitch, design_fields)"
+        )
+    return model
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What ``quaton.builders.build_model`` hands a model kind's builder besides the config.
+
+    ``quantizer(layer)``: each phase layer's quantizer (None: full precision); ``encode``: images
+    [B, s, s] -> input fields complex64 [B, N, N] (``input.encoding`` and ``input.scale`` on
+    ``model.grid``); ``options``: the kind's validated options (None when it has none);
+    ``classes``: number of classes."""
+
+    quantizer: QuantizerFactory | None
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    options: Options | None = None
+    classes: int = 10
+
+
+Builder = Callable[["Config", BuildContext], nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A registered model kind: ``build(config, context)`` returns a module implementing
+    :class:`OpticalModel`; ``output`` is what its ``task_input`` gives the task ("detector": an
+    intensity image read through detector regions or as a phase image; "logits": class scores of a
+    digital head); ``section``: the model config section holding its options (``model.cnn``,
+    ``model.mzi``; None: ``model.options``); ``quantized(config)``: whether its phases are
+    hard-quantized when ``quantization.method`` is not none; ``check(config)``: raises ValueError
+    naming the keys when the config cannot build this kind."""
+
+    build: Builder
+    output: Output
+    section: str | None = None
+    quantized: Callable[[Config], bool] = lambda config: True
+    check: Callable[[Config], None] = lambda config: None
+
+
+MODELS: Registry[ModelKind] = Registry("model kind", "model.kind")
+
+
+def register_model(
+    name: str,
+    *,
+    output: Output,
+    options: type[Options] | None = None,
+    section: str | None = None,
+    display: str | None = None,
+    quantized: Callable[[Config], bool] | None = None,
+    check: Callable[[Config], None] | None = None,
+    replace: bool = False,
+) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder ``(config, context) -> module`` as model kind ``name`` (see
+    :class:`ModelKind`); returns the builder unchanged."""
+    if output not in ("detector", "logits"):
+        raise ValueError(f"model kind {name!r}: output must be 'detector' or 'logits', not {output!r}")
+
+    def add(build: Builder) -> Builder:
+        kind = ModelKind(
+            build=build,
+            output=output,
+            section=section,
+            quantized=quantized or (lambda config: True),
+            check=check or (lambda config: None),
+        )
+        MODELS.register(name, kind, options=options, display=display, summary=_summary(build), replace=replace)
+        return build
+
+    return add
+
+
+def _summary(target: Any) -> str:
+    """The first paragraph of ``target``'s docstring, on one line."""
+    doc = (getattr(target, "__doc__", None) or "").strip()
+    return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
