@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from quaton.builders import encode_batch, set_modulator
+from quaton.builders import set_modulator
 from quaton.config import Config
 from quaton.hardware import Readout
-from quaton.models import D2NN
+from quaton.models import as_optical
 from quaton.tasks import Classification, LogitClassification, PhaseImaging
 
 Task = Classification | PhaseImaging | LogitClassification
@@ -23,29 +23,29 @@ Task = Classification | PhaseImaging | LogitClassification
 def measure(
     config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor
 ) -> torch.Tensor:
-    """What the task sees for images x [B, s, s]: a D2NN's detector image (through the read-out, if
-    given), or a CNN's logits (its camera read-out inside, sensor values in units of the calibrated
-    ``full_scale``)."""
-    if isinstance(model, D2NN):
-        image = model.intensity(encode_batch(config, x))
-        return readout(image) if readout is not None else image
-    return model(x, readout, full_scale)
+    """What the task sees for images x [B, s, s]: ``model.task_input`` (:class:`OpticalModel`), e.g.
+    a D2NN's detector image (through the read-out, if given) or a CNN's logits (its camera read-out
+    inside, sensor values in units of the calibrated ``full_scale``). ``config`` is kept for the
+    callers' signature; the model was built from it."""
+    return as_optical(model).task_input(x, readout, full_scale)
 
 
 @torch.no_grad()
 def calibrate(config: Config, model: nn.Module, readout: Readout, images: torch.Tensor, count: int = 512) -> None:
-    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images.
-
-    A model without a camera (the digital CNN baseline: no ``sensor``) has nothing to calibrate."""
-    if not isinstance(model, D2NN) and not hasattr(model, "sensor"):
-        return
+    """Set the read-out's full scale from the ideal intensities of ``count`` calibration images
+    (``model.sensor_intensity``, in eval mode). A model without a camera (the digital CNN
+    baseline: ``sensor_intensity`` gives None) has nothing to calibrate."""
+    optical = as_optical(model)
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    x = images[:count].to(device)
-    ideal = model.intensity(encode_batch(config, x)) if isinstance(model, D2NN) else model.sensor(x)
-    readout.calibrate(ideal)
-    model.train(was_training)
+    try:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else images.device
+        ideal = optical.sensor_intensity(images[:count].to(device))
+        if ideal is not None:
+            readout.calibrate(ideal)
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ re-simulate, and the fabrication files made from it. The format is documented in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -20,7 +21,7 @@ from quaton.config import Config, build_config
 from quaton.data import encode, resize_images
 from quaton.errors import QuatonError
 from quaton.export.fabrication import phase_to_height, vacuum_wavelength, write_height_tiff, write_stl
-from quaton.models import D2NN
+from quaton.models import D2NN, as_optical
 from quaton.optics import IntensityDetector, padded_shape
 from quaton.quant import level_values
 
@@ -58,7 +59,8 @@ def design_description(
             "object_size": [inputs.object_size, inputs.object_size],
             "resize": "bilinear, antialiased (torch.nn.functional.interpolate), images scaled to [0, 1] from uint8",
             "padding": "centred, zeros",
-            # what encode() accepts: classification images are uint8 0..255 or floats in [0, 1]; phase maps are φ / scale
+            # what encode() accepts: classification images are uint8 0..255 or floats in [0, 1];
+            # phase maps are φ / scale
             "value_range": [0.0, 1.0] if config.task.kind == "classification" else None,
         },
         "detector": {"regions": [list(r) for r in regions]},
@@ -88,11 +90,13 @@ def export_run(
     if unknown:
         raise DesignError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
     config, model, state = load_run(run_dir)
-    element = config.model.kind == "optical_cnn" and bool(model.phases())
-    if not isinstance(model, D2NN) and not element:
+    optical = as_optical(model)
+    evaluated_phases = optical.phases()  # the masks evaluate() used (hard-quantized, wrapped to [0, 2π))
+    if not evaluated_phases:
         raise DesignError(
-            f"quaton export writes diffractive (D2NN) designs; {run_dir} holds a {config.model.kind} network, whose "
-            "parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values in radians)"
+            f"quaton export writes fabricable phase masks; {run_dir} holds a {config.model.kind} network without any, "
+            "whose parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values "
+            "in radians)"
         )
     for name, value in (("min_feature", min_feature), ("min_gap", min_gap)):
         if value is not None and not (math.isfinite(value) and 0 < value < 1e-2):
@@ -123,18 +127,15 @@ def export_run(
             description["output"]["black_level"] = float(state["task"]["black_level"])
             description["output"]["meaning"] = "predicted phase (rad) = π · gain · (detector intensity − black_level)"
     description["hardware"] = hardware_description(config, state)
-    # an optical CNN's one fabricable part is its Fourier-plane element, at the element's own pitch
-    pitch = model.element_pitch if element else config.optics.pitch
-    if element:
-        description["kind"] = "optical_cnn"
-        description["pitch"] = pitch
-        description["element"] = config.model.cnn.model_dump(mode="json")
+    # what the model adds (an optical CNN: its Fourier-plane element, at the element's own pitch)
+    pitch = optical.mask_pitch or config.optics.pitch
+    description.update(optical.design_fields())
     fab = config.fabrication
     written: list[np.ndarray] = []
     wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
     full_scale = phase_to_height(np.array(2 * math.pi), wavelength_0, fab.refractive_index, fab.medium_index)
     value_range = tuple(config.quantization.range) if config.quantization.range else None
-    for index, (evaluated, n) in enumerate(zip(model.phases(), levels), start=1):
+    for index, (evaluated, n) in enumerate(zip(evaluated_phases, levels), start=1):
         # the phases evaluate() used (hard-quantized, wrapped to [0, 2π)), as float64
         phase = evaluated.double().numpy()
         name = f"layer_{index:02d}"
@@ -142,8 +143,8 @@ def export_run(
             phase, deviation = snap_to_levels(phase, wrapped_levels(n, value_range))
             if deviation > 1e-5:
                 raise DesignError(
-                    f"{name}: the evaluated phases lie up to {deviation:.3g} rad off the {n} levels of quantization.range "
-                    f"{value_range}; the design would not be the device that was evaluated"
+                    f"{name}: the evaluated phases lie up to {deviation:.3g} rad off the {n} levels of "
+                    f"quantization.range {value_range}; the design would not be the device that was evaluated"
                 )
         _atomic_npy(out / f"{name}.npy", phase)
         written.append(phase)
@@ -267,6 +268,10 @@ class Design(nn.Module):
             method=propagation["method"],
             pad_factor=propagation["pad_factor"],
             init="zeros",
+            # images at the object size -> input fields, as trained: the network answers OpticalModel
+            encoder=functools.partial(
+                encode, grid=grid, encoding=description["input"]["encoding"], scale=description["input"]["scale"]
+            ),
         )
         with torch.no_grad():
             for mask, phase in zip(self.network.masks, phases):
@@ -314,7 +319,8 @@ class Design(nn.Module):
         if low < expected[0] - tolerance or high > expected[1] + tolerance:
             hint = ": divide by 255 (or pass the uint8 images)" if high > 1.5 and high <= 255 + tolerance else ""
             raise DesignError(
-                f"{x.dtype} images hold values in [{low:g}, {high:g}], but this design's {inputs['encoding']} encoding takes "
+                f"{x.dtype} images hold values in [{low:g}, {high:g}], but this design's {inputs['encoding']} "
+                "encoding takes "
                 f"floats in [{expected[0]:g}, {expected[1]:g}] (x·{inputs['scale']:.4g}) or uint8 0..255{hint}"
             )
 
@@ -396,7 +402,8 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
             off = circular_gap(phase[..., None], allowed).min(axis=-1) > 1e-9
             if off.any():
                 raise DesignError(
-                    f"{file}: {int(off.sum())} values are off the declared {levels} levels (field 'levels' of layer {k})"
+                    f"{file}: {int(off.sum())} values are off the declared {levels} levels "
+                    f"(field 'levels' of layer {k})"
                 )
         _check_fingerprints(file, phase, layer, where)
         phases.append(phase.astype(np.float32))
@@ -409,7 +416,8 @@ def _check_fingerprints(file: Path, phase: np.ndarray, layer: dict, where: str) 
     digest = layer.get("sha256")
     if digest is not None and phase_sha256(phase) != digest:
         raise DesignError(
-            f"{file} is not the file exported with this design.json (field 'sha256' of {where} differs): re-export the run"
+            f"{file} is not the file exported with this design.json (field 'sha256' of {where} differs): "
+            "re-export the run"
         )
     expected = layer.get("evaluated_transmission_sum")
     if expected is not None:

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+from torch import nn
 
 from quaton.config import Config
-from quaton.models import D2NN
-from quaton.tasks import Classification, PhaseImaging
-from quaton.train.setup import encode_batch
+from quaton.models import as_optical
+from quaton.tasks import Classification, LogitClassification, PhaseImaging
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -251,44 +251,47 @@ def plot_phase_images(phases: torch.Tensor, predicted: torch.Tensor, path: Path)
 def write_figures(
     run_dir: Path,
     config: Config,
-    model: D2NN,
-    task: Classification,
+    model: nn.Module,
+    task: Classification | PhaseImaging | LogitClassification,
     data: Any,
     metrics: dict[str, Any],
     history: list[dict[str, Any]],
     examples: int = 6,
 ) -> None:
-    """Write figures/phases.png, history.png and, by task, outputs.png and confusion.png (classification)
-    or phase_images.png (phase imaging)."""
+    """Write figures/history.png and what the model and task show (:class:`OpticalModel`): a model
+    read through a detector gets phases.png and heights.png (its masks) and, by task, outputs.png
+    and confusion.png (classification) or phase_images.png (phase imaging); a classifier with a
+    digital head gets sensor.png (when it has a camera) and confusion.png."""
     figures = Path(run_dir) / "figures"
+    optical = as_optical(model)
     model.eval()
     plot_history(history, metrics["primary_metric"], figures / "history.png")
-    if not isinstance(model, D2NN):
-        if hasattr(model, "sensor"):
-            picks = _one_per_class(data.y_test, min(examples, 4))
-            plot_sensor(
-                data.x_test[picks],
-                model.sensor(data.x_test[picks].to(next(model.parameters()).device)),
-                figures / "sensor.png",
-            )
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    if isinstance(task, LogitClassification):
+        picks = _one_per_class(data.y_test, min(examples, 4))
+        sensors = optical.sensor_intensity(data.x_test[picks].to(device))
+        if sensors is not None and sensors.dim() == 3:  # a camera image [B, H, W] (not per-port powers)
+            plot_sensor(data.x_test[picks], sensors, figures / "sensor.png")
         plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
         return
-    phases = model.phases()
-    levels = config.quantization.layer_levels(config.model.layers)
-    fab = config.fabrication
-    plot_phases(phases, config.optics.pitch, figures / "phases.png", levels)
-    per_radian = (
-        config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
-    )  # vacuum λ₀
-    plot_phases(phases, config.optics.pitch, figures / "heights.png", levels, height_per_radian=per_radian)
-    device = next(model.parameters()).device
+    phases = optical.phases()
+    if phases:
+        pitch = optical.mask_pitch or config.optics.pitch
+        levels = config.quantization.layer_levels(config.model.layers)
+        fab = config.fabrication
+        plot_phases(phases, pitch, figures / "phases.png", levels)
+        per_radian = (
+            config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
+        )  # vacuum λ₀
+        plot_phases(phases, pitch, figures / "heights.png", levels, height_per_radian=per_radian)
     if isinstance(task, PhaseImaging):
         x = data.x_test[:examples].to(device)
-        predicted = math.pi * task.prediction(model.intensity(encode_batch(config, x)))
+        predicted = math.pi * task.prediction(optical.task_input(x, None, 1.0))
         plot_phase_images(math.pi * task.target(x), predicted, figures / "phase_images.png")
         return
     picks = _one_per_class(data.y_test, examples)
     x = data.x_test[picks].to(device)
-    outputs = model.intensity(encode_batch(config, x))
+    outputs = optical.task_input(x, None, 1.0)
     plot_outputs(x, outputs, data.y_test[picks], task, data.classes, figures / "outputs.png")
     plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")
