@@ -125,7 +125,8 @@ def sweep(
         bool,
         typer.Option(
             "--ray",
-            help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, or the cluster at --address.",
+            help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, "
+            "or the cluster at --address.",
         ),
     ] = False,
     address: Annotated[
@@ -197,7 +198,8 @@ def export_design(
         list[str] | None,
         typer.Option(
             "--format",
-            help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics etch step (2^k levels per layer).",
+            help="npy, tiff, stl, gds (repeatable; default npy, tiff, stl). gds: one GDSII mask per binary-optics "
+            "etch step (2^k levels per layer).",
         ),
     ] = None,
     min_feature: Annotated[
@@ -221,20 +223,23 @@ def export_design(
     for index, layer in enumerate(gds["drc"] if gds else [], start=1):
         for step, check in enumerate(layer, start=1):
             typer.echo(
-                f"layer {index} mask {step}: {check['feature_violations_px']} px in features below min_feature={check['min_feature_m']} m, "
+                f"layer {index} mask {step}: {check['feature_violations_px']} px in features below "
+                f"min_feature={check['min_feature_m']} m, "
                 f"{check['gap_violations_px']} px in gaps below min_gap={check['min_gap_m']} m"
             )
 
 
 PERTURB_HELP = (
-    "NAME=VALUE (repeatable), each simulated on its own; NAME=VALUE,NAME=VALUE act together (e.g. etch_depth=0.05,mask_overlay=0.2): "
+    "NAME=VALUE (repeatable), each simulated on its own; NAME=VALUE,NAME=VALUE act together "
+    "(e.g. etch_depth=0.05,mask_overlay=0.2): "
     "phase_noise=σ (rad, 0..2π: Gaussian error per pixel, every layer; random, over --draws draws); "
     "height_error=e (relative, a fraction: 0.02 = 2 %; -1 < e <= 1: every height of every layer x (1+e)); "
     "shift=k or shift=L:k (whole pixels, 0 <= k < grid: every layer, or layer L, moved k px along +x); "
     "etch_depth=σ (relative, 0..1: each binary-optics etch step's depth off by a Gaussian error, per step and layer; "
     "2^k-level designs; random, over --draws draws); "
-    "mask_overlay=σ (pixels, a fraction of the pitch, 0..1: each binary-optics mask misaligned to the previous one by a Gaussian "
-    "x and y offset, per step and layer; pixel transmission = area average over the slivers; random, over --draws draws); "
+    "mask_overlay=σ (pixels, a fraction of the pitch, 0..1: each binary-optics mask misaligned to the previous one "
+    "by a Gaussian x and y offset, per step and layer; pixel transmission = area average over the slivers; "
+    "random, over --draws draws); "
     "distance_error=e (relative, -1 < e <= 1: all L+1 distances x (1+e))."
 )
 
@@ -259,7 +264,8 @@ def simulate(
         Path | None,
         typer.Option(
             "--out",
-            help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds ID/simulation.json and ID/report.html and lists them in index.json.",
+            help="Folder that keeps the simulations (default DESIGN_DIR/simulations): each call adds "
+            "ID/simulation.json and ID/report.html and lists them in index.json.",
         ),
     ] = None,
 ) -> None:
@@ -302,6 +308,15 @@ def config_command(
     )
 
 
+@app.command("list")
+def list_components() -> None:
+    """List every registered component (quantizers, model kinds, tasks, read-out effects, training
+    strategies) with its options: one line per option, with its type and default."""
+    from quaton.builders import component_listing
+
+    typer.echo("\n".join(component_listing()))
+
+
 @app.command()
 def tune(
     space: Annotated[
@@ -321,7 +336,8 @@ def tune(
     """Search hyperparameters with Ray Tune (Optuna proposes, ASHA stops poor trials early), scored on
     images held out of the training set, never the test set; writes best.yaml and a table of trials.
 
-    Needs the ray extra: pip install 'quaton\\[ray]'. On a cluster the search's out directory must lie on a path every Ray node sees."""
+    Needs the ray extra: pip install 'quaton\\[ray]'. On a cluster the search's out directory must lie on a
+    path every Ray node sees."""
     from quaton.train.tune import plan_tune, run_tune
 
     try:
@@ -331,8 +347,10 @@ def tune(
                 typer.echo(f"{dimension.key}: {dimension.describe()}")
             spec = plan.spec
             typer.echo(
-                f"{spec.samples} trials of up to {plan.epochs} epochs, {spec.concurrent or 'as many as fit'} at a time, "
-                f"{plan.mode} {plan.metric}; ASHA grace period {spec.asha.grace_period}, reduction factor {spec.asha.reduction_factor:g} -> {plan.out}"
+                f"{spec.samples} trials of up to {plan.epochs} epochs, "
+                f"{spec.concurrent or 'as many as fit'} at a time, "
+                f"{plan.mode} {plan.metric}; ASHA grace period {spec.asha.grace_period}, "
+                f"reduction factor {spec.asha.reduction_factor:g} -> {plan.out}"
             )
             return
         out, best = run_tune(space, set_ or [], address=address, echo=typer.echo)
