@@ -174,7 +174,10 @@ def build_quantizer(config: Config) -> Callable[[int], Quantizer | None] | None:
     cls = entry.target
 
     def make(layer: int) -> Quantizer:
-        quantizer = cls(levels[layer], quant.range, schedule, **options)
+        layer_levels = levels[layer]
+        if layer_levels is None:  # the config refuses this; a config built without validation may not
+            raise ConfigError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
+        quantizer = cls(layer_levels, quant.range, schedule, **options)
         if "chord" in quantizer.relaxations:
             quantizer.relaxation = quant.relaxation
         return quantizer

@@ -483,7 +483,8 @@ class DATConfig(Section):
     sepn_steps: int = Field(1, ge=1, le=16, description="SEPN similarity steps per batch")
 
 
-CALIBRATION_GROUPS = ("shift", "rotation", "distance", "phase", "crosstalk", "detector")
+CalibrationGroup = Literal["shift", "rotation", "distance", "phase", "crosstalk", "detector"]
+CALIBRATION_GROUPS: tuple[CalibrationGroup, ...] = ("shift", "rotation", "distance", "phase", "crosstalk", "detector")
 
 
 class CalibrateConfig(Section):
@@ -492,7 +493,7 @@ class CalibrateConfig(Section):
     ``enabled`` adds it to pat or dat."""
 
     enabled: bool = Field(False, description="calibrate before pat or dat training (train.strategy calibrated: always)")
-    fit: list[Literal["shift", "rotation", "distance", "phase", "crosstalk", "detector"]] = Field(
+    fit: list[CalibrationGroup] = Field(
         list(CALIBRATION_GROUPS), min_length=1, description=f"error groups to fit, of {', '.join(CALIBRATION_GROUPS)}"
     )
     probes: int = Field(4, ge=1, le=256, description="probe mask sets per stage (two stages: smooth, then fine probes)")
@@ -618,7 +619,7 @@ class Config(Section):
     def regions(self, num_classes: int = 10) -> list[tuple[int, int, int, int]]:
         """Detector regions (half-open px ranges), explicit or the default layout."""
         if self.detector.regions is not None:
-            return [tuple(r) for r in self.detector.regions]
+            return [(row0, col0, row1, col1) for row0, col0, row1, col1 in self.detector.regions]
         return default_regions(self.model.grid, num_classes, self.detector.size, self.detector.gap)
 
 
@@ -819,7 +820,7 @@ def format_validation_error(error: ValidationError) -> str:
     # a rule across keys (empty location) names its keys in its message
     lines = [
         f"{_location(item)}: {_message(item)}" if item["loc"] else _message(item)
-        for item in _merge_union_members(error.errors())
+        for item in _merge_union_members([dict(item) for item in error.errors()])
     ]
     return "invalid config: " + "; ".join(dict.fromkeys(lines))
 

@@ -21,7 +21,7 @@ Task = Classification | PhaseImaging | LogitClassification
 
 
 def measure(
-    config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor
+    config: Config, model: nn.Module, x: torch.Tensor, readout: Readout | None, full_scale: torch.Tensor | float
 ) -> torch.Tensor:
     """What the task sees for images x [B, s, s]: ``model.task_input`` (:class:`OpticalModel`), e.g.
     a D2NN's detector image (through the read-out, if given) or a CNN's logits (its camera read-out
@@ -79,7 +79,7 @@ def evaluate(
         image = measure(config, model, x, readout, readout.full_scale if readout is not None else 1.0)
         sums["loss"] += float(task.loss(image, target)) * len(x)
         for name, values in task.batch_metrics(image, target).items():
-            if name == "predicted":
+            if name == "predicted" and not isinstance(task, PhaseImaging):  # a classification's predicted class
                 k = task.num_classes
                 counts = torch.bincount(y.cpu() * k + values.cpu(), minlength=k * k).reshape(k, k)
                 confusion = counts if confusion is None else confusion + counts

@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from quaton.data import encode, resize_images
 from quaton.errors import QuatonError
 from quaton.export.fabrication import phase_to_height, vacuum_wavelength, write_height_tiff, write_stl
 from quaton.models import D2NN, as_optical
-from quaton.optics import IntensityDetector, padded_shape
+from quaton.optics import IntensityDetector, PhaseMask, padded_shape
 from quaton.quant import level_values
 
 FORMAT, VERSION = "quaton-design", 1
@@ -94,23 +94,52 @@ def export_run(
     evaluated_phases = optical.phases()  # the masks evaluate() used (hard-quantized, wrapped to [0, 2π))
     if not evaluated_phases:
         raise DesignError(
-            f"quaton export writes fabricable phase masks; {run_dir} holds a {config.model.kind} network without any, "
-            "whose parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter values "
-            "in radians)"
+            f"quaton export writes fabricable phase masks; {run_dir} holds a {config.model.kind} network without "
+            "any, whose parameters are in its checkpoint.pt (for an MZI network: device_params(), phase-shifter "
+            "values in radians)"
         )
+    _check_drc_lengths(min_feature, min_gap)
+    levels = config.quantization.layer_levels(config.model.layers)
+    if "gds" in formats:
+        _check_gds_levels(config, levels)
+    metrics = runs.read_json(Path(run_dir) / runs.METRICS)
+    out = _design_directory(out_dir)
+    regions = config.regions() if config.task.kind == "classification" else []
+    description = design_description(config, metrics, regions)
+    output = _output_description(state)
+    if output is not None:
+        description["output"] = output
+    description["hardware"] = hardware_description(config, state)
+    # what the model adds (an optical CNN: its Fourier-plane element, at the element's own pitch)
+    pitch = optical.mask_pitch or config.optics.pitch
+    description.update(optical.design_fields())
+    written = _write_layers(out, config, evaluated_phases, levels, formats, pitch, description["layers"])
+    if "gds" in formats:
+        description["gds"] = _write_gds(out, config, written, description["layers"], pitch, min_feature, min_gap)
+    runs.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
+    return out
+
+
+def _check_drc_lengths(min_feature: float | None, min_gap: float | None) -> None:
+    """The design-rule lengths (m), when given, must be plausible feature sizes."""
     for name, value in (("min_feature", min_feature), ("min_gap", min_gap)):
         if value is not None and not (math.isfinite(value) and 0 < value < 1e-2):
             raise DesignError(f"{name} is a length in metres between 0 and 1 cm, e.g. 1e-6; got {value}")
-    levels = config.quantization.layer_levels(config.model.layers)
-    if "gds" in formats:
-        from quaton.export.gds import GDSError, check_gds
 
-        span = list(config.quantization.range) if config.quantization.range else None
-        try:
-            check_gds([{"levels": n, "range": span if n else None} for n in levels])
-        except GDSError as error:
-            raise DesignError(f"--format gds: {error}") from None
-    metrics = runs.read_json(Path(run_dir) / runs.METRICS)
+
+def _check_gds_levels(config: Config, levels: list[int | None]) -> None:
+    """Refuse ``--format gds`` before anything is written when a layer's levels cannot be binary masks."""
+    from quaton.export.gds import GDSError, check_gds
+
+    span = list(config.quantization.range) if config.quantization.range else None
+    try:
+        check_gds([{"levels": n, "range": span if n else None} for n in levels])
+    except GDSError as error:
+        raise DesignError(f"--format gds: {error}") from None
+
+
+def _design_directory(out_dir: str | Path) -> Path:
+    """``out_dir``, created if needed."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -118,23 +147,37 @@ def export_run(
         raise DesignError(
             f"cannot create the design directory {out}: {error.strerror or error}; choose another --out"
         ) from None
-    regions = config.regions() if config.task.kind == "classification" else []
-    description = design_description(config, metrics, regions)
-    if "log_gain" in state.get("task", {}):
-        gain = float(state["task"]["log_gain"].exp())
-        description["output"] = {"gain": gain, "meaning": "predicted phase (rad) = π · gain · detector intensity"}
-        if "black_level" in state["task"]:  # task.black_level: the camera's black level, calibrated with its gain
-            description["output"]["black_level"] = float(state["task"]["black_level"])
-            description["output"]["meaning"] = "predicted phase (rad) = π · gain · (detector intensity − black_level)"
-    description["hardware"] = hardware_description(config, state)
-    # what the model adds (an optical CNN: its Fourier-plane element, at the element's own pitch)
-    pitch = optical.mask_pitch or config.optics.pitch
-    description.update(optical.design_fields())
+    return out
+
+
+def _output_description(state: dict) -> dict[str, Any] | None:
+    """design.json's ``output`` for a phase-imaging run (its camera's gain and black level), else None."""
+    if "log_gain" not in state.get("task", {}):
+        return None
+    gain = float(state["task"]["log_gain"].exp())
+    output: dict[str, Any] = {"gain": gain, "meaning": "predicted phase (rad) = π · gain · detector intensity"}
+    if "black_level" in state["task"]:  # task.black_level: the camera's black level, calibrated with its gain
+        output["black_level"] = float(state["task"]["black_level"])
+        output["meaning"] = "predicted phase (rad) = π · gain · (detector intensity − black_level)"
+    return output
+
+
+def _write_layers(
+    out: Path,
+    config: Config,
+    evaluated_phases: list[torch.Tensor],
+    levels: list[int | None],
+    formats: tuple[str, ...],
+    pitch: float,
+    entries: list[dict[str, Any]],
+) -> list[np.ndarray]:
+    """Write each layer's phases (layer_XX.npy) and fabrication files, append its design.json entry to
+    ``entries``; returns the written phases, float64 [N, N] each."""
     fab = config.fabrication
     written: list[np.ndarray] = []
     wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
     full_scale = phase_to_height(np.array(2 * math.pi), wavelength_0, fab.refractive_index, fab.medium_index)
-    value_range = tuple(config.quantization.range) if config.quantization.range else None
+    value_range = config.quantization.range  # (lo, hi) rad, or None
     for index, (evaluated, n) in enumerate(zip(evaluated_phases, levels), start=1):
         # the phases evaluate() used (hard-quantized, wrapped to [0, 2π)), as float64
         phase = evaluated.double().numpy()
@@ -166,29 +209,41 @@ def export_run(
         if "stl" in formats:
             write_stl(out / f"layer_{index:02d}.stl", height, pitch, fab.base_thickness)
             layer["stl"] = {"file": f"layer_{index:02d}.stl", "unit": "mm", "base_thickness": fab.base_thickness}
-        description["layers"].append(layer)
-    if "gds" in formats:
-        from quaton.export.gds import write_gds
+        entries.append(layer)
+    return written
 
-        masks = write_gds(
-            out,
-            written,
-            description["layers"],
-            pitch,
-            wavelength_0,
-            fab.refractive_index,
-            fab.medium_index,
-            min_feature,
-            min_gap,
-        )
-        description["gds"] = {
-            "file": masks["file"],
-            "sidecar": "masks.json",
-            "layer_numbers": masks["layer_numbers"],
-            "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]],
-        }
-    runs.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
-    return out
+
+def _write_gds(
+    out: Path,
+    config: Config,
+    written: list[np.ndarray],
+    entries: list[dict[str, Any]],
+    pitch: float,
+    min_feature: float | None,
+    min_gap: float | None,
+) -> dict[str, Any]:
+    """Write the binary-optics masks (masks.gds, masks.json) of the written layers; returns design.json's ``gds``."""
+    from quaton.export.gds import write_gds
+
+    fab = config.fabrication
+    wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
+    masks = write_gds(
+        out,
+        written,
+        entries,
+        pitch,
+        wavelength_0,
+        fab.refractive_index,
+        fab.medium_index,
+        min_feature,
+        min_gap,
+    )
+    return {
+        "file": masks["file"],
+        "sidecar": "masks.json",
+        "layer_numbers": masks["layer_numbers"],
+        "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]],
+    }
 
 
 def hardware_description(config: Config, state: dict) -> dict[str, Any]:
@@ -275,7 +330,7 @@ class Design(nn.Module):
         )
         with torch.no_grad():
             for mask, phase in zip(self.network.masks, phases):
-                mask.raw.copy_(torch.from_numpy(phase))
+                cast(PhaseMask, mask).raw.copy_(torch.from_numpy(phase))  # a D2NN's masks are PhaseMasks
         self.network.requires_grad_(False).eval()
         regions = description["detector"]["regions"]
         self.detector = IntensityDetector([tuple(r) for r in regions], (grid, grid)) if regions else None
@@ -353,7 +408,7 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
         raise DesignError(
             f"{path}: field 'version' is {description.get('version')!r}; this quaton reads version {VERSION}"
         )
-    for key, kind in [
+    required: list[tuple[str, type | tuple[type, ...]]] = [
         ("wavelength", (int, float)),
         ("pitch", (int, float)),
         ("grid", list),
@@ -362,7 +417,8 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
         ("layers", list),
         ("input", dict),
         ("detector", dict),
-    ]:
+    ]
+    for key, kind in required:
         _field(description, key, kind, str(path))
     for key in ("hardware", "task", "material", "output"):  # optional, read as objects when present
         if key in description and not isinstance(description[key], dict):

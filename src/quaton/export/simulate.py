@@ -353,7 +353,7 @@ def _task_and_readout(design: Design, config: Config, data: Any) -> tuple[Any, A
     full_scale = design.description.get("hardware", {}).get("full_scale")
     if full_scale is not None:
         # a buffer of Readout (register_buffer), not declared for the type checker in quaton.hardware.readout
-        readout.full_scale.fill_(float(full_scale))  # type: ignore[operator]
+        readout.full_scale.fill_(float(full_scale))
     else:  # a design exported before the full scale was stored: calibrate as training did
         calibrate(config, design.network, readout, data.x_train)
     return task, readout

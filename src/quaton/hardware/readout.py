@@ -148,6 +148,8 @@ class Readout(nn.Module):
     ``seed`` seeds the evaluation noise (eval mode), ``seed_training`` the training noise (training mode).
     """
 
+    full_scale: torch.Tensor  # buffer: the ADC's range (intensity units), set by ``calibrate``
+
     def __init__(self, effects: dict[str, nn.Module] | None = None, percentile: float = 99.9, seed: int = 0) -> None:
         super().__init__()
         effects = effects or {}
@@ -177,7 +179,10 @@ class Readout(nn.Module):
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the evaluation noise sequence, for a reproducible evaluation (the training noise goes on)."""
-        self.generator = torch.Generator(device=self.full_scale.device).manual_seed(self.seed if seed is None else seed)
+        self.generator = self._evaluation_generator(self.seed if seed is None else seed)
+
+    def _evaluation_generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.full_scale.device).manual_seed(seed)
 
     def seed_training(self, run_seed: int, rank: int = 0) -> None:
         """Start the training noise for a run (``run_seed``) and process ``rank``; see ``training_seed``."""
@@ -205,7 +210,7 @@ class Readout(nn.Module):
         if self.training:
             return self._training_generator()
         if self.generator is None:
-            self.reseed()
+            self.generator = self._evaluation_generator(self.seed)  # as reseed()
         return self.generator
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,7 @@ from quaton.registry import Options
 if TYPE_CHECKING:
     from quaton.config import Config
     from quaton.hardware import Readout
+    from quaton.optics.elements import PhaseQuantizer
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,13 @@ class OpticalConv4f(nn.Module):
         design = tiled_transmission(kernels, centres, geometry.image_pitch, optics)
         self.system = FourFSystem(
             optics,
-            FourierElement(geometry.element_pixels, element, init=design, quantizer=quantizer, generator=generator),
+            FourierElement(
+                geometry.element_pixels,
+                element,
+                init=design,
+                quantizer=cast("PhaseQuantizer | None", quantizer),  # a quaton.quant.Quantizer (a module)
+                generator=generator,
+            ),
             geometry.coherent,
         )
 

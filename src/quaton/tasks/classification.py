@@ -33,6 +33,7 @@ class Classification(nn.Module):
     """
 
     primary_metric = "accuracy"
+    targets: torch.Tensor  # buffer [C, H, W]: each class's region lit uniformly, unit energy
 
     def __init__(
         self, regions: Sequence[Region], shape: tuple[int, int], loss: str = "mse", temperature: float = 10.0

@@ -35,7 +35,7 @@ in radians and the Pearson correlation ``pcc``. Each is reported beside the dark
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +59,7 @@ class PhaseImaging(nn.Module):
     ``data_range``: the SSIM/PSNR data range in units of φ/π (None: phase_scale/π)."""
 
     primary_metric = "ssim"
+    calibration_moments: torch.Tensor  # buffer, with a black level only: see ``_calibrated_prediction``
 
     def __init__(
         self,
@@ -84,7 +85,7 @@ class PhaseImaging(nn.Module):
         self.log_gain = nn.Parameter(torch.zeros(()))
         # None when off: the state dict of a run without a black level is unchanged
         self.black_level = nn.Parameter(torch.zeros(())) if black_level else None
-        if black_level:
+        if self.black_level is not None:
             # calibrated by least squares, not by gradient steps: the gain may need to move by
             # orders of magnitude (a network that sends most light away) faster than Adam moves it
             self.log_gain.requires_grad_(False)
@@ -109,6 +110,9 @@ class PhaseImaging(nn.Module):
         window pixels (differentiable in I), so the loss scores the best linear read-out of this
         intensity; the running moments of the batches (momentum CALIBRATION_MOMENTUM) set the
         stored gain and black level, which evaluation and the design use, fixed."""
+        black_level = self.black_level
+        if black_level is None:
+            raise ValueError("the least-squares camera calibrates a black level: build the task with black_level=True")
         mean_i, mean_t = window.mean(), target.mean()
         centred = window - mean_i
         variance = (centred * centred).mean()
@@ -127,7 +131,7 @@ class PhaseImaging(nn.Module):
             running_gain = (e_it - e_i * e_t) / (e_ii - e_i * e_i).clamp_min(1e-30)
             # a camera's gain is positive; an intensity anticorrelated with the phase reads as ~0
             self.log_gain.fill_(float(running_gain.clamp_min(1e-12).log()))
-            self.black_level.fill_(float(e_i - e_t / running_gain.clamp_min(1e-12)))
+            black_level.fill_(float(e_i - e_t / running_gain.clamp_min(1e-12)))
         return mean_t + gain * centred
 
     def target(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,12 +139,15 @@ class PhaseImaging(nn.Module):
         return images * (self.phase_scale / math.pi)
 
     def _ssim(
-        self, prediction: torch.Tensor, target: torch.Tensor, reduction: str = "elementwise_mean"
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        reduction: Literal["elementwise_mean", "none"] = "elementwise_mean",
     ) -> torch.Tensor:
         # imported here: torchmetrics takes seconds to import, and a config validates without it
         from torchmetrics.functional.image import structural_similarity_index_measure
 
-        return structural_similarity_index_measure(
+        ssim = structural_similarity_index_measure(
             prediction[:, None],
             target[:, None],
             data_range=self.data_range,
@@ -149,6 +156,8 @@ class PhaseImaging(nn.Module):
             kernel_size=11,
             reduction=reduction,
         )
+        assert isinstance(ssim, torch.Tensor), "a tuple only with return_full_image or return_contrast_sensitivity"
+        return ssim
 
     def loss(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The training loss of detector images [B, N, N] against targets φ/π [B, s, s]; with a

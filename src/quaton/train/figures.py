@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from torch import nn
 
 from quaton.config import Config
@@ -92,7 +92,8 @@ def _intensity_bar(figure: plt.Figure, image: Any, ax: plt.Axes, label: str = "i
     colorbar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
     colorbar.locator = MaxNLocator(4)
     colorbar.ax.tick_params(labelsize=7)
-    colorbar.formatter.set_powerlimits((-2, 3))
+    if isinstance(colorbar.formatter, ScalarFormatter):  # a colour bar's default formatter
+        colorbar.formatter.set_powerlimits((-2, 3))
     colorbar.ax.yaxis.get_offset_text().set_fontsize(7)
     colorbar.set_label(label, fontsize=8)
 

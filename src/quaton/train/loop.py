@@ -33,7 +33,7 @@ def _optimizer(config: Config, model: nn.Module, task: Task) -> torch.optim.Opti
     """Phase (and task) parameters at train.lr; quantizer temperatures (PSQ-LT's k) at quantization.temperature_lr."""
     quantizer_ids = {id(p) for q in quant.quantizers(model) for p in q.temperature_parameters()}
     trainable = [p for p in [*model.parameters(), *task.parameters()] if p.requires_grad]
-    groups = [{"params": [p for p in trainable if id(p) not in quantizer_ids]}]
+    groups: list[dict[str, Any]] = [{"params": [p for p in trainable if id(p) not in quantizer_ids]}]
     slow = [p for p in trainable if id(p) in quantizer_ids]
     if slow:
         groups.append({"params": slow, "lr": config.quantization.temperature_lr or config.train.lr})

@@ -175,17 +175,17 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]], configs: list
 
     buffer = io.StringIO()
     keys = _ordered([k for r in rows for k in r])
-    writer = csv.DictWriter(buffer, fieldnames=keys, restval="")
-    writer.writeheader()
-    writer.writerows(rows)
+    runs_writer = csv.DictWriter(buffer, fieldnames=keys, restval="")
+    runs_writer.writeheader()
+    runs_writer.writerows(rows)
     rundir.atomic_write_text(out / "runs.csv", buffer.getvalue())
 
     figure, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(row_ids) * len(columns) / 3), 3.8))
     width = 0.8 / max(1, len(columns))
     x = np.arange(len(row_ids))
     for i, c in enumerate(columns):
-        means = [statistics.fmean(cells[rid][c]) * (100 if percent else 1) if cells[rid][c] else 0 for rid in row_ids]
-        ax.bar(x + (i - (len(columns) - 1) / 2) * width, means, width, label=names[i])
+        heights = [statistics.fmean(cells[rid][c]) * (100 if percent else 1) if cells[rid][c] else 0 for rid in row_ids]
+        ax.bar(x + (i - (len(columns) - 1) / 2) * width, heights, width, label=names[i])
     ax.set_xticks(x, [" / ".join(map(str, rid)) for rid in row_ids], rotation=20, ha="right")
     ax.set_ylabel(table.metric + (" (%)" if percent else ""))
     ax.legend(ncol=min(6, len(columns)), fontsize=8, loc="lower right")
