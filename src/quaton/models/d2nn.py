@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,6 +15,7 @@ from quaton.optics import FreeSpace, PhaseMask, intensity
 if TYPE_CHECKING:
     from quaton.config import Config
     from quaton.hardware import Readout
+    from quaton.optics.elements import PhaseQuantizer
 
 
 def _fusable(mask: nn.Module) -> bool:
@@ -69,7 +71,12 @@ class D2NN(nn.Module):
         for space in self.propagations[1:]:
             space.workspace = workspace
         self.masks = nn.ModuleList(
-            PhaseMask((grid, grid), init=init, quantizer=quantizer(k) if quantizer else None, generator=generator)
+            PhaseMask(
+                (grid, grid),
+                init=init,
+                quantizer=cast("PhaseQuantizer | None", quantizer(k)) if quantizer else None,
+                generator=generator,
+            )
             for k in range(len(distances) - 1)
         )
 
@@ -81,6 +88,7 @@ class D2NN(nn.Module):
         """Input field complex [B, N, N] -> detector-plane field complex [B, N, N]."""
         field = self.propagations[0](field)
         for mask, space in zip(self.masks, self.propagations[1:]):
+            mask = cast(PhaseMask, mask)
             field = space(field, mask.transmission(field.dtype)) if _fusable(mask) else space(mask(field))
         return field
 
@@ -114,7 +122,7 @@ class D2NN(nn.Module):
     @torch.no_grad()
     def phases(self) -> list[torch.Tensor]:
         """The phases of the device in [0, 2π), float [N, N] per layer, as evaluated (hard in eval mode)."""
-        return [mask.phase().detach().clone() for mask in self.masks]
+        return [cast(PhaseMask, mask).phase().detach().clone() for mask in self.masks]
 
     # --- quaton.models.OpticalModel ---
 
@@ -147,6 +155,33 @@ class D2NN(nn.Module):
     def design_fields(self) -> dict[str, Any]:
         """Nothing beside the quaton-design v1 description (a D2NN's)."""
         return {}
+
+    # --- quaton.models.MeasurableModel: a camera behind each mask and at the detector ---
+
+    def plane_states(
+        self,
+        fields: torch.Tensor,
+        correction: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        replace: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> list[torch.Tensor]:
+        """``stages``: the fields at layer 1 ... layer L and the detector, complex [B, N, N]."""
+        return self.stages(fields, correction, replace)
+
+    @property
+    def measured_planes(self) -> int:
+        return self.num_layers + 1
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        return (self.grid, self.grid)
+
+    def output_scores(self, power: torch.Tensor) -> torch.Tensor:
+        """The detector image itself: the classification task reads its regions."""
+        return power
+
+    def device_params(self) -> list[np.ndarray]:
+        """The phases float64 [N, N] per layer, rad, as evaluated (hard-quantized in eval mode)."""
+        return [p.double().cpu().numpy() for p in self.phases()]
 
 
 @register_model("d2nn", output="detector", display="D2NN")

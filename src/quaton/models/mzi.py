@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -193,6 +193,9 @@ class ClementsMesh(nn.Module):
     seeded with ``seed``.
     """
 
+    _mzi_entries: Tensor  # buffers: flat indices of the MZI blocks' entries, of the idle waveguides' ones
+    _idle_entries: Tensor
+
     def __init__(
         self, n: int, *, seed: int = 0, generator: torch.Generator | None = None, init: str = "uniform"
     ) -> None:
@@ -298,12 +301,12 @@ class ClementsMesh(nn.Module):
         """Set θ, φ [n_mzi] and γ [n] (rad, mesh order), cast to the parameters' dtype."""
         for name, values in (("theta", theta), ("phi", phi), ("gamma", gamma)):
             parameter = getattr(self, name)
-            values = torch.as_tensor(np.asarray(values, dtype=np.float64))
-            if values.shape != parameter.shape:
+            tensor = torch.as_tensor(np.asarray(values, dtype=np.float64))
+            if tensor.shape != parameter.shape:
                 raise ValueError(
-                    f"{name} must have shape {tuple(parameter.shape)} for an n={self.n} mesh, got {tuple(values.shape)}"
+                    f"{name} must have shape {tuple(parameter.shape)} for an n={self.n} mesh, got {tuple(tensor.shape)}"
                 )
-            parameter.copy_(values.to(parameter.dtype))
+            parameter.copy_(tensor.to(parameter.dtype))
 
     def load_unitary(self, unitary: np.ndarray) -> None:
         """Set the phases so that the error-free mesh implements ``unitary`` (complex [n, n])."""
@@ -546,10 +549,12 @@ class MZINetwork(nn.Module):
         after: list[Tensor] = []
         for index, mesh in enumerate(self.meshes):
             x = mesh(x, errors[index] if errors is not None else None)
-            if correction is not None and correction[index] is not None:
-                x = x + correction[index](x)
-            if replace is not None and replace[index] is not None:
-                x = replace[index](x)
+            corrector = correction[index] if correction is not None else None
+            if corrector is not None:
+                x = x + corrector(x)
+            replacer = replace[index] if replace is not None else None
+            if replacer is not None:
+                x = replacer(x)
             after.append(x)
             if index < count - 1:
                 x = self.activation(x)
@@ -558,6 +563,31 @@ class MZINetwork(nn.Module):
     def forward(self, fields: Tensor, errors: Sequence[MeshErrors | None] | None = None) -> Tensor:
         """Fields complex [B, ports] -> normalised output intensities [B, ports]."""
         return self.stages(fields, errors)[0]
+
+    # --- quaton.models.MeasurableModel: a photodiode per port after each mesh ---
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Images [B, s, s] -> Fourier-encoded fields complex [B, ports]."""
+        return fourier_encode(images, self.ports)
+
+    def plane_states(
+        self, fields: Tensor, correction: list[Any] | None = None, replace: list[Any] | None = None
+    ) -> list[Tensor]:
+        """The fields complex [B, ports] after every mesh (``stages``' second result)."""
+        return self.stages(fields, correction=correction, replace=replace)[1]
+
+    @property
+    def measured_planes(self) -> int:
+        return len(self.meshes)
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        side = math.isqrt(self.ports)
+        return (side, side)
+
+    def output_scores(self, power: Tensor) -> Tensor:
+        """``temperature`` · the port powers L2-normalised over all ports, ports 0 … classes − 1."""
+        return self.temperature * F.normalize(power, dim=1)[:, : self.classes]
 
     def scores(self, intensities: Tensor) -> Tensor:
         """Class scores: the first ``classes`` output ports, [B, classes]."""
@@ -576,7 +606,7 @@ class MZINetwork(nn.Module):
         if len(params) != len(self.meshes):
             raise ValueError(f"the network has {len(self.meshes)} meshes, got parameters for {len(params)}")
         for mesh, phases in zip(self.meshes, params):
-            mesh.load_phases(phases["theta"], phases["phi"], phases["gamma"])
+            cast(ClementsMesh, mesh).load_phases(phases["theta"], phases["phi"], phases["gamma"])
 
     # --- quaton.models.OpticalModel: the output ports are the detectors; no masks to fabricate ---
 

@@ -63,6 +63,44 @@ class OpticalModel(Protocol):
         ...
 
 
+@runtime_checkable
+class MeasurableModel(Protocol):
+    """What training against a physical system (``quaton.train.dat``: PAT, DAT) asks of a model:
+    the planes a lab can measure, and the parameters a device is loaded with."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images float [B, s, s] -> the model's input fields (complex; [B, N, N] or [B, ports])."""
+        ...
+
+    def plane_states(
+        self,
+        fields: torch.Tensor,
+        correction: list[Any] | None = None,
+        replace: list[Any] | None = None,
+    ) -> list[torch.Tensor]:
+        """The complex fields at every measurable plane, the output last; ``correction[l]`` adds a
+        predicted deviation x + c_l(x) at plane l (DAT's SEPNs), ``replace[l]`` then substitutes it."""
+        ...
+
+    @property
+    def measured_planes(self) -> int:
+        """How many planes ``plane_states`` returns."""
+        ...
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        """The 2-D shape a plane's field is given to a SEPN in."""
+        ...
+
+    def output_scores(self, power: torch.Tensor) -> torch.Tensor:
+        """What the task reads of the output detectors' power (a detector image, or class scores)."""
+        ...
+
+    def device_params(self) -> list[Any]:
+        """What a physical device is loaded with (as evaluated: call in eval mode)."""
+        ...
+
+
 def as_optical(model: nn.Module) -> OpticalModel:
     """``model`` as an :class:`OpticalModel`; TypeError naming what a model must answer otherwise."""
     if not isinstance(model, OpticalModel):

@@ -43,14 +43,12 @@ model, ``physical_test_accuracy`` the same parameters loaded into and measured o
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from quaton import quant
@@ -62,21 +60,23 @@ from quaton.export.design import design_description
 from quaton.gradients import straight_through
 from quaton.hardware import Readout
 from quaton.hardware.physical import PhysicalSystem, load_system
-from quaton.models import D2NN
+from quaton.models.protocol import MeasurableModel
 from quaton.models.sepn import SEPN
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import engine, rundir
 from quaton.train.calibrate import ParametricD2NN, calibrate
 from quaton.train.figures import plot_physical_history
 from quaton.train.robust import draw_errors
-from quaton.train.setup import PreparedData, build_model, build_task, encode_batch
+from quaton.train.setup import PreparedData, build_model, build_task
 
 SEPN_CLIP = 1.0  # gradient-norm clip of the SEPN step: a SEPN that jumps corrupts the task gradient it shapes
 
 
 @dataclass
 class Network:
-    """What the strategies need of a network kind: encode, run plane by plane, observe, load a device."""
+    """A network as the strategies use it: the model's measurable planes
+    (:class:`quaton.models.MeasurableModel`), through a parametric model of the system when there is
+    one, and its camera. Any model kind that answers the protocol trains against a system."""
 
     config: Config
     model: nn.Module
@@ -84,17 +84,18 @@ class Network:
     physics: ParametricD2NN | None = None  # a D2NN's calibrated (or randomised) model of the system; None: ideal
     camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
 
-    @property
-    def is_d2nn(self) -> bool:
-        return isinstance(self.model, D2NN)
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, MeasurableModel):
+            raise TrainingError(
+                f"model.kind {self.config.model.kind!r} cannot train against a physical system: its model does not "
+                "implement quaton.models.MeasurableModel (encode, plane_states, measured_planes, plane_shape, "
+                "output_scores, device_params)"
+            )
+        self.measurable: MeasurableModel = self.model
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, s, s] -> input fields: complex [B, N, N] (D2NN) or [B, ports] (MZI)."""
-        if self.is_d2nn:
-            return encode_batch(self.config, images)
-        from quaton.models.mzi import fourier_encode
-
-        return fourier_encode(images, self.config.model.mzi.ports)
+        return self.measurable.encode(images)
 
     def states(
         self, fields: torch.Tensor, correction: list | None = None, replace: list | None = None, ideal: bool = False
@@ -102,11 +103,9 @@ class Network:
         """The complex fields at every measurable plane, the last one being the output; through
         ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
         if self.physics is not None and not ideal:
-            return self.physics.stages(fields, [mask.phase() for mask in self.model.masks], correction, replace)
-        if self.is_d2nn:
-            return self.model.stages(fields, correction, replace)
-        _, states = self.model.stages(fields, correction=correction, replace=replace)
-        return states
+            masks = cast(Any, self.model).masks  # physics exists for a D2NN only
+            return self.physics.stages(fields, [mask.phase() for mask in masks], correction, replace)
+        return self.measurable.plane_states(fields, correction, replace)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         """What a detector reports of a state: its power |E|² (camera pixels, photodiodes per port)."""
@@ -126,29 +125,23 @@ class Network:
         return measured.clamp_min(0).sqrt()
 
     def task_input(self, observed: torch.Tensor) -> torch.Tensor:
-        """Detector image (D2NN: the task reads its regions) or class scores (MZI: ``temperature`` ·
-        the port powers L2-normalised over all ports, ports 0..C−1, as the DAT authors' read-out)."""
-        if self.is_d2nn:
-            return observed
-        return self.config.task.temperature * F.normalize(observed, dim=1)[:, : self.task.num_classes]
+        """What the task reads of the output power: a detector image (D2NN), class scores (MZI)."""
+        return self.measurable.output_scores(observed)
 
     @property
     def planes(self) -> int:
         """Measurable planes: a D2NN's L masks and detector, an MZI network's mesh outputs."""
-        return self.config.model.layers + 1 if self.is_d2nn else self.config.model.mzi.meshes
+        return self.measurable.measured_planes
 
     def sepn_shape(self) -> tuple[int, int]:
-        if self.is_d2nn:
-            return (self.config.model.grid, self.config.model.grid)
-        side = math.isqrt(self.config.model.mzi.ports)
-        return (side, side)
+        return self.measurable.plane_shape
 
     @torch.no_grad()
     def device_params(self) -> list[Any]:
         """What the physical device is loaded with: hard-quantized phases (D2NN), phase-shifter values (MZI)."""
         was_training = self.model.training
         self.model.eval()
-        params = [p.double().cpu().numpy() for p in self.model.phases()] if self.is_d2nn else self.model.device_params()
+        params = self.measurable.device_params()
         self.model.train(was_training)
         return params
 
@@ -221,7 +214,8 @@ def _measured_planes(network: Network, measurement: dict[str, Any], use_internal
     internal = list(measurement.get("internal") or []) if use_internal else []
     if internal and len(internal) != planes - 1:
         raise TrainingError(
-            f"the physical system reported {len(internal)} internal measurements; {planes - 1} (one per internal plane) or none expected"
+            f"the physical system reported {len(internal)} internal measurements; "
+            f"{planes - 1} (one per internal plane) or none expected"
         )
     aligned: list[torch.Tensor | None] = [None] * planes
     for index, value in enumerate(internal):
@@ -287,7 +281,9 @@ def split_validation(config: Config, data: PreparedData) -> tuple[PreparedData, 
     return train, data.x_train[held], data.y_train[held]
 
 
-def _schedulers(config: Config, optimizers: list[torch.optim.Optimizer]) -> list[torch.optim.lr_scheduler.LRScheduler]:
+def _schedulers(
+    config: Config, optimizers: Sequence[torch.optim.Optimizer]
+) -> list[torch.optim.lr_scheduler.LRScheduler]:
     if config.train.schedule_step:
         return [torch.optim.lr_scheduler.StepLR(o, step_size=config.train.schedule_step, gamma=0.5) for o in optimizers]
     if config.train.scheduler == "cosine":
@@ -305,6 +301,8 @@ def _calibrate(
     count = min(settings.inputs, len(data.x_train))
     fields = network.encode(data.x_train[:count].to(device))
     physics = network.physics
+    if physics is None:
+        raise TrainingError("calibration fits a parametric model of a D2NN; this network has none")
     result = calibrate(
         system,
         physics,
@@ -317,7 +315,8 @@ def _calibrate(
     )
     for p in physics.parameters():
         p.requires_grad_(False)
-    truth = system.true_parameters() if callable(getattr(system, "true_parameters", None)) else None
+    reported = getattr(system, "true_parameters", None)  # a twin reports its truth; a lab system does not
+    truth = reported() if callable(reported) else None
     return result.report(truth)
 
 
@@ -332,7 +331,10 @@ class SystemTraining:
         self.label = f"{self.strategy} "
         self.data, self.x_val, self.y_val = split_validation(config, data)
         self.model = build_model(config).to(device)
-        self.task = build_task(config, len(data.classes)).to(device)
+        task = build_task(config, len(data.classes)).to(device)
+        if not isinstance(task, (Classification, LogitClassification)):
+            raise TrainingError(f"training against a physical system classifies: task.kind {config.task.kind!r}")
+        self.task = task
         self.readout = build_readout(config).to(device)
         self.readout.seed_training(config.seed)  # fresh camera noise at every training read-out
         self.network = Network(config, self.model, self.task, camera=None if self.readout.ideal else self.readout)
@@ -372,9 +374,9 @@ class SystemTraining:
 
     def _sepns(self) -> nn.ModuleList:
         shape, dat = self.network.sepn_shape(), self.config.dat
-        return nn.ModuleList(SEPN(shape, tuple(dat.features), dat.convs) for _ in range(self.network.planes)).to(
-            self.device
-        )
+        return nn.ModuleList(
+            SEPN(shape, cast(tuple[int, int, int], tuple(dat.features)), dat.convs) for _ in range(self.network.planes)
+        ).to(self.device)
 
     def load(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -386,8 +388,10 @@ class SystemTraining:
                 rundir.restore_rng(state["robust_rng"], self.robust_draws)
         if self.sepns is not None:
             self.sepns.load_state_dict(state["sepns"])
-        for holder, saved in zip([*self.optimizers, *self.schedulers], [*state["optimizers"], *state["schedulers"]]):
-            holder.load_state_dict(saved)
+        for optimizer, saved in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
         if "readout" in state:
             self.readout.load_state_dict(state["readout"])
             self.readout.set_noise_state(state["rng"]["readout"])
@@ -410,7 +414,7 @@ class SystemTraining:
         for _ in range(self.config.dat.sepn_steps):
             states = self.network.states(fields, correction=list(self.sepns))
             observed = self.network.observed(states)
-            similarity = sum(relative_mse(o, m) for o, m in zip(observed, measured) if m is not None)
+            similarity = torch.stack([relative_mse(o, m) for o, m in zip(observed, measured) if m is not None]).sum()
             self.optimizers[1].zero_grad(set_to_none=True)
             similarity.backward()
             nn.utils.clip_grad_norm_(self.sepns.parameters(), SEPN_CLIP)
@@ -421,9 +425,12 @@ class SystemTraining:
         network, config = self.network, self.config
         fields = network.encode(x)
         replace = None
-        if self.strategy == "robust":
+        if self.strategy == "robust" and network.physics is not None:
             draw_errors(network.physics, config.robust, self.robust_draws)
+        measured: list[torch.Tensor | None] = []
         if self.measures:
+            if self.system is None:
+                raise TrainingError(f"train.strategy {self.strategy} measures a physical system: set physical.system")
             self.system.load(network.device_params())
             measurement = _measure(self.system, network, fields)
             measured = _measured_planes(network, measurement, self.uses_sepns and config.dat.internal)
@@ -434,7 +441,7 @@ class SystemTraining:
         states = network.states(fields, correction=correction, replace=replace)
         observed = network.observed(states[-1:])[-1]
         aware = config.train.hardware_aware and epoch > config.train.ideal_epochs
-        if self.strategy == "pat":
+        if self.strategy == "pat" and measured[-1] is not None:
             observed = straight_through(measured[-1], observed)
         elif not self.measures and network.camera is not None and aware:
             observed = network.camera(observed)

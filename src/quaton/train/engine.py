@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,13 +40,33 @@ from quaton.train.setup import PreparedData, prepare_data
 class Strategy(Protocol):
     """What a training strategy gives the engine. Built from ``(config, data, device, rank, world)``."""
 
-    label: str  # progress-bar prefix ("" or "dat ")
-    resume_key: str  # checkpoint key that marks a resumable state of this strategy
-    selection: str | None  # history key whose maximum picks the kept epoch; None keeps the last
-    data: PreparedData  # the training (and test) images the engine iterates over
-    model: nn.Module  # the network whose quantizers the engine schedules
-    optimizer: torch.optim.Optimizer  # the one the engine steps with the task loss
-    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    @property
+    def label(self) -> str:
+        """Progress-bar prefix ("" or "dat ")."""
+
+    @property
+    def resume_key(self) -> str:
+        """The checkpoint key that marks a resumable state of this strategy."""
+
+    @property
+    def selection(self) -> str | None:
+        """The history key whose maximum picks the kept epoch; None keeps the last."""
+
+    @property
+    def data(self) -> PreparedData:
+        """The training (and test) images the engine iterates over."""
+
+    @property
+    def model(self) -> nn.Module:
+        """The network whose quantizers the engine schedules."""
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer the engine steps with the task loss."""
+
+    @property
+    def schedulers(self) -> Sequence[torch.optim.lr_scheduler.LRScheduler]:
+        """Stepped once after every epoch."""
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore the strategy's part of a checkpoint (``rng`` holds the engine's and its own)."""
