@@ -235,9 +235,25 @@ def run(
     ``on_epoch`` gets each epoch's history record after its checkpoint is written. With ``resume``
     and a checkpoint of the same config, training continues from it and ends where an
     uninterrupted run ends. Under torchrun (``world_allowed``) each rank trains on its shard of
-    every global batch and rank 0 alone writes the run directory.
+    every global batch and rank 0 alone writes the run directory. ``train.threads`` holds for the
+    run only: torch's thread count is given back afterwards.
     """
-    run_dir = Path(run_dir)
+    threads = torch.get_num_threads()
+    try:
+        return _run(config, Path(run_dir), factory, data, resume, on_epoch, world_allowed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    config: Config,
+    run_dir: Path,
+    factory: StrategyFactory,
+    data: PreparedData | None,
+    resume: bool,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+    world_allowed: bool,
+) -> dict[str, Any]:
     rank, world = distributed_context(config) if world_allowed else (0, 1)
     writer = rank == 0
     if config.train.batch_size % world:
