@@ -231,3 +231,18 @@ def test_design_and_simulate_load_without_training_code():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+MAX_FUNCTION_LINES = 80  # issue 14: a function that does not fit on a screen does more than one thing
+
+
+def test_no_function_is_longer_than_80_lines():
+    """Every function and method in src/, docstring included, fits in 80 lines."""
+    long = []
+    for module, path in module_names().items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name} (line {node.lineno}): {length} lines")
+    assert not long, "split these functions:\n" + "\n".join(long)
