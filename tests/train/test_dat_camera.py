@@ -11,6 +11,7 @@ from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
 from quaton.hardware.physical import D2NNTwin
 from quaton.train.dat import CameraSystem, design_for, train_with_system
+from quaton.train.evaluate import evaluate_run
 from quaton.train.setup import build_model, build_readout, encode_batch, prepare_data
 
 EVERYTHING = Path(__file__).parents[2] / "configs" / "dat" / "everything.yaml"
@@ -100,6 +101,10 @@ def test_a_run_stopped_after_an_epoch_resumes_to_the_uninterrupted_result_camera
     b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+    # quaton eval measures the device as trained: through the camera (it used to leave it out)
+    again = evaluate_run(tmp_path / "whole")
+    assert again["physical_test_accuracy"] == whole["physical_test_accuracy"]
+    assert again["test_accuracy"] == whole["test_accuracy"]
 
 
 def test_everything_config_loads_and_a_camera_after_an_mzi_system_is_refused():

@@ -9,7 +9,7 @@ from quaton.builders import build_readout, build_task, load_run, prepare_data
 from quaton.evaluation import calibrate, evaluate
 from quaton.hardware.physical import load_system
 from quaton.tasks import PhaseImaging
-from quaton.train.dat import Network, accuracies, design_for
+from quaton.train.dat import CameraSystem, Network, accuracies, design_for
 
 __all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.builders (below train/ and export/)
 
@@ -20,28 +20,31 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
     config, model, state = load_run(run_dir, overrides)
     data = prepare_data(config)
     task = build_task(config, len(data.classes) or 10)
+    readout = build_readout(config)
+    if "readout" in state:
+        readout.load_state_dict(state["readout"])
+    else:
+        calibrate(config, model, readout, data.x_train)
     if config.physical.system is not None or config.model.kind == "mzi":
-        # the ideal model and the physical system (overrides may name another system or error realisation)
+        # the ideal model and the physical system (overrides may name another system or error realisation),
+        # both read through the run's camera as training measured them
         assert not isinstance(task, PhaseImaging), "the config allows a physical system for classification only"
-        system = (
+        camera = None if readout.ideal else readout
+        system: Any = (
             load_system(config.physical.system, design_for(config), config.physical.options)
             if config.physical.system
             else None
         )
-        result = accuracies(
-            Network(config, model, task), system, data.x_test, data.y_test, config.train.eval_batch_size
-        )
+        if system is not None and camera is not None:
+            system = CameraSystem(system, camera)
+        network = Network(config, model, task, camera=camera)
+        result = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)
         return {
             **{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()},
             "test_size": len(data.x_test),
         }
     if "task" in state:
         task.load_state_dict(state["task"])
-    readout = build_readout(config)
-    if "readout" in state:
-        readout.load_state_dict(state["readout"])
-    else:
-        calibrate(config, model, readout, data.x_train)
     result = evaluate(config, model, task, data.x_test, data.y_test, readout)
     return {
         **{f"test_{k}": v for k, v in result.items() if k != "confusion"},
