@@ -613,14 +613,14 @@ class MZINetwork(nn.Module):
     def task_input(self, images: Tensor, readout: Readout | None = None, full_scale: Tensor | float = 1.0) -> Tensor:
         """Class scores [B, classes] of images [B, s, s] (Fourier-encoded on ``ports`` waveguides);
         the port powers go through ``readout`` (one photodiode per port) when given."""
-        powers = self(fourier_encode(images, self.ports))
+        powers = self(self.encode(images))
         if readout is not None:
             powers = readout(powers)
-        return self.temperature * F.normalize(powers, dim=1)[:, : self.classes]
+        return self.output_scores(powers)
 
     def sensor_intensity(self, images: Tensor) -> Tensor:
         """The ideal normalised port powers [B, ports] of images [B, s, s]."""
-        return self(fourier_encode(images, self.ports))
+        return self(self.encode(images))
 
     def phases(self) -> list[Tensor]:
         """None: the phase shifters are device parameters (``device_params``), not masks."""
