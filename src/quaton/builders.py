@@ -316,8 +316,15 @@ def load_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[C
     config = load_config(run_dir / runs.CONFIG, overrides)
     state = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
     model = build_model(config, initialize=False)
+    # post-training quantization (PQ): a full-precision run evaluated with quantization.method=pq has no
+    # quantizer state to load; its quantizers are fixed by the config (levels, hard rounding in eval mode)
+    trained_method = load_config(run_dir / runs.CONFIG).quantization.method
+    post_quantized = trained_method == "none" and config.quantization.method == "pq"
     try:
-        model.load_state_dict(state["model"])
+        missing, unexpected = model.load_state_dict(state["model"], strict=not post_quantized)
     except RuntimeError as error:
         raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {error}") from None
+    if unexpected or any(".quantizer." not in key for key in missing):
+        detail = f"missing {missing}, unexpected {unexpected}"
+        raise RunDirError(f"checkpoint in {run_dir} does not fit its config: {detail}")
     return config, model.eval(), state

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from quaton.config import load_config
-from quaton.errors import ConfigError
+from quaton.errors import ConfigError, RunDirError
 from quaton.train.loop import train
 from quaton.train.setup import build_model
 
@@ -45,3 +45,23 @@ def test_init_from_a_missing_or_different_run_is_one_clear_error(full_precision_
     other_grid = load_config(SMOKE, QUIET + [f"train.init_from={full_precision_run}", "model.grid=40"])
     with pytest.raises(ConfigError, match="different network"):
         build_model(other_grid)
+
+
+def test_eval_of_a_full_precision_run_with_pq_rounds_its_trained_phases(full_precision_run):
+    """PQ of an existing run: `quaton eval RUN --set quantization.method=pq --set quantization.levels=2`
+    evaluates the trained phases rounded to 2 levels (it used to fail: no quantizer state in the checkpoint)."""
+    from quaton.builders import load_run
+    from quaton.train.evaluate import evaluate_run
+
+    pq = ["quantization.method=pq", "quantization.levels=2"]
+    _, model, _ = load_run(full_precision_run, pq)
+    trained = torch.load(full_precision_run / "checkpoint.pt", weights_only=True)["model"]
+    for index, mask in enumerate(model.masks):
+        phase = mask.phase()
+        assert len(torch.unique(phase)) <= 2  # a binary device ...
+        wrapped = torch.remainder(trained[f"masks.{index}.raw"], 2 * torch.pi)
+        distance = torch.remainder(phase - wrapped + torch.pi, 2 * torch.pi) - torch.pi
+        assert distance.abs().max() <= torch.pi / 2 + 1e-5  # ... each pixel at the level nearest its trained phase
+    assert evaluate_run(full_precision_run, pq)["test_accuracy"] != evaluate_run(full_precision_run)["test_accuracy"]
+    with pytest.raises(RunDirError, match="does not fit"):  # another method still needs its own trained state
+        load_run(full_precision_run, ["quantization.method=gs", "quantization.levels=2"])
