@@ -483,14 +483,23 @@ class DATConfig(Section):
     sepn_steps: int = Field(1, ge=1, le=16, description="SEPN similarity steps per batch")
 
 
-CalibrationGroup = Literal["shift", "rotation", "distance", "phase", "crosstalk", "detector"]
-CALIBRATION_GROUPS: tuple[CalibrationGroup, ...] = ("shift", "rotation", "distance", "phase", "crosstalk", "detector")
+# D2NN: shift .. detector; MZI mesh: phase (shifter offsets) and coupler (split errors)
+CalibrationGroup = Literal["shift", "rotation", "distance", "phase", "crosstalk", "detector", "coupler"]
+CALIBRATION_GROUPS: tuple[CalibrationGroup, ...] = (
+    "shift",
+    "rotation",
+    "distance",
+    "phase",
+    "crosstalk",
+    "detector",
+    "coupler",
+)
 
 
 class CalibrateConfig(Section):
-    """A calibrated twin (D2NN): fit a parametric model of the physical system to probe measurements
-    before training, then train through it (quaton.train.calibrate). On with train.strategy calibrated;
-    ``enabled`` adds it to pat or dat."""
+    """A calibrated twin: fit a parametric model of the physical system to probe measurements before
+    training, then train through it (D2NN: quaton.train.calibrate; MZI mesh: quaton.train.calibrate_mzi).
+    On with train.strategy calibrated; ``enabled`` adds it to pat or dat."""
 
     enabled: bool = Field(False, description="calibrate before pat or dat training (train.strategy calibrated: always)")
     fit: list[CalibrationGroup] = Field(
@@ -578,18 +587,23 @@ class Config(Section):
                 f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "
                 "(e.g. quaton.hardware.physical:d2nn_twin)"
             )
-        if self.train.strategy in ("calibrated", "robust") and model.kind != "d2nn":
+        calibrates = ("d2nn", "mzi")
+        if (self.train.strategy == "robust" and model.kind != "d2nn") or (
+            self.train.strategy == "calibrated" and model.kind not in calibrates
+        ):
             raise ValueError(
-                f"train.strategy {self.train.strategy} is implemented for model.kind d2nn, not {model.kind}: "
-                "use pat or dat"
+                f"train.strategy {self.train.strategy} is implemented for model.kind "
+                f"{'d2nn' if self.train.strategy == 'robust' else 'd2nn or mzi'}, not {model.kind}: use pat or dat"
             )
         if self.calibrate.enabled and self.train.strategy not in ("pat", "dat", "calibrated"):
             raise ValueError(
                 "calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), "
                 f"not {self.train.strategy}"
             )
-        if self.calibrate.enabled and model.kind != "d2nn":
-            raise ValueError(f"calibrate.enabled: calibration is implemented for model.kind d2nn, not {model.kind}")
+        if self.calibrate.enabled and model.kind not in calibrates:
+            raise ValueError(
+                f"calibrate.enabled: calibration is implemented for model.kind d2nn or mzi, not {model.kind}"
+            )
         if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
             raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
         camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()

@@ -194,7 +194,7 @@ def test_calibrate_config_errors_name_the_key():
         tiny(**{"calibrate.fit": ["shift", "shift"]})
     with pytest.raises(ConfigError, match="calibrate.probes"):
         tiny(**{"calibrate.probes": 0})
-    with pytest.raises(ConfigError, match="train.strategy calibrated is implemented for model.kind d2nn"):
+    with pytest.raises(ConfigError, match="train.strategy robust is implemented for model.kind d2nn, not mzi"):
         build_config(
             {
                 **TINY,
@@ -202,5 +202,5 @@ def test_calibrate_config_errors_name_the_key():
                 "input": {"object_size": 14},
                 "task": {"loss": "cross_entropy"},
             },
-            ["train.strategy=calibrated"],
+            ["train.strategy=robust"],
         )

@@ -52,6 +52,14 @@ class MZITwin:
         ]
         self._loaded = False
 
+    def true_parameters(self) -> dict[str, np.ndarray]:
+        """The drawn errors (a twin knows its truth; a lab does not): bs [meshes, n_mzi, 2], theta and
+        phi [meshes, n_mzi] (rad), as :meth:`quaton.train.calibrate_mzi.ParametricMZI.values` reports them."""
+        return {
+            name: torch.stack([getattr(e, name) for e in self.errors]).double().numpy()
+            for name in ("bs", "theta", "phi")
+        }
+
     def load(self, params: list[dict[str, np.ndarray]]) -> None:
         """Set every mesh's phases (rad): one dict {"theta", "phi", "gamma"} per mesh."""
         self.network.load_device_params(params)

@@ -25,7 +25,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
     "phase": ("phase_scale", "phase_gamma"),
     "crosstalk": ("crosstalk",),
     "detector": ("gain", "offset"),
+    "coupler": (),  # an MZI mesh's split errors (quaton.train.calibrate_mzi); nothing of a D2NN
 }
 
 
@@ -145,6 +146,12 @@ class ParametricD2NN(nn.Module):
         """Field complex [B, N, N] over distance ``plane`` (0: input to layer 1) as scaled."""
         delta = self.nominal[plane] * (self.distance_scales[plane] - 1)
         return kernel_propagate(field, refocus(self.kernels[plane], self.axial, delta))
+
+    def run(
+        self, model: nn.Module, fields: torch.Tensor, correction: list | None = None, replace: list | None = None
+    ) -> list[torch.Tensor]:
+        """The fields at every plane of ``model`` (a D2NN: its masks' phases) through this model."""
+        return self.stages(fields, [mask.phase() for mask in cast(Any, model).masks], correction, replace)
 
     def stages(
         self,

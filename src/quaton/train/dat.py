@@ -17,10 +17,12 @@ see :mod:`quaton.hardware.physical`). Per training batch:
   flows through the corrected model evaluated at the physical operating point; only the network
   parameters are updated. For the first ``dat.warmup_fraction`` of the epochs the SEPNs are
   trained but left out of the task forward pass (the authors: 20 of 50 epochs).
-- ``calibrated`` (D2NN): ``dat`` through a calibrated twin: before training, a parametric model of
-  the system (shifts, rotations, distances, phase response, crosstalk, detector) is fitted to probe
-  measurements (:mod:`quaton.train.calibrate`; ``calibrate.enabled`` does the same for ``pat`` and
-  ``dat``); the strategies then run through it, so the SEPNs learn only what it cannot explain.
+- ``calibrated``: ``dat`` through a calibrated twin: before training, a parametric model of the
+  system (D2NN: shifts, rotations, distances, phase response, crosstalk, detector,
+  :mod:`quaton.train.calibrate`; MZI mesh: every coupler's split error and phase shifter's offset,
+  :mod:`quaton.train.calibrate_mzi`) is fitted to probe measurements (``calibrate.enabled`` does
+  the same for ``pat`` and ``dat``); the strategies then run through it, so the SEPNs learn only
+  what it cannot explain.
   The fit, the truth when the system reports it (``true_parameters()``) and the measurement budget
   are written to ``calibration.json``.
 - ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
@@ -64,7 +66,8 @@ from quaton.models.protocol import MeasurableModel
 from quaton.models.sepn import SEPN
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import engine, rundir
-from quaton.train.calibrate import ParametricD2NN, calibrate
+from quaton.train.calibrate import CalibrationResult, ParametricD2NN, calibrate
+from quaton.train.calibrate_mzi import ParametricMZI, calibrate_mzi
 from quaton.train.figures import plot_physical_history
 from quaton.train.robust import draw_errors
 from quaton.train.setup import PreparedData, build_model, build_task
@@ -81,7 +84,7 @@ class Network:
     config: Config
     model: nn.Module
     task: Classification | LogitClassification
-    physics: ParametricD2NN | None = None  # a D2NN's calibrated (or randomised) model of the system; None: ideal
+    physics: ParametricD2NN | ParametricMZI | None = None  # a calibrated (or randomised) system model; None: ideal
     camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
 
     def __post_init__(self) -> None:
@@ -103,8 +106,7 @@ class Network:
         """The complex fields at every measurable plane, the last one being the output; through
         ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
         if self.physics is not None and not ideal:
-            masks = cast(Any, self.model).masks  # physics exists for a D2NN only
-            return self.physics.stages(fields, [mask.phase() for mask in masks], correction, replace)
+            return self.physics.run(self.model, fields, correction, replace)
         return self.measurable.plane_states(fields, correction, replace)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
@@ -302,17 +304,13 @@ def _calibrate(
     fields = network.encode(data.x_train[:count].to(device))
     physics = network.physics
     if physics is None:
-        raise TrainingError("calibration fits a parametric model of a D2NN; this network has none")
-    result = calibrate(
-        system,
-        physics,
-        fields,
-        groups=settings.fit,
-        probes=settings.probes,
-        steps=settings.steps,
-        lr=settings.lr,
-        seed=config.seed,
-    )
+        raise TrainingError("calibration fits a parametric model of the system; this network has none")
+    fit: Any = {"groups": settings.fit, "probes": settings.probes, "steps": settings.steps, "lr": settings.lr}
+    result: CalibrationResult
+    if isinstance(physics, ParametricMZI):
+        result = calibrate_mzi(system, physics, cast(Any, network.model), fields, seed=config.seed, **fit)
+    else:
+        result = calibrate(system, physics, fields, seed=config.seed, **fit)
     for p in physics.parameters():
         p.requires_grad_(False)
     reported = getattr(system, "true_parameters", None)  # a twin reports its truth; a lab system does not
@@ -348,7 +346,7 @@ class SystemTraining:
         self.sepns = self._sepns() if self.uses_sepns else None
         self.robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
         if self.calibrating or self.strategy == "robust":
-            self.network.physics = ParametricD2NN.from_design(self.design).to(device)
+            self.network.physics = self._physics().to(device)
             for p in self.network.physics.parameters():
                 p.requires_grad_(False)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -371,6 +369,14 @@ class SystemTraining:
             system = CameraSystem(system, self.readout)
             set_full_scale(self.config, self.model, self.readout, self.data.x_train)  # before calibration reads it
         return system
+
+    def _physics(self) -> ParametricD2NN | ParametricMZI:
+        """The parametric model of the system: a D2NN's misalignment model or an MZI mesh's error model."""
+        if self.config.model.kind != "mzi":
+            return ParametricD2NN.from_design(self.design)
+        if self.strategy == "robust":
+            raise TrainingError("train.strategy robust draws a D2NN's errors; for model.kind mzi use calibrated or dat")
+        return ParametricMZI.from_design(self.design)
 
     def _sepns(self) -> nn.ModuleList:
         shape, dat = self.network.sepn_shape(), self.config.dat
@@ -425,7 +431,7 @@ class SystemTraining:
         network, config = self.network, self.config
         fields = network.encode(x)
         replace = None
-        if self.strategy == "robust" and network.physics is not None:
+        if self.strategy == "robust" and isinstance(network.physics, ParametricD2NN):
             draw_errors(network.physics, config.robust, self.robust_draws)
         measured: list[torch.Tensor | None] = []
         if self.measures:
