@@ -40,6 +40,7 @@ def row(run_dir: Path) -> tuple[str, torch.Tensor, torch.Tensor]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     method = config.quantization.method
     name = "FP" if method == "none" else f"{method.upper()}, {config.quantization.levels} levels"
+    name += " from FP" if config.train.init_from else ""
     title = f"{name}: SSIM {metrics['test_ssim']:.2f}, error {metrics['test_phase_error']:.2f} rad"
     return title, (math.pi * task.target(x))[0], predicted[0]
 
