@@ -229,3 +229,11 @@ def test_a_misspelt_key_gets_the_nearest_valid_one():
         build_config({"optics": {"wavelenght": 5e-7}})
     with pytest.raises(ConfigError, match=r"train.epoch: unknown key \(did you mean `epochs`\?\)"):
         build_config({"train": {"epoch": 3}})
+
+
+def test_a_detector_layout_too_large_for_a_smaller_grid_names_the_grid():
+    """Shrinking model.grid under a detector layout names model.grid (a config fuzz example found the
+    error naming only the detector section, which the user had not changed)."""
+    with pytest.raises(ConfigError, match=r"model\.grid is 64: make detector\.size or detector\.gap smaller"):
+        paper = Path(__file__).parents[1] / "configs" / "d2nn_paper.yaml"
+        load_config(paper, ["model.grid=64", "input.object_size=28"])

@@ -44,7 +44,7 @@ def default_regions(grid: int, num_regions: int = 10, size: int | None = None, g
     if height > grid or widest > grid:
         raise ValueError(
             f"{num_regions} detector regions of {size} px with {gap} px gaps need {max(height, widest)} px "
-            f"but the grid has {grid}: make detector.size or detector.gap smaller"
+            f"but model.grid is {grid}: make detector.size or detector.gap smaller, or model.grid larger"
         )
     regions: list[Region] = []
     row0 = (grid - height) // 2
