@@ -580,8 +580,8 @@ class Config(Section):
         if kind.output == "detector" and self.task.kind == "classification":
             try:
                 region_masks(self.regions(), (model.grid, model.grid))
-            except ValueError as error:  # a layout too large for the grid names both keys, not one location
-                raise ValueError(str(error) if "model.grid" in str(error) else f"detector: {error}") from None
+            except ValueError as error:  # a rule across detector.* and model.grid: the message names both
+                raise ValueError(str(error)) from None
         if self.train.strategy != "ideal" and self.physical.system is None:
             raise ValueError(
                 f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "

@@ -63,7 +63,9 @@ def region_masks(regions: Sequence[Region], shape: tuple[int, int]) -> torch.Ten
     masks = torch.zeros((len(regions), *shape))
     for k, (r0, c0, r1, c1) in enumerate(regions):
         if not (0 <= r0 < r1 <= shape[0] and 0 <= c0 < c1 <= shape[1]):
-            raise ValueError(f"detector region {k} {(r0, c0, r1, c1)} does not fit in a {shape[0]}x{shape[1]} grid")
+            raise ValueError(
+                f"detector.regions entry {k} {(r0, c0, r1, c1)} does not fit in model.grid ({shape[0]}x{shape[1]})"
+            )
         masks[k, r0:r1, c0:c1] = 1.0
     return masks
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from quaton.models.mzi import MeshErrors, MZINetwork
-from quaton.train.calibrate import CalibrationResult
+from quaton.train.calibrate import CalibrationResult, relative_mse
 
 TWO_PI = 2 * math.pi
 ERROR_NAMES = ("bs", "theta", "phi")
@@ -125,8 +125,7 @@ def _misfit(
     for network, targets in zip(probes, measured):
         states = candidate.run(network, fields)
         for state, target in list(zip(states, targets))[:planes]:
-            power = state.real.square() + state.imag.square()
-            terms.append((power - target).square().mean() / target.square().mean().clamp_min(1e-30))
+            terms.append(relative_mse(state.real.square() + state.imag.square(), target))
     return torch.stack(terms).mean()
 
 
