@@ -271,8 +271,8 @@ class QuantizationConfig(Section):
     )
     relaxation: Literal["chord", "arc"] = Field(
         "chord",
-        description="STE, PSQ, PSQ-LT: train the transmission between levels on the chord (secant; needed for "
-        "2 levels) or on the arc exp(iφ) (QuATON's form)",
+        description="STE, PSQ, PSQ-LT, GS: train the transmission between levels on the chord (secant, or GS's "
+        "mixture of the levels' transmissions; needed for 2 levels) or on the arc exp(iφ) (QuATON's form)",
     )
     options: dict[str, Any] = Field(
         default_factory=dict,

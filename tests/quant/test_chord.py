@@ -72,13 +72,13 @@ def test_chord_gradient_predicts_a_binary_switch_and_the_phase_gradient_does_not
     assert abs(correlation["arc"]) < 0.3
 
 
-def _binary_device_loss_after_training(relaxation: str, steps: int = 40) -> float:
+def _binary_device_loss_after_training(relaxation: str, steps: int = 40, method: str = "ste") -> float:
     config = build_config(
         {
             "model": {"grid": 24, "layers": 2, "distances": 40e-6},
             "input": {"object_size": 12},
             "detector": {"size": 4, "gap": 1},
-            "quantization": {"method": "ste", "levels": 2, "relaxation": relaxation},
+            "quantization": {"method": method, "levels": 2, "relaxation": relaxation},
         }
     )
     torch.manual_seed(0)
@@ -106,6 +106,39 @@ def test_binary_masks_train_on_the_chord_and_not_on_the_arc():
     chord = _binary_device_loss_after_training("chord")
     arc = _binary_device_loss_after_training("arc")
     assert chord < arc - 0.05, (chord, arc)
+
+
+def test_binary_gs_gets_no_gradient_on_the_arc_and_trains_on_the_mixture():
+    """GS at 2 levels on the arc mixes the phases on the circle: the phase of y₀ − y₁ is exactly 0 or π,
+    so the logits' gradient is zero (up to rounding) (binary GS was at chance on MNIST). On the chord the
+    mask trains the mixture y₀·e^{i0} + y₁·e^{iπ}, which carries the gradient."""
+    gradients = {}
+    for relaxation in ("arc", "chord"):
+        torch.manual_seed(0)
+        quantizer = QUANTIZERS["gs"](2, None)
+        quantizer.relaxation = relaxation
+        mask = PhaseMask((8, 8), quantizer=quantizer)
+        mask.train()
+        target = torch.polar(torch.ones(8, 8), torch.rand(8, 8, generator=torch.Generator().manual_seed(2)) * 6)
+        (mask.transmission() - target).abs().square().sum().backward()
+        gradients[relaxation] = quantizer.weights.grad.abs().max().item()
+    assert gradients["chord"] > 0.1
+    assert gradients["arc"] < 1e-3 * gradients["chord"]  # zero up to float32's sin(π) ≈ −9e-8
+    gs_chord = _binary_device_loss_after_training("chord", method="gs")
+    gs_arc = _binary_device_loss_after_training("arc", method="gs")
+    assert gs_chord < gs_arc - 0.05, (gs_chord, gs_arc)
+
+
+def test_the_gs_mixture_is_the_hard_device_in_value():
+    """With hard samples the trained transmission's value is a level's (the one-hot sample's)."""
+    torch.manual_seed(0)
+    quantizer = QUANTIZERS["gs"](4, None)
+    mask = PhaseMask((6, 6), quantizer=quantizer)
+    mask.train()
+    t = mask.transmission(torch.complex128)
+    assert torch.allclose(t.abs(), torch.ones(6, 6, dtype=torch.float64), atol=1e-6)
+    on_level = torch.remainder(t.angle(), 2 * math.pi) / (math.pi / 2)
+    assert (on_level - on_level.round()).abs().max() < 1e-5
 
 
 def test_psq_warm_up_trains_full_precision_phases():

@@ -19,11 +19,13 @@ class PhaseQuantizer(Protocol):
 
     levels: int
     value_range: tuple[float, float] | None  # (lo, hi) rad, or None for circular levels on [0, 2π)
+    values: torch.Tensor  # the n levels (rad) [n]
     straight_through: bool
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor: ...
     def uses_chord(self) -> bool: ...
     def relaxed(self, raw: torch.Tensor) -> torch.Tensor: ...
+    def mixture(self, raw: torch.Tensor) -> torch.Tensor | None: ...
     def hard(self, raw: torch.Tensor) -> torch.Tensor: ...
     def initialize(self, raw: torch.Tensor) -> None: ...
 
@@ -190,10 +192,18 @@ class PhaseMask(nn.Module):
 
     def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
         """exp(i·response(φ)), complex [H, W]; in training with a quantizer that relaxes on the chord,
-        the secant between the two levels that enclose φ (see :func:`chord_transmission`)."""
+        the secant between the two levels that enclose φ (see :func:`chord_transmission`), or for
+        one that trains a distribution over the levels (GS) the mixture of their transmissions."""
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         quantizer = self.quantizer
         if self.training and quantizer is not None and quantizer.uses_chord():
+            weights = quantizer.mixture(self.raw)
+            if weights is not None:
+                # a distribution over the levels: the mixture Σ_k w_k·exp(i·response(θ_k))
+                levels = quantizer.values.to(real)
+                levels = levels if self.response is None else self.response(levels)
+                phasors = torch.polar(torch.ones_like(levels), levels)
+                return (weights.to(real) * phasors).sum(dim=-1).to(dtype)
             relaxed = chord_transmission(
                 quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response
             )

@@ -49,6 +49,12 @@ class Quantizer(nn.Module):
         """The continuous phase (rad) whose chord transmission is trained (chord relaxation only)."""
         return self.soft(raw)
 
+    def mixture(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """Weights [H, W, n] of the levels whose mixture of transmissions Σ_k w_k·exp(iθ_k) is trained
+        on the chord, for methods that train a distribution over levels (GS); None for the others,
+        which relax one continuous phase (:meth:`relaxed`)."""
+        return None
+
     def hard(self, raw: torch.Tensor) -> torch.Tensor:
         """The hard device: nearest level of each phase (rad), no gradient."""
         return hard_quantize(raw, self.levels, self.value_range)
