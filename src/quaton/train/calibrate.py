@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from quaton.gradients import straight_through
 from quaton.optics import padded_shape, transfer_function
 from quaton.optics.misalignment import axial_frequency, move_transmission, refocus
 from quaton.optics.propagation import kernel_propagate
@@ -46,6 +47,17 @@ PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
     "detector": ("gain", "offset"),
     "coupler": (),  # an MZI mesh's split errors (quaton.train.calibrate_mzi); nothing of a D2NN
 }
+
+
+def device_phase(mask: Any) -> torch.Tensor:
+    """A phase mask's phases [N, N] (rad, in [0, 2π)) as the device has them: in training, a quantized
+    mask's hard levels in value with the gradient of its training form (the soft phases of PSQ early
+    in training are far from the levels the system is loaded with, and a gradient taken there does
+    not describe the measured device); otherwise :meth:`PhaseMask.phase`."""
+    phase = mask.phase()
+    if not mask.training or mask.quantizer is None:
+        return phase
+    return straight_through(torch.remainder(mask.quantizer.hard(mask.raw), TWO_PI), phase)
 
 
 class ParametricD2NN(nn.Module):
@@ -150,8 +162,10 @@ class ParametricD2NN(nn.Module):
     def run(
         self, model: nn.Module, fields: torch.Tensor, correction: list | None = None, replace: list | None = None
     ) -> list[torch.Tensor]:
-        """The fields at every plane of ``model`` (a D2NN: its masks' phases) through this model."""
-        return self.stages(fields, [mask.phase() for mask in cast(Any, model).masks], correction, replace)
+        """The fields at every plane of ``model`` (a D2NN: its masks' phases) through this model, at the
+        device's operating point: a quantized mask in training enters with its hard device's phases in
+        value (what the system is loaded with) and its training form's gradient."""
+        return self.stages(fields, [device_phase(mask) for mask in cast(Any, model).masks], correction, replace)
 
     def stages(
         self,
