@@ -436,7 +436,8 @@ class TrainConfig(Section):
     )
     strategy: Literal["ideal", "pat", "dat", "calibrated", "robust"] = Field(
         "ideal",
-        description="with a physical system: ideal (train in silico, deploy as is), pat (physics-aware), "
+        description="with a physical system: ideal (train in silico, deploy as is; with calibrate.enabled, in "
+        "silico through the calibrated model), pat (physics-aware), "
         "dat (dual adaptive), calibrated (dat on a model fitted to the system first: calibrate), "
         "robust (in silico under random errors: robust)",
     )
@@ -499,9 +500,12 @@ CALIBRATION_GROUPS: tuple[CalibrationGroup, ...] = (
 class CalibrateConfig(Section):
     """A calibrated twin: fit a parametric model of the physical system to probe measurements before
     training, then train through it (D2NN: quaton.train.calibrate; MZI mesh: quaton.train.calibrate_mzi).
-    On with train.strategy calibrated; ``enabled`` adds it to pat or dat."""
+    On with train.strategy calibrated; ``enabled`` adds it to pat or dat, or to ideal (then training runs
+    in silico through the fitted model and the system is measured only to calibrate and to validate)."""
 
-    enabled: bool = Field(False, description="calibrate before pat or dat training (train.strategy calibrated: always)")
+    enabled: bool = Field(
+        False, description="calibrate before ideal, pat or dat training (train.strategy calibrated: always)"
+    )
     fit: list[CalibrationGroup] = Field(
         list(CALIBRATION_GROUPS), min_length=1, description=f"error groups to fit, of {', '.join(CALIBRATION_GROUPS)}"
     )
@@ -595,9 +599,9 @@ class Config(Section):
                 f"train.strategy {self.train.strategy} is implemented for model.kind "
                 f"{'d2nn' if self.train.strategy == 'robust' else 'd2nn or mzi'}, not {model.kind}: use pat or dat"
             )
-        if self.calibrate.enabled and self.train.strategy not in ("pat", "dat", "calibrated"):
+        if self.calibrate.enabled and self.train.strategy not in ("ideal", "pat", "dat", "calibrated"):
             raise ValueError(
-                "calibrate.enabled applies to train.strategy pat or dat (calibrated implies it), "
+                "calibrate.enabled applies to train.strategy ideal, pat or dat (calibrated implies it), "
                 f"not {self.train.strategy}"
             )
         if self.calibrate.enabled and model.kind not in calibrates:

@@ -160,12 +160,20 @@ class ParametricD2NN(nn.Module):
         return kernel_propagate(field, refocus(self.kernels[plane], self.axial, delta))
 
     def run(
-        self, model: nn.Module, fields: torch.Tensor, correction: list | None = None, replace: list | None = None
+        self,
+        model: nn.Module,
+        fields: torch.Tensor,
+        correction: list | None = None,
+        replace: list | None = None,
+        hard: bool = True,
     ) -> list[torch.Tensor]:
-        """The fields at every plane of ``model`` (a D2NN: its masks' phases) through this model, at the
-        device's operating point: a quantized mask in training enters with its hard device's phases in
-        value (what the system is loaded with) and its training form's gradient."""
-        return self.stages(fields, [device_phase(mask) for mask in cast(Any, model).masks], correction, replace)
+        """The fields at every plane of ``model`` (a D2NN: its masks' phases) through this model; with
+        ``hard``, at the device's operating point (for comparison with measurements): a quantized mask in
+        training enters with its hard device's phases in value (what the system is loaded with) and its
+        training form's gradient; without, with its training form (in-silico training)."""
+        masks = cast(Any, model).masks
+        phases = [device_phase(mask) if hard else mask.phase() for mask in masks]
+        return self.stages(fields, phases, correction, replace)
 
     def stages(
         self,

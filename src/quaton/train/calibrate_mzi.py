@@ -78,9 +78,15 @@ class ParametricMZI(nn.Module):
         ]
 
     def run(
-        self, model: nn.Module, fields: torch.Tensor, correction: list | None = None, replace: list | None = None
+        self,
+        model: nn.Module,
+        fields: torch.Tensor,
+        correction: list | None = None,
+        replace: list | None = None,
+        hard: bool = True,
     ) -> list[torch.Tensor]:
-        """The fields complex [B, ports] after every mesh of ``model`` (an MZINetwork) with these errors."""
+        """The fields complex [B, ports] after every mesh of ``model`` (an MZINetwork) with these errors
+        (``hard``: a D2NN's quantized operating point; an MZI mesh's phases are not quantized)."""
         assert isinstance(model, MZINetwork)
         return model.stages(fields, self.errors(), correction, replace)[1]
 

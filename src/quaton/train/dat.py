@@ -4,7 +4,9 @@ training (DAT, Zheng et al., Nat. Mach. Intell. 2023), for D2NNs and MZI network
 The physical system is used only through its protocol (``load(params)``, ``measure(inputs)``;
 see :mod:`quaton.hardware.physical`). Per training batch:
 
-- ``ideal``: task loss on the ideal model; the system is not touched until deployment.
+- ``ideal``: task loss on the ideal model; the system is not touched until deployment. With
+  ``calibrate.enabled``: task loss on the calibrated model (below), in silico with the quantizers'
+  training forms; the system is measured only to calibrate and to validate (model selection).
 - ``pat``: the system is loaded with the current device parameters and measured; the task loss
   is computed on the measured output, its gradient taken through the ideal model (the measured
   output replaces the simulated one straight-through).
@@ -21,8 +23,9 @@ see :mod:`quaton.hardware.physical`). Per training batch:
   system (D2NN: shifts, rotations, distances, phase response, crosstalk, detector,
   :mod:`quaton.train.calibrate`; MZI mesh: every coupler's split error and phase shifter's offset,
   :mod:`quaton.train.calibrate_mzi`) is fitted to probe measurements (``calibrate.enabled`` does
-  the same for ``pat`` and ``dat``); the strategies then run through it, so the SEPNs learn only
-  what it cannot explain.
+  the same for ``ideal``, ``pat`` and ``dat``); the strategies then run through it, so the SEPNs
+  learn only what it cannot explain. Strategies that compare it with measurements run it at the
+  quantized device's levels (hard phases in value, the training form's gradient).
   The fit, the truth when the system reports it (``true_parameters()``) and the measurement budget
   are written to ``calibration.json``.
 - ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
@@ -37,8 +40,9 @@ and ``robust`` put the camera after the simulated output when ``train.hardware_a
 ``train.ideal_epochs``); the validation and test accuracies on the model read through it too.
 
 Model selection: ``train.validation_size`` training images are held out (10% by default); the
-epoch with the best validation accuracy is kept: measured on the system for pat and dat,
-on the ideal model for ideal (an ideal deployment has no system to measure during training).
+epoch with the best validation accuracy is kept: measured on the system for pat and dat and for
+any strategy that calibrates (a system that can be calibrated can be measured), on the ideal model
+for ideal and robust (an ideal deployment has no system to measure during training).
 The test set is used once, at the end: ``test_accuracy`` is the kept parameters on the ideal
 model, ``physical_test_accuracy`` the same parameters loaded into and measured on the system.
 """
@@ -86,6 +90,7 @@ class Network:
     task: Classification | LogitClassification
     physics: ParametricD2NN | ParametricMZI | None = None  # a calibrated (or randomised) system model; None: ideal
     camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
+    at_device: bool = True  # run ``physics`` at the quantized device's levels (strategies that measure)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, MeasurableModel):
@@ -106,7 +111,7 @@ class Network:
         """The complex fields at every measurable plane, the last one being the output; through
         ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
         if self.physics is not None and not ideal:
-            return self.physics.run(self.model, fields, correction, replace)
+            return self.physics.run(self.model, fields, correction, replace, hard=self.at_device)
         return self.measurable.plane_states(fields, correction, replace)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
@@ -341,8 +346,9 @@ class SystemTraining:
         self.measures = self.strategy not in ("ideal", "robust")  # the system is measured in training
         self.uses_sepns = self.strategy in ("dat", "calibrated")
         self.calibrating = self.strategy == "calibrated" or (
-            config.calibrate.enabled and self.strategy in ("pat", "dat")
+            config.calibrate.enabled and self.strategy in ("ideal", "pat", "dat")
         )
+        self.network.at_device = self.measures
         self.sepns = self._sepns() if self.uses_sepns else None
         self.robust_draws = torch.Generator().manual_seed(config.seed + 15485863)
         if self.calibrating or self.strategy == "robust":
@@ -357,7 +363,8 @@ class SystemTraining:
         self.schedulers = _schedulers(config, self.optimizers)
         self.calibration: dict[str, Any] | None = None
         self.warmup = round(config.dat.warmup_fraction * config.train.epochs)
-        self.selection = "val_accuracy" if not self.measures or self.system is None else "val_physical_accuracy"
+        measured = self.system is not None and (self.measures or self.calibrating)
+        self.selection = "val_physical_accuracy" if measured else "val_accuracy"
         self.similarity = 0.0
 
     def _system(self) -> PhysicalSystem | None:
