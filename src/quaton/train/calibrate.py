@@ -293,22 +293,26 @@ def _misfit(
     masks: list[list[torch.Tensor]],
     measured: list[torch.Tensor],
     detector: bool,
+    saturation: float | None = None,
 ) -> torch.Tensor:
     """Mean relative MSE over the probes; with ``detector`` the gain and offset are solved by least
     squares for the current prediction (variable projection: two linear parameters that would
-    otherwise trade off against the phase response) and written into the model."""
+    otherwise trade off against the phase response) and written into the model. Measured pixels
+    at ``saturation`` (a camera's full scale) are left out: they bound the power, they do not give it."""
     device = fields.device
     powers = []
     for probe in masks:
         last = candidate.stages(fields, [m.to(device) for m in probe])[-1]
         powers.append(last.real.square() + last.imag.square())
     power, target = torch.stack(powers), torch.stack(measured)
+    used = torch.ones_like(target) if saturation is None else (target < saturation * (1 - 1e-4)).float()
     if detector:
         basis = (
             torch.stack([power, power.mean(dim=(-2, -1), keepdim=True).expand_as(power)], -1).reshape(-1, 2).double()
         )
+        basis = basis * used.reshape(-1, 1).double()
         normal = basis.T @ basis + 1e-12 * torch.eye(2, dtype=basis.dtype, device=device) * basis.square().sum()
-        solution = torch.linalg.solve(normal, basis.T @ target.reshape(-1).double()).float()
+        solution = torch.linalg.solve(normal, basis.T @ (used * target).reshape(-1).double()).float()
         with torch.no_grad():
             candidate.gain.copy_(solution[0])
             candidate.offset.copy_(solution[1])
@@ -317,7 +321,8 @@ def _misfit(
         predicted = candidate.detect(power)
     # each probe weighs the same, whatever its brightness
     return (
-        (predicted - target).square().mean(dim=(-3, -2, -1)) / target.square().mean(dim=(-3, -2, -1)).clamp_min(1e-30)
+        (used * (predicted - target).square()).sum(dim=(-3, -2, -1))
+        / (used * target.square()).sum(dim=(-3, -2, -1)).clamp_min(1e-30)
     ).mean()
 
 
@@ -345,6 +350,7 @@ def calibrate(
     lr: float,
     seed: int = 0,
     correlations: Sequence[float] = (2.0, 0.0),
+    saturation: float | None = None,
 ) -> CalibrationResult:
     """Fit ``model``'s parameters of ``groups`` to ``system``'s measurements (in place).
 
@@ -352,7 +358,9 @@ def calibrate(
     correlation (smooth first, then fine), ``probes`` probe mask sets are loaded and the B fields
     measured once per set; the fit then runs ``steps`` Adam steps (``lr``; distances, phase and
     detector parameters at lr/10, as their errors are a few percent where a shift is pixels) on
-    all measurements so far. Budget: ``len(correlations)·probes`` measure calls of B fields."""
+    all measurements so far. Budget: ``len(correlations)·probes`` measure calls of B fields.
+    ``saturation``: the level at which the measuring camera clips (its full scale), if it does;
+    pixels read at it are left out of the fit (bright smooth probes clip 7-17 % of a camera's pixels)."""
     generator = torch.Generator().manual_seed(seed + 104729)
     layers, grid = model.num_layers, model.grid
     device = fields.device
@@ -372,7 +380,7 @@ def calibrate(
             masks.append(probe)
             calls += 1
         for _ in range(steps if parameters else 0):
-            loss = _misfit(model, fields, masks, measured, detector)
+            loss = _misfit(model, fields, masks, measured, detector, saturation)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -381,8 +389,8 @@ def calibrate(
                 model.phase_gamma.clamp_(min=0.2)
             history.append(float(loss.detach()))
     with torch.no_grad():
-        after = float(_misfit(model, fields, masks, measured, detector))
-        before = float(_misfit(copy.deepcopy(model).reset_(), fields, masks, measured, False))
+        after = float(_misfit(model, fields, masks, measured, detector, saturation))
+        before = float(_misfit(copy.deepcopy(model).reset_(), fields, masks, measured, False, saturation))
     for p in model.parameters():
         p.requires_grad_(False)
     return CalibrationResult(model.values(), calls, calls * len(fields), before, after, history)

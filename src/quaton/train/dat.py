@@ -315,7 +315,9 @@ def _calibrate(
     if isinstance(physics, ParametricMZI):
         result = calibrate_mzi(system, physics, cast(Any, network.model), fields, seed=config.seed, **fit)
     else:
-        result = calibrate(system, physics, fields, seed=config.seed, **fit)
+        camera = network.camera
+        saturation = float(camera.full_scale) if camera is not None else None  # the camera clips there
+        result = calibrate(system, physics, fields, seed=config.seed, saturation=saturation, **fit)
     for p in physics.parameters():
         p.requires_grad_(False)
     reported = getattr(system, "true_parameters", None)  # a twin reports its truth; a lab system does not
