@@ -112,3 +112,43 @@ def test_everything_config_loads_and_a_camera_after_an_mzi_system_is_refused():
     assert config.quantization.levels == 4 and config.hardware.readout.levels == 16 and config.physical.system
     with pytest.raises(ConfigError, match="mzi"):
         load_config(Path(__file__).parents[2] / "configs" / "dat" / "mzi_smoke.yaml", ["hardware.readout.levels=16"])
+
+
+def test_auto_exposure_keeps_a_learning_network_from_saturating_the_camera(tmp_path, monkeypatch):
+    """A camera exposed for the random start saturates as PAT learns to focus light (full MNIST: 29 %
+    of the pixels clipped within 63 steps, and a saturated read-out ties every class); the camera's
+    full scale is re-set every EXPOSURE_STEPS steps, so late in the epoch few pixels clip."""
+    from quaton.train import dat
+
+    clipped: list[float] = []
+    measure = dat.CameraSystem.measure
+
+    def counting(self, inputs):
+        output = measure(self, inputs)
+        clipped.append(float((output["output"] >= float(self.camera.full_scale) * (1 - 1e-4)).float().mean()))
+        return output
+
+    monkeypatch.setattr(dat.CameraSystem, "measure", counting)
+    monkeypatch.setattr(dat, "EXPOSURE_STEPS", 10)
+    config = build_config(
+        {
+            "model": {"grid": 24, "layers": 2, "distances": 60e-6},
+            "input": {"object_size": 14},
+            "detector": {"size": 3, "gap": 1},
+            "data": {"dataset": "mnist_5k", "train_size": 400, "test_size": 50},
+            "hardware": {"readout": {"levels": 16, "noise": 0.5}},
+            "physical": {"system": "quaton.hardware.physical:d2nn_twin", "options": {}},
+            "train": {
+                "strategy": "pat",
+                "epochs": 1,
+                "batch_size": 4,
+                "lr": 0.1,
+                "validation_size": 40,
+                "progress": False,
+            },
+        }
+    )
+    train_with_system(config, tmp_path / "run")
+    steps = clipped[: 360 // 4]  # the training measurements (validation and test come after)
+    assert max(steps[:10]) < 0.01
+    assert max(steps[-20:]) < 0.005, steps[-20:]
