@@ -9,6 +9,8 @@
 #
 # Usage (repo root): OUT=/tmp/out QUATON_DATA=/path/to/data bash scripts/gpu_mnist_full.sh
 # Environment: DEVICE (cuda), FP_EPOCHS (12), SCRATCH_EPOCHS (3), FT_EPOCHS (2), BUDGET_S (500),
+#              SCRATCH_LEVELS ("2 4"; empty: no runs from scratch), LOW_LR_METHODS (none; e.g. "ste gs":
+#              these fine-tune at LOW_LR, 0.002, instead of the config's rate),
 #              EXTRA (more --set flags for every run, e.g. a tiny grid for a dry run on a CPU).
 set -u
 DEVICE=${DEVICE:-cuda}
@@ -17,6 +19,9 @@ SCRATCH_EPOCHS=${SCRATCH_EPOCHS:-3}
 FT_EPOCHS=${FT_EPOCHS:-2}
 BUDGET_S=${BUDGET_S:-500}
 EXTRA=${EXTRA:-}
+SCRATCH_LEVELS=${SCRATCH_LEVELS-2 4}
+LOW_LR_METHODS=${LOW_LR_METHODS:-}
+LOW_LR=${LOW_LR:-0.002}
 PY=${PY:-python3}
 R=${RUNS:-/tmp/mnist_full_runs}
 mkdir -p "$R" "$OUT"
@@ -43,7 +48,7 @@ archiver=$!
 (
     train fp --set train.epochs="$FP_EPOCHS" &
     fp_pid=$!
-    for levels in 2 4; do
+    for levels in $SCRATCH_LEVELS; do
         for method in psq psq-lt; do
             train "scratch-$method-$levels" --set train.epochs="$SCRATCH_EPOCHS" \
                 --set quantization.method=$method --set quantization.levels=$levels &
@@ -52,17 +57,19 @@ archiver=$!
     wait $fp_pid
     for levels in 2 4 8; do
         for method in ste gs psq psq-lt; do
+            lr=()
+            [[ " $LOW_LR_METHODS " == *" $method "* ]] && lr=(--set train.lr="$LOW_LR")
             train "ft-$method-$levels" --set train.epochs="$FT_EPOCHS" --set train.init_from="$R/fp" \
-                --set quantization.method=$method --set quantization.levels=$levels &
+                --set quantization.method=$method --set quantization.levels=$levels "${lr[@]}" &
         done
     done
-    wait
     for levels in 2 4 8; do  # PQ: the FP network rounded to the levels, evaluated as the device
         $PY -m quaton eval "$R/fp" --set quantization.method=pq --set quantization.levels=$levels \
             --set train.device="$DEVICE" $EXTRA --json "$R/pq-$levels.json" >"$R/pq-$levels.log" 2>&1
         rc=$?
         echo "[$(( $(date +%s) - start )) s] pq $levels rc=$rc"
     done
+    wait
 ) &
 work=$!
 ( sleep "$BUDGET_S" && { echo "budget of $BUDGET_S s spent: stopping"; pkill -f "quaton train"; } ) &

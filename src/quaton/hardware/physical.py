@@ -196,7 +196,7 @@ class D2NNTwin:
         field = self.spaces[0](inputs.to(torch.complex64))
         internal = []
         for transmission, space in zip(self.transmissions, self.spaces[1:]):
-            field = field * transmission
+            field = field * transmission.to(field.device)  # the twin runs where its inputs are (CPU or GPU)
             internal.append(intensity(field))
             field = space(field)
         output = intensity(field)
