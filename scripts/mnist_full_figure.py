@@ -1,7 +1,8 @@
 """Figure of the paper-scale MNIST runs (docs/results/mnist-full-h100): confusion matrices of the
-full-precision network and of the best 2- and 4-level devices, and every run's test accuracy by epoch.
+full-precision network and of the best 2- and 4-level devices (fine-tuned from it), and every run's
+test accuracy by epoch.
 
-Usage: python scripts/mnist_full_figure.py docs/results/mnist-full-h100
+Usage: python scripts/mnist_full_figure.py docs/results/mnist-full-h100-T30
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-SHOWN = {"fp": "full precision", "ft-psq-lt-4": "PSQ-LT, 4 levels (from FP)", "ft-psq-2": "PSQ, 2 levels (from FP)"}
+def _accuracy(run: Path) -> float:
+    return float(json.loads((run / "metrics.json").read_text())["test_accuracy"])
+
+
+def _shown(runs: dict[str, Path]) -> dict[str, str]:
+    """FP and the best fine-tuned run at 4 and at 2 levels, with their titles."""
+    shown = {"fp": "full precision"}
+    for levels in (4, 2):
+        tuned = [name for name in runs if name.startswith("ft-") and name.endswith(f"-{levels}")]
+        best = max(tuned, key=lambda name: _accuracy(runs[name]))
+        shown[best] = f"{best[3:-2].upper()}, {levels} levels (from FP)"
+    return shown
 
 
 def main(folder: Path) -> None:
     runs = {p.name: p for p in sorted(folder.iterdir()) if (p / "metrics.jsonl").is_file()}
-    figure, axes = plt.subplots(1, len(SHOWN) + 1, figsize=(5.0 * (len(SHOWN) + 1), 4.6))
-    for ax, (name, title) in zip(axes, SHOWN.items(), strict=False):
+    shown = _shown(runs)
+    figure, axes = plt.subplots(1, len(shown) + 1, figsize=(5.0 * (len(shown) + 1), 4.6))
+    for ax, (name, title) in zip(axes, shown.items(), strict=False):
         matrix = np.asarray(json.loads((runs[name] / "metrics.json").read_text())["confusion"])
         ax.imshow(matrix, cmap="Blues")
         for (i, j), value in np.ndenumerate(matrix):
@@ -40,7 +53,7 @@ def main(folder: Path) -> None:
         epochs = [start + row["epoch"] for row in history]
         style = "-" if name == "fp" else ("--" if name.startswith("ft-") else ":")
         ax.plot(epochs, [100 * row["test_accuracy"] for row in history], style, label=name, lw=1)
-    ax.set_ylim(85, 96)
+    ax.set_ylim(85, 100 * max(_accuracy(path) for path in runs.values()) + 1)
     ax.set_xlabel("epoch (fine-tuning counted after the FP run's 12)")
     ax.set_ylabel("test accuracy of the hard-quantized device (%)")
     ax.legend(fontsize=6, ncol=2)
