@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+
 def _accuracy(run: Path) -> float:
     return float(json.loads((run / "metrics.json").read_text())["test_accuracy"])
 
