@@ -140,3 +140,29 @@ def test_mzi_network_trains_with_its_twin(tmp_path, strategy):
     assert aimed > 0.3  # chance: 0.1
     if strategy == "dat":
         assert metrics["sepn_parameters"] > 0
+
+
+def test_pat_runs_the_ideal_model_of_a_quantized_network_where_the_device_is():
+    """PAT compares the ideal model with the measured device, which is loaded with the hard levels;
+    early in PSQ the training form is far from them. Without a calibrated model the ideal model must
+    also run at the hard levels in value (it then predicts an error-free twin's measurement exactly)
+    and still give the masks a gradient; ideal training keeps the training form."""
+    config = tiny(**{"quantization": {"method": "psq", "levels": 4}, "train.strategy": "pat"})
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.train()
+    network = Network(config, model, build_task(config, 10))
+    fields = network.encode(prepare_data(config).x_train[:4])
+    twin = D2NNTwin(design_for(config))
+    twin.load(network.device_params())
+    measured = twin.measure(fields)["output"]
+    with torch.no_grad():
+        network.at_device = False
+        soft = network.observe(network.states(fields)[-1])
+    assert float((soft - measured).abs().max() / measured.abs().max()) > 0.05  # the training form is elsewhere
+    network.at_device = True
+    output = network.observe(network.states(fields)[-1])
+    assert torch.allclose(output, measured, rtol=1e-4, atol=1e-6 * float(measured.max()))
+    output.sum().backward()
+    assert all(float(mask.raw.grad.abs().max()) > 0 for mask in model.masks)
+    assert not any(mask.at_device for mask in model.masks)  # the operating point is set only while running

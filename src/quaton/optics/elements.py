@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import torch
@@ -176,6 +177,9 @@ class PhaseMask(nn.Module):
             raise ValueError(f"unknown phase init {init!r}; choose 'uniform' or 'zeros'")
         self.raw = nn.Parameter(raw)
         self.quantizer = quantizer
+        # In training, run at the hard device's levels in value with the training form's gradient
+        # (set by :func:`device_operating_point` where the model is compared with a measured device).
+        self.at_device = False
         self.response: Callable[[torch.Tensor], torch.Tensor] | None = (
             None  # the modulator's phase response, if modelled
         )
@@ -196,6 +200,14 @@ class PhaseMask(nn.Module):
         one that trains a distribution over the levels (GS) the mixture of their transmissions."""
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         quantizer = self.quantizer
+        if self.at_device and self.training and quantizer is not None:
+            trained = self._training_transmission(real)
+            return (self._unit_phasor(quantizer.hard(self.raw), real) + (trained - trained.detach())).to(dtype)
+        return self._training_transmission(real).to(dtype)
+
+    def _training_transmission(self, real: torch.dtype) -> torch.Tensor:
+        """:meth:`transmission` in the mask's current mode, complex in ``real``'s precision."""
+        quantizer = self.quantizer
         if self.training and quantizer is not None and quantizer.uses_chord():
             weights = quantizer.mixture(self.raw)
             if weights is not None:
@@ -203,14 +215,14 @@ class PhaseMask(nn.Module):
                 levels = quantizer.values.to(real)
                 levels = levels if self.response is None else self.response(levels)
                 phasors = torch.polar(torch.ones_like(levels), levels)
-                return (weights.to(real) * phasors).sum(dim=-1).to(dtype)
+                return (weights.to(real) * phasors).sum(dim=-1)
             relaxed = chord_transmission(
                 quantizer.relaxed(self.raw).to(real), quantizer.levels, quantizer.value_range, self.response
             )
             if not quantizer.straight_through:
-                return relaxed.to(dtype)
+                return relaxed
             # the hard device's value, the chord's gradient
-            return (self._unit_phasor(quantizer.hard(self.raw), real) + (relaxed - relaxed.detach())).to(dtype)
+            return self._unit_phasor(quantizer.hard(self.raw), real) + (relaxed - relaxed.detach())
         return self._unit_phasor(self.phase(), real)
 
     def _unit_phasor(self, phase: torch.Tensor, real: torch.dtype) -> torch.Tensor:
@@ -221,6 +233,22 @@ class PhaseMask(nn.Module):
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         """field: complex [..., H, W] -> complex [..., H, W]."""
         return field * self.transmission(field.dtype)
+
+
+@contextmanager
+def device_operating_point(module: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, every :class:`PhaseMask` of ``module`` in training runs at its hard device's
+    levels in value, with its training form's gradient (where the model's output is compared with a
+    measured device, which is loaded with those levels); masks without a quantizer are unchanged."""
+    masks = [m for m in module.modules() if isinstance(m, PhaseMask)]
+    saved = [m.at_device for m in masks]
+    for mask in masks:
+        mask.at_device = enabled
+    try:
+        yield
+    finally:
+        for mask, value in zip(masks, saved):
+            mask.at_device = value
 
 
 class Aperture(nn.Module):

@@ -24,12 +24,15 @@ see :mod:`quaton.hardware.physical`). Per training batch:
   :mod:`quaton.train.calibrate`; MZI mesh: every coupler's split error and phase shifter's offset,
   :mod:`quaton.train.calibrate_mzi`) is fitted to probe measurements (``calibrate.enabled`` does
   the same for ``ideal``, ``pat`` and ``dat``); the strategies then run through it, so the SEPNs
-  learn only what it cannot explain. Strategies that compare it with measurements run it at the
-  quantized device's levels (hard phases in value, the training form's gradient).
+  learn only what it cannot explain.
   The fit, the truth when the system reports it (``true_parameters()``) and the measurement budget
   are written to ``calibration.json``.
 - ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
   (:mod:`quaton.train.robust`); like ``ideal``, the system is not touched until deployment.
+
+The strategies that compare the model with measurements (pat, dat, calibrated) run it, ideal or
+calibrated, at the quantized device's levels (hard phases in value, the training form's gradient):
+the system is loaded with those levels, and early in PSQ the soft phases are far from them.
 
 The camera: with a ``hardware.readout`` / ``hardware.distortion`` chain (D2NN), the system's output is
 read through it (a noisy, low-precision camera: training noise in training, the reproducible
@@ -69,6 +72,7 @@ from quaton.hardware import Readout
 from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models.protocol import MeasurableModel
 from quaton.models.sepn import SEPN
+from quaton.optics.elements import device_operating_point
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import engine, rundir
 from quaton.train.calibrate import CalibrationResult, ParametricD2NN, calibrate
@@ -95,7 +99,7 @@ class Network:
     task: Classification | LogitClassification
     physics: ParametricD2NN | ParametricMZI | None = None  # a calibrated (or randomised) system model; None: ideal
     camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
-    at_device: bool = True  # run ``physics`` at the quantized device's levels (strategies that measure)
+    at_device: bool = True  # run at the quantized device's levels (strategies that measure)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, MeasurableModel):
@@ -117,7 +121,8 @@ class Network:
         ``physics`` when there is one (the device's phases, differentiable) unless ``ideal``."""
         if self.physics is not None and not ideal:
             return self.physics.run(self.model, fields, correction, replace, hard=self.at_device)
-        return self.measurable.plane_states(fields, correction, replace)
+        with device_operating_point(self.model, self.at_device):
+            return self.measurable.plane_states(fields, correction, replace)
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         """What a detector reports of a state: its power |E|² (camera pixels, photodiodes per port)."""
