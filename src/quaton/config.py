@@ -78,6 +78,13 @@ class ModelConfig(Section):
         200e-6, description="input->layer 1->...->layer L->detector (m): one value for all, or L+1 values"
     )
     init: Literal["uniform", "zeros"] = "uniform"
+    phase_mapping: Literal["wrap", "reflect"] = Field(
+        "wrap",
+        description="how a D2NN mask's parameter becomes the phase loaded on the device: wrap (modulo 2π, the "
+        "phase circle) or reflect (a triangle wave: the loaded value never jumps between 0 and 2π; for devices "
+        "whose pixels interact through the loaded value, e.g. crosstalk, trained through a calibrated model; "
+        "full-precision masks only)",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="options of the model kind (`quaton list`); a kind with its own section (model.cnn, model.mzi) "
@@ -580,6 +587,11 @@ class Config(Section):
             raise ValueError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
         if isinstance(quant.levels, list) and len(quant.levels) != model.layers:
             raise ValueError(f"quantization.levels has {len(quant.levels)} values for {model.layers} layers")
+        if model.phase_mapping == "reflect" and (model.kind != "d2nn" or quant.method != "none"):
+            raise ValueError(
+                "model.phase_mapping reflect applies to a D2NN's full-precision masks (model.kind d2nn, "
+                f"quantization.method none), not {model.kind} with {quant.method}: use wrap"
+            )
         kind = MODELS[model.kind]
         if kind.output == "detector" and self.task.kind == "classification":
             try:

@@ -5,8 +5,11 @@ import math
 import pytest
 import torch
 
+from quaton.config import build_config
+from quaton.errors import ConfigError
 from quaton.models import D2NN
 from quaton.optics import Aperture, FreeSpace, IntensityDetector, PhaseMask, default_regions, propagate
+from quaton.optics.elements import reflect_phase, wrap_phase
 
 WAVELENGTH = 0.5e-6
 
@@ -104,3 +107,21 @@ def test_d2nn_conserves_energy_when_light_stays_on_the_grid():
     out = model(field)
     assert out.abs().square().sum().item() == pytest.approx(field.abs().square().sum().item(), rel=1e-4)
     assert isinstance(model.propagations[0], FreeSpace)
+
+
+def test_a_reflected_phase_is_the_identity_on_0_to_2pi_and_never_jumps():
+    """model.phase_mapping reflect: the loaded phase is the parameter on [0, 2π] and moves by no more
+    than the parameter does anywhere (a wrapped phase jumps by 2π at every multiple of 2π)."""
+    raw = torch.linspace(-20.0, 20.0, 40001, dtype=torch.float64)
+    reflected = reflect_phase(raw)
+    inside = (raw >= 0) & (raw <= 2 * math.pi)
+    assert torch.allclose(reflected[inside], raw[inside])
+    assert float(reflected.min()) >= 0 and float(reflected.max()) <= 2 * math.pi + 1e-12
+    step = float(raw[1] - raw[0])
+    assert float(reflected.diff().abs().max()) <= step * (1 + 1e-9)
+    assert float(wrap_phase(raw).diff().abs().max()) > 6.0
+
+
+def test_reflect_is_refused_for_quantized_masks_with_the_setting_to_change():
+    with pytest.raises(ConfigError, match="model.phase_mapping reflect applies to a D2NN's full-precision masks"):
+        build_config({}, ["model.phase_mapping=reflect", "quantization.method=psq", "quantization.levels=4"])

@@ -265,3 +265,25 @@ def test_calibration_through_a_clipping_camera_leaves_saturated_pixels_out():
     assert max(clipped) > 0.02  # the camera does clip the probes
     assert abs(report["fitted"]["gain"] - 1) < 0.03 and abs(report["fitted"]["offset"]) < 0.01
     assert report["relative_mse"]["calibrated_model"] < 1e-3
+
+
+def test_reflected_masks_trained_through_the_calibrated_twin_survive_crosstalk_that_wrapped_masks_do_not(tmp_path):
+    """Crosstalk mixes each pixel's loaded value with its neighbours'. A wrapped mask jumps between 0
+    and 2π, which is no jump in phase but the largest one in loaded value, and the gradient does not
+    see it; a reflected mask (model.phase_mapping: reflect) moves its loaded value continuously, so
+    training through the calibrated model learns what the device shows. At crosstalk 0.12 (1.5x the
+    smoke set) this took calibrated PAT on the smoke D2NN from 42.2 to 71.0 % (error-free 77.8 %)."""
+    results = {}
+    for mapping in ("wrap", "reflect"):
+        config = tiny(
+            **{
+                "physical.options": {"crosstalk": 0.12, "seed": 1},
+                "train.strategy": "pat",
+                "calibrate.enabled": True,
+                "model.phase_mapping": mapping,
+                "train.epochs": 3,
+                "data.train_size": 400,
+            }
+        )
+        results[mapping] = train(config, tmp_path / mapping)["physical_test_accuracy"]
+    assert results["reflect"] >= results["wrap"] + 0.1, results

@@ -49,6 +49,7 @@ class D2NN(nn.Module):
         method: str = "asm",
         pad_factor: float = 2.0,
         init: str = "uniform",
+        phase_mapping: str = "wrap",
         quantizer: Callable[[int], nn.Module | None] | None = None,
         seed: int = 0,
         encoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -74,6 +75,7 @@ class D2NN(nn.Module):
             PhaseMask(
                 (grid, grid),
                 init=init,
+                mapping=phase_mapping,
                 quantizer=cast("PhaseQuantizer | None", quantizer(k)) if quantizer else None,
                 generator=generator,
             )
@@ -186,7 +188,8 @@ class D2NN(nn.Module):
 
 @register_model("d2nn", output="detector", display="D2NN")
 def build_d2nn(config: Config, context: BuildContext) -> D2NN:
-    """Phase masks separated by free space (model.grid, model.layers, model.distances, model.init, optics.*)."""
+    """Phase masks separated by free space (model.grid, model.layers, model.distances, model.init,
+    model.phase_mapping, optics.*)."""
     optics, model = config.optics, config.model
     return D2NN(
         grid=model.grid,
@@ -196,6 +199,7 @@ def build_d2nn(config: Config, context: BuildContext) -> D2NN:
         method=optics.method,
         pad_factor=optics.pad_factor,
         init=model.init,
+        phase_mapping=model.phase_mapping,
         quantizer=context.quantizer,
         seed=config.seed,
         encoder=context.encode,

@@ -36,6 +36,17 @@ def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
     return torch.remainder(phase, TWO_PI)
 
 
+def reflect_phase(raw: torch.Tensor) -> torch.Tensor:
+    """A triangle wave of period 4π in [0, 2π]: the identity on [0, 2π], then back down, so that the
+    phase moves continuously with ``raw`` (no jump between 0 and 2π, where the loaded value of a
+    device matters, e.g. to pixel crosstalk). Same shape as ``raw``, rad."""
+    u = torch.remainder(raw / TWO_PI, 2.0)
+    return TWO_PI * (1.0 - (u - 1.0).abs())
+
+
+PHASE_MAPPINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"wrap": wrap_phase, "reflect": reflect_phase}
+
+
 def chord_transmission(
     phase: torch.Tensor,
     levels: int,
@@ -157,7 +168,8 @@ class PhaseMask(nn.Module):
 
     ``raw`` [H, W] holds unconstrained parameters (radians). ``quantizer`` (optional) maps raw
     parameters to the phases the device would have; it decides what happens in training and in
-    evaluation (see ``quaton.quant``). Without one, the phase is the wrapped raw value.
+    evaluation (see ``quaton.quant``). Without one, the phase is the raw value wrapped (``mapping``
+    "wrap") or reflected into [0, 2π] (``mapping`` "reflect", :func:`reflect_phase`).
     """
 
     def __init__(
@@ -167,8 +179,14 @@ class PhaseMask(nn.Module):
         init: str = "uniform",
         quantizer: PhaseQuantizer | None = None,
         generator: torch.Generator | None = None,
+        mapping: str = "wrap",
     ) -> None:
         super().__init__()
+        if mapping not in PHASE_MAPPINGS:
+            raise ValueError(f"unknown phase mapping {mapping!r}; choose one of {sorted(PHASE_MAPPINGS)}")
+        if mapping != "wrap" and quantizer is not None:
+            raise ValueError("a quantized mask wraps its phases: phase mapping 'reflect' is for full precision")
+        self.mapping = PHASE_MAPPINGS[mapping]
         if init == "uniform":
             raw = torch.rand(shape, generator=generator) * TWO_PI
         elif init == "zeros":
@@ -191,7 +209,7 @@ class PhaseMask(nn.Module):
     def phase(self) -> torch.Tensor:
         """Phase of the mask in [0, 2π), float [H, W]; hard-quantized in eval mode."""
         if self.quantizer is None:
-            return wrap_phase(self.raw)
+            return self.mapping(self.raw)
         return wrap_phase(self.quantizer(self.raw))
 
     def transmission(self, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
