@@ -194,9 +194,11 @@ class D2NNTwin:
         if not self.transmissions:
             raise RuntimeError("load(params) before measure(inputs)")
         field = self.spaces[0](inputs.to(torch.complex64))
+        if self.transmissions[0].device != field.device:  # the twin runs where its inputs are (CPU or GPU)
+            self.transmissions = [t.to(field.device) for t in self.transmissions]
         internal = []
         for transmission, space in zip(self.transmissions, self.spaces[1:]):
-            field = field * transmission.to(field.device)  # the twin runs where its inputs are (CPU or GPU)
+            field = field * transmission
             internal.append(intensity(field))
             field = space(field)
         output = intensity(field)

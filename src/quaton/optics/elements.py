@@ -207,7 +207,7 @@ class PhaseMask(nn.Module):
             self.raw.requires_grad_(not getattr(quantizer, "replaces_raw", False))
 
     def phase(self) -> torch.Tensor:
-        """Phase of the mask in [0, 2π), float [H, W]; hard-quantized in eval mode."""
+        """Phase of the mask in [0, 2π) ([0, 2π] reflected), float [H, W]; hard-quantized in eval mode."""
         if self.quantizer is None:
             return self.mapping(self.raw)
         return wrap_phase(self.quantizer(self.raw))
