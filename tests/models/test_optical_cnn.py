@@ -14,7 +14,18 @@ from quaton.config import load_config
 from quaton.errors import ConfigError
 from quaton.hardware import Readout
 from quaton.models.optical_cnn import OpticalCNN, OpticalCNNGeometry, tile, untile
-from quaton.optics.fourier import tile_centres, tiled_transmission
+from quaton.optics.fourier import (
+    check_sampling,
+    coherent_matrices,
+    element_cells,
+    four_f_coherent,
+    four_f_incoherent,
+    incoherent_matrices,
+    integrate_pixels,
+    pupil_weights,
+    tile_centres,
+    tiled_transmission,
+)
 from quaton.quant import StraightThroughQuantizer
 from quaton.train.loop import train
 from quaton.train.setup import build_model
@@ -51,9 +62,65 @@ def test_initial_design_lights_every_tile_and_the_optics_are_passive():
     assert torch.all(energies > 0.05 * energies.sum(1, keepdim=True))  # each kernel's ramp reaches its tile
 
 
+def sensor_float64(geometry: OpticalCNNGeometry, transmission: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The optical layer's sensor energies float64 [B, H, W] for an element ``transmission`` complex128
+    [M, M] and input amplitudes ``images`` float64 [B, n, n], from the pure functions in float64 (the
+    model keeps its pupil weights in float32)."""
+    optics = geometry.optics()
+    check_sampling(optics)  # the scaled geometries are valid layouts, not just numbers
+    pupil = element_cells(transmission, optics.element_oversampling) * pupil_weights(optics)
+    if geometry.coherent:
+        intensity = four_f_coherent(images.to(torch.complex128), pupil, coherent_matrices(optics)).abs().square()
+    else:
+        intensity = four_f_incoherent(images.square(), pupil, incoherent_matrices(optics))
+    return integrate_pixels(intensity, optics.sensor_oversampling, optics.sensor_pitch)
+
+
+LENGTHS = ("wavelength", "pitch", "focal_length", "focal_length_2", "element_pitch", "element_aperture")
+
+
+@pytest.mark.parametrize("coherent", [True, False])
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        # λ × 1.37, f1 and f2 ÷ 1.37: every lens kernel exp(−i2π·x·u/(λf)), the pixel boxes
+        # sinc(Δu/(λf1)) and sinc(δu·x'/(λf2)) and the scale Δ·δu²/(λ²f1f2) see only λf
+        {"wavelength": 1.37, "focal_length": 1 / 1.37, "focal_length_2": 1 / 1.37},
+        # every length × 0.73 (λ, f1, f2, Δ, p_e, stop; the sensor pitch Δ·f2/f1 follows): x·u/(λf) is
+        # unchanged, the field per m scales 1/0.73, the energy per (0.73-times smaller) pixel does not
+        dict.fromkeys(LENGTHS, 0.73),
+    ],
+    ids=["lambda_times_f", "all_lengths"],
+)
+def test_the_sensor_image_depends_on_lambda_f_and_the_pitches_only_through_the_4f_invariants(scaling, coherent):
+    """Fourier optics of a 4f system (Goodman eq. 5-19): positions meet only as x·u/(λf). Scaling λ
+    and f together (λf fixed), or every length together, leaves the sampled sensor image unchanged up
+    to float64 rounding (measured: < 1e-15 relative). A λ or f that enters other than through λf and
+    the length ratios breaks it by far more than 1e-12 (checked: the scale Δ·δu²/(λ²f1f2) with one λ
+    missing). The test cannot see f1 and f2 swapped: scaled together, that stays invariant."""
+    base = OpticalCNNGeometry(
+        **{**SMALL.__dict__, "focal_length_2": 0.13, "element_aperture": 2.5e-3, "coherent": coherent}
+    )
+    scaled = OpticalCNNGeometry(**{**base.__dict__, **{k: getattr(base, k) * v for k, v in scaling.items()}})
+    model = OpticalCNN(base, hidden=4, seed=1)
+    transmission = model.optics.element.transmission(torch.complex128).detach()
+    images = torch.rand(2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    reference = sensor_float64(base, transmission, images)
+    moved = sensor_float64(scaled, transmission, images)
+    assert float((moved - reference).abs().max() / reference.abs().max()) < 1e-12
+    # the model itself (float32 pupil weights, its own tile layout) agrees to float32 rounding
+    other = OpticalCNN(scaled, hidden=4, seed=1)
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        first, second = model.sensor(images.float()), other.sensor(images.float())
+    assert float((second - first).abs().max() / first.abs().max()) < 1e-5
+
+
 def test_wavelength_focal_length_and_element_pitch_change_the_sensor_image():
+    """Each alone is a real change of the optics: relative L1 change of the sensor image, measured
+    λ 532 -> 600 nm 0.37, f 0.10 -> 0.11 m 0.30, p_e 60 -> 55 µm 0.28, stop 2 mm 0.37."""
     model = OpticalCNN(SMALL, hidden=4, seed=1)
-    images = torch.rand(2, 8, 8)
+    images = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0))
     base = model.sensor(images).detach()
     for change in (
         {"wavelength": 600e-9},
@@ -64,7 +131,7 @@ def test_wavelength_focal_length_and_element_pitch_change_the_sensor_image():
         other = OpticalCNN(OpticalCNNGeometry(**{**SMALL.__dict__, **change}), hidden=4, seed=1)
         other.load_state_dict(model.state_dict())
         moved = other.sensor(images).detach()
-        assert float((moved - base).abs().sum() / base.abs().sum()) > 0.05, change
+        assert float((moved - base).abs().sum() / base.abs().sum()) > 0.15, change
 
 
 def test_element_is_quantized_like_a_d2nn_layer():
