@@ -15,6 +15,7 @@ from quaton.builders import set_modulator
 from quaton.config import Config
 from quaton.hardware import Readout
 from quaton.models import as_optical
+from quaton.optics import intensity
 from quaton.tasks import Classification, LogitClassification, PhaseImaging
 
 Task = Classification | PhaseImaging | LogitClassification
@@ -28,6 +29,14 @@ def measure(
     inside, sensor values in units of the calibrated ``full_scale``). ``config`` is kept for the
     callers' signature; the model was built from it."""
     return as_optical(model).task_input(x, readout, full_scale)
+
+
+def diffraction_efficiency(fields: torch.Tensor, detector: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Power in the detector regions / input power, per image float64 [B]: input fields complex
+    [B, H, W], the ideal detector-plane intensity [B, H', W'] (|E|², the same units) and the region
+    masks [C, H', W'] (1 inside a region). 1 for a lossless device that sends all light into its regions."""
+    inside = (detector.double() * masks.double().sum(dim=0).clamp(max=1)).sum(dim=(-2, -1))
+    return inside / intensity(fields).double().sum(dim=(-2, -1)).clamp_min(1e-300)
 
 
 @torch.no_grad()
@@ -61,7 +70,9 @@ def evaluate(
     phases, and the read-out chain and modulator response when ``readout`` is given (its evaluation
     noise reseeded, so that the evaluation is reproducible; the training noise is left where it was).
 
-    Classification also gets its confusion matrix (rows: true class, columns: predicted).
+    Classification also gets its confusion matrix (rows: true class, columns: predicted) and, for a
+    model read through a detector, its mean ``diffraction_efficiency`` (power in the detector regions /
+    input power, of the ideal detector image: the device's optics, before the camera).
     """
     model.eval()
     device = next(model.parameters()).device
@@ -85,6 +96,13 @@ def evaluate(
                 confusion = counts if confusion is None else confusion + counts
             else:
                 sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+        encode = getattr(model, "encode", None)
+        if isinstance(task, Classification) and callable(encode):
+            # the read-out's noise is not the optics' loss: the ideal image (a second pass only with a camera)
+            ideal = image if readout is None or readout.ideal else as_optical(model).sensor_intensity(x)
+            if ideal is not None:
+                efficiency = diffraction_efficiency(encode(x), ideal, task.detector.masks)
+                sums["diffraction_efficiency"] = sums.get("diffraction_efficiency", 0.0) + float(efficiency.sum())
     if readout is not None:
         readout.train(readout_was_training)
     result: dict[str, Any] = {name: total / len(images) for name, total in sums.items()}

@@ -72,17 +72,22 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min"
 
 
+def _metric_value(key: str, value: Any) -> Any:
+    """A metric for the table: durations as :func:`format_duration`, a diffraction efficiency as a
+    percentage of the input power."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    if key.endswith("seconds"):
+        return format_duration(value)
+    if key.endswith("diffraction_efficiency"):
+        return f"{100 * value:.2f} % of the input power in the detector regions"
+    return value
+
+
 def _metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics table: every metric but the confusion matrix (a figure); durations (keys ending
-    in "seconds") as :func:`format_duration`."""
-    return [
-        {
-            "metric": key,
-            "value": format_duration(value) if key.endswith("seconds") and isinstance(value, int | float) else value,
-        }
-        for key, value in metrics.items()
-        if key != "confusion"
-    ]
+    in "seconds") as :func:`format_duration`, diffraction efficiencies in percent."""
+    return [{"metric": key, "value": _metric_value(key, value)} for key, value in metrics.items() if key != "confusion"]
 
 
 def _quantized(config: Config) -> bool:
@@ -113,7 +118,9 @@ SECTION_USE: dict[str, Callable[[Config], bool]] = {
     "quantization": _quantized,
     "fabrication": _fabricated,
     "hardware": lambda c: (
-        c.hardware.readout != ReadoutConfig() or c.hardware.distortion != DistortionConfig()
+        c.hardware.readout != ReadoutConfig()
+        or c.hardware.distortion != DistortionConfig()
+        or c.hardware.camera is not None
     ),  # not an ideal read-out
     "physical": lambda c: c.physical.system is not None,
     "dat": lambda c: c.physical.system is not None and c.train.strategy in ("dat", "calibrated"),  # the SEPNs

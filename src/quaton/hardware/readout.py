@@ -1,7 +1,10 @@
-"""The detector read-out chain, in physical order: crosstalk -> non-linear response -> gain and
-offset -> random noise -> ADC. ``full_scale`` (the ADC's range and the unit of every effect) is
-set by calibration: the ``percentile`` of the ideal intensities of calibration images (e.g. the
-training set), stored with the model as a buffer.
+"""The detector read-out chain, in physical order: crosstalk -> the camera's light budget
+(photo-electrons, shot and read noise, full well) -> non-linear response -> gain and offset ->
+random noise -> ADC. ``full_scale`` (the ADC's range and the unit of every effect) is set by
+calibration: the ``percentile`` of the ideal intensities of calibration images (e.g. the training
+set), stored with the model as a buffer. With a light budget (``hardware.camera``) calibration is
+the camera's auto-exposure, which stops at its longest exposure and highest gain: a dim device's
+full scale then stays above the percentile (``quaton.hardware.camera``).
 
 Random noise draws from one of two generators, chosen by the module's mode: in training mode a
 training generator that is never reseeded (every read-out is fresh, every epoch new; its state is
@@ -13,7 +16,8 @@ The effects are one registry, ``EFFECTS`` (name -> module class, in the order th
 them), each with its options model. The built-in effects are set by the flat keys of
 ``hardware.readout`` and ``hardware.distortion`` (``configured`` maps them to the options, None when
 the effect is an identity); any registered effect can also be set by name in ``hardware.effects``.
-An effect is a module ``forward(image, full_scale, generator) -> image``, intensity units in and out.
+An effect is a module ``forward(image, full_scale, generator) -> image``, intensity units in and out;
+one that sets its own exposure has ``auto_expose(percentile) -> full_scale``, which calibration asks.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from quaton.hardware.adc import ADC
+from quaton.hardware.camera import Camera, CameraOptions
 from quaton.hardware.distortion import Crosstalk, GainOffset, Nonlinearity
 from quaton.hardware.noise import ReadNoise
 from quaton.registry import Options, Registry
@@ -69,6 +74,11 @@ def _crosstalk(hardware: Any) -> dict[str, Any] | None:
     return {"coupling": coupling} if coupling else None
 
 
+def _camera(hardware: Any) -> dict[str, Any] | None:
+    camera = hardware.camera
+    return camera.model_dump() if camera is not None else None
+
+
 def _nonlinearity(hardware: Any) -> dict[str, Any] | None:
     distortion = hardware.distortion
     if distortion.gamma == 1.0 and distortion.saturation is None:
@@ -102,6 +112,13 @@ EFFECTS.register(
     options=CrosstalkOptions,
     summary="neighbouring pixels bleed into each other",
     configured=_crosstalk,
+)
+EFFECTS.register(
+    "camera",
+    Camera,
+    options=CameraOptions,
+    summary="light budget: photo-electrons with shot noise, full well, read noise; auto-exposure within limits",
+    configured=_camera,
 )
 EFFECTS.register(
     "nonlinearity",
@@ -170,11 +187,17 @@ class Readout(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, intensities: torch.Tensor) -> None:
-        """full_scale = the ``percentile`` of the given ideal intensities (a sample of at most 10⁶ values)."""
+        """full_scale = the ``percentile`` of the given ideal intensities (a sample of at most 10⁶
+        values), or what an effect's auto-exposure makes of it (``auto_expose``: a camera with a
+        light budget, which cannot expose a dim image to full scale)."""
         values = intensities.detach().flatten().float()
         if values.numel() > 1_000_000:
             values = values[torch.randperm(values.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]]
         value = float(torch.quantile(values, self.percentile / 100.0))
+        for effect in self.effects.values():
+            auto_expose = getattr(effect, "auto_expose", None)
+            if auto_expose is not None:
+                value = auto_expose(value)
         self.full_scale.fill_(value if value > 0 else 1.0)
 
     def reseed(self, seed: int | None = None) -> None:
