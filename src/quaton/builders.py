@@ -46,6 +46,24 @@ class PreparedData:
     source: str = ""  # where the images came from (directory, file, or generator), for metrics.json and the report
 
 
+def split_validation(config: Config, data: PreparedData) -> tuple[PreparedData, torch.Tensor, torch.Tensor]:
+    """Hold out ``train.validation_size`` training images (10% by default), seeded by ``seed``.
+
+    Every training run holds them out: the epoch record measures them (``val_*``), recipes are
+    chosen on them, and the test set is measured once, on the final model. Returns the data less
+    the held-out images, and the held-out images and labels."""
+    count = config.train.validation_size or max(1, len(data.x_train) // 10)
+    if count >= len(data.x_train):
+        raise ConfigError(
+            f"train.validation_size ({count}) leaves no training images (of {len(data.x_train)}): "
+            "lower train.validation_size or raise data.train_size"
+        )
+    order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(config.seed + 7919))
+    held, kept = order[:count], order[count:]
+    train = PreparedData(data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.classes, data.source)
+    return train, data.x_train[held], data.y_train[held]
+
+
 # Generated and patch datasets have no natural size: these are their defaults.
 GENERATED_TRAIN, GENERATED_TEST = 2000, 500
 

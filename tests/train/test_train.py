@@ -47,6 +47,30 @@ def test_smoke_run_learns(smoke_run):
     assert metrics["test_accuracy"] > 0.5  # chance is 0.1
 
 
+def test_epochs_are_measured_on_held_out_training_images_and_the_test_set_once(monkeypatch, tmp_path):
+    """Regression (issue 27): direct training evaluated the test set after every epoch, so recipes
+    were chosen by watching it. Now every epoch measures the validation split (training images held
+    out of training) and the test set is evaluated once, on the final model."""
+    import quaton.train.loop as loop
+
+    config = load_config(SMOKE, QUIET + ["train.epochs=2", "train.validation_size=40"])
+    data = prepare_data(config)
+    sizes: list[int] = []
+    real = loop.evaluate
+
+    def counting(config, model, task, images, labels, readout):
+        sizes.append(len(images))
+        return real(config, model, task, images, labels, readout)
+
+    monkeypatch.setattr(loop, "evaluate", counting)
+    metrics = train(config, tmp_path / "run", data=data)
+    assert sizes.count(len(data.x_test)) == 1 and sizes.count(40) == 2  # test once; validation every epoch
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("val_accuracy" in r and not any(k.startswith("test_") for k in r) for r in history)
+    assert metrics["validation_size"] == 40 and metrics["train_size"] == len(data.x_train) - 40
+    assert metrics["val_accuracy"] == history[-1]["val_accuracy"]  # the kept (last) epoch's validation
+
+
 def test_same_seed_same_metrics(smoke_run, tmp_path):
     run_dir, config, metrics = smoke_run
     again = train(config, tmp_path / "again")

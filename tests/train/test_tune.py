@@ -100,7 +100,7 @@ def test_four_trials_and_best_yaml_is_the_best_trial(searched):
 def test_asha_stops_trials_only_at_its_rungs_and_only_behind_another(searched):
     out, _ = searched
     rows = trials(out)
-    curves = {row["trial"]: [r["test_accuracy"] for r in history(Path(row["run"]))] for row in rows}
+    curves = {row["trial"]: [r["val_accuracy"] for r in history(Path(row["run"]))] for row in rows}
     for row in rows:
         epochs = int(row["epochs"])
         assert epochs in (1, 2, EPOCHS)
@@ -139,7 +139,7 @@ def test_best_yaml_retrains_to_the_best_trials_score_and_trains_as_any_config(se
     metrics = train(
         config, tmp_path / "final"
     )  # what `quaton train best.yaml` does: the whole training set, the test set
-    assert (metrics["train_size"], metrics["test_size"]) == (256, 64)
+    assert (metrics["train_size"], metrics["test_size"]) == (256 - VALIDATION, 64)  # its validation split held out
     assert metrics["test_accuracy"] > 0.2  # twice chance after 4 epochs of 256 digits
 
 
@@ -163,7 +163,8 @@ def test_a_trial_never_reads_the_test_set(monkeypatch, tmp_path):
     )
     full = real(config)
     held = validation_data(config)
-    assert len(held.x_test) == VALIDATION and len(held.x_train) == 256 - VALIDATION
+    # the trial's "test" split is the validation split its training holds out (the same seeded split)
+    assert len(held.x_test) == VALIDATION and len(held.x_train) == 256
     pool = full.x_train.flatten(1)
     for image in torch.cat([held.x_test, held.x_train]).flatten(1):
         assert (pool == image).all(dim=1).any()  # every image of the trial is a training image

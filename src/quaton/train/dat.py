@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from quaton import quant
-from quaton.builders import build_readout
+from quaton.builders import build_readout, split_validation
 from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import calibrate as set_full_scale
@@ -285,17 +285,6 @@ def accuracies(
     if system is not None:
         result["physical_accuracy"] = correct["physical"] / len(images)
     return result
-
-
-def split_validation(config: Config, data: PreparedData) -> tuple[PreparedData, torch.Tensor, torch.Tensor]:
-    """Hold out ``train.validation_size`` training images (10% by default), seeded."""
-    count = config.train.validation_size or max(1, len(data.x_train) // 10)
-    if count >= len(data.x_train):
-        raise TrainingError(f"train.validation_size ({count}) leaves no training images (of {len(data.x_train)})")
-    order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(config.seed + 7919))
-    held, kept = order[:count], order[count:]
-    train = PreparedData(data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.classes)
-    return train, data.x_train[held], data.y_train[held]
 
 
 def _schedulers(

@@ -164,13 +164,14 @@ def plot_history(history: list[dict[str, Any]], primary: str, path: Path) -> Non
     epochs = [r["epoch"] for r in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(epochs, [r["train_loss"] for r in history], label="train")
-    left.plot(epochs, [r["test_loss"] for r in history], label="test")
+    left.plot(epochs, [r["val_loss"] for r in history], label="validation")
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
     left.legend()
-    right.plot(epochs, [r[primary] for r in history])
+    metric = primary.replace("test_", "val_", 1)  # the history measures the validation split; the test set once
+    right.plot(epochs, [r[metric] for r in history])
     right.set_xlabel("epoch")
-    right.set_ylabel(primary.replace("_", " "))
+    right.set_ylabel(metric.replace("val_", "validation ").replace("_", " "))
     _save(figure, path)
 
 

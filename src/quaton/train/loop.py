@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from quaton import quant
+from quaton.builders import split_validation
 from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import Task, calibrate, evaluate, measure
@@ -81,14 +82,17 @@ def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
 class DirectTraining:
     """The strategy without a physical system: the task loss of the simulated network, through the
     read-out chain and modulator response when ``train.hardware_aware`` (after ``train.ideal_epochs``).
-    Every epoch is evaluated on the test set; the last epoch is kept. Runs under torchrun."""
+    ``train.validation_size`` training images (10% by default) are held out and every epoch is
+    measured on them (``val_*`` in the history): recipes (epochs, rates, temperatures) are chosen
+    there. The last epoch is kept and measured on the test set once, at the end. Runs under torchrun."""
 
     label = ""
     resume_key = "optimizer"
     selection = None
 
     def __init__(self, config: Config, data: PreparedData, device: torch.device, rank: int, world: int) -> None:
-        self.config, self.data, self.rank, self.world = config, data, rank, world
+        self.config, self.rank, self.world = config, rank, world
+        self.data, self.x_val, self.y_val = split_validation(config, data)
         self.model = build_model(config).to(device)
         self.task = build_task(config, len(data.classes)).to(device)
         self.readout = build_readout(config).to(device)
@@ -97,7 +101,7 @@ class DirectTraining:
         self.step_module = nn.parallel.DistributedDataParallel(self.pipeline) if world > 1 else self.pipeline
         self.optimizer = _optimizer(config, self.model, self.task)
         self.schedulers = [_scheduler(config, self.optimizer)]
-        self.test: dict[str, Any] | None = None
+        self.validation: dict[str, Any] | None = None
 
     def load(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -136,19 +140,18 @@ class DirectTraining:
             "rng": {"readout": noise_states},
         }
 
-    def _evaluate(self) -> dict[str, Any]:
-        data = self.data
-        return evaluate(self.config, self.model, self.task, data.x_test, data.y_test, self.readout)
+    def _evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        return evaluate(self.config, self.model, self.task, images, labels, self.readout)
 
     def measure(self, epoch: int, samples: int) -> dict[str, Any]:
-        self.test = self._evaluate()
-        return {f"test_{name}": value for name, value in self.test.items() if name != "confusion"}
+        self.validation = self._evaluate(self.x_val, self.y_val)
+        return {f"val_{name}": value for name, value in self.validation.items() if name != "confusion"}
 
     def describe(self, record: dict[str, Any]) -> str:
         primary = self.task.primary_metric
         return (
             f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
-            f"test {primary} {record[f'test_{primary}']:.4f}"
+            f"validation {primary} {record[f'val_{primary}']:.4f}"
         )
 
     def finish(self, run_dir: Path, checkpoint: dict[str, Any] | None, best: dict[str, Any]) -> dict[str, Any]:
@@ -158,9 +161,12 @@ class DirectTraining:
             rundir.save_checkpoint(
                 run_dir / rundir.CHECKPOINT, {"epoch": 0, **saved, "readout": self.readout.state_dict()}
             )
-        final = self.test if self.test is not None else self._evaluate()
+        validation = self.validation if self.validation is not None else self._evaluate(self.x_val, self.y_val)
+        final = self._evaluate(self.data.x_test, self.data.y_test)  # the test set, once, on the kept model
         metrics = {
             **{f"test_{name}": value for name, value in final.items() if name != "confusion"},
+            **{f"val_{name}": value for name, value in validation.items() if name != "confusion"},
+            "validation_size": len(self.x_val),
             "primary_metric": f"test_{self.task.primary_metric}",
         }
         if "confusion" in final:

@@ -321,27 +321,26 @@ def check_no_earlier_search(out: Path, where: str) -> None:
 
 
 def validation_data(config: Config):
-    """The data a trial trains on: the training set less ``train.validation_size`` held-out images
-    (seeded), with those images in place of the test split. Returns a PreparedData."""
-    from quaton.train.dat import split_validation
+    """The data a trial gets: the training set, with its ``train.validation_size`` held-out images
+    (the split every run holds out, :func:`quaton.builders.split_validation`) in place of the test
+    split, so that a trial never reads the test set. Returns a PreparedData."""
+    from quaton.builders import split_validation
     from quaton.train.setup import PreparedData, prepare_data
 
     data = prepare_data(config)
-    kept, x_val, y_val = split_validation(config, data)
+    _, x_val, y_val = split_validation(config, data)
     return PreparedData(
-        kept.x_train, kept.y_train, x_val, y_val, kept.classes, f"{data.source} (validation split of the training set)"
+        data.x_train, data.y_train, x_val, y_val, data.classes, f"{data.source} (validation split of the training set)"
     )
 
 
 def validation_record(record: dict[str, Any]) -> dict[str, Any]:
-    """An epoch's history record as Tune's result: test_x (measured on the validation split) -> val_x."""
-    result = {"epoch": record["epoch"], "train_loss": record["train_loss"]}
-    for key, value in record.items():
-        if key.startswith("test_"):
-            result["val_" + key[len("test_") :]] = value
-        elif key.startswith("val_"):  # runs with a physical system report their own held-out split
-            result[key] = value
-    return result
+    """An epoch's history record as Tune's result: its validation metrics (val_x) and train_loss."""
+    return {
+        "epoch": record["epoch"],
+        "train_loss": record["train_loss"],
+        **{key: value for key, value in record.items() if key.startswith("val_")},
+    }
 
 
 def train_trial(config: Config, run_dir: Path, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
