@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from quaton.errors import ConfigError
-from quaton.hardware import EFFECTS
+from quaton.hardware import EFFECTS, CameraOptions
 from quaton.models import MODELS, CNNConfig, MZIConfig
 from quaton.optics.detector import default_regions, region_masks
 from quaton.optics.propagation import bandlimit, padded_shape
@@ -361,6 +361,12 @@ class DistortionConfig(Section):
 class HardwareConfig(Section):
     readout: ReadoutConfig = ReadoutConfig()
     distortion: DistortionConfig = DistortionConfig()
+    camera: CameraOptions | None = Field(
+        None,
+        description="the camera's light budget (photon rate, exposure and gain limits, quantum efficiency, full "
+        "well, read noise; quaton.hardware.camera): shot and read noise in electrons, auto-exposure within the "
+        "limits; null: none (the full scale is the calibration percentile, however dim the light)",
+    )
     seed: int = Field(0, ge=0, description="seed of the evaluation's noise")
     effects: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -379,6 +385,16 @@ class HardwareConfig(Section):
             except ConfigError as error:
                 raise ValueError(f"{name}: {error}") from None
         return checked
+
+    @model_validator(mode="after")
+    def _one_noise_model(self) -> HardwareConfig:
+        camera = self.camera is not None or "camera" in self.effects
+        if camera and (self.readout.noise or self.readout.photons or "noise" in self.effects):
+            raise ValueError(
+                "hardware.camera sets the shot and read noise from its light budget (read_noise_e, photon_rate): "
+                "remove hardware.readout.noise / hardware.readout.photons / hardware.effects.noise"
+            )
+        return self
 
     @model_validator(mode="after")
     def _effects_set_once(self) -> HardwareConfig:
