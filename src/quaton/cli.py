@@ -208,24 +208,48 @@ def export_design(
     min_gap: Annotated[
         float | None, typer.Option("--min-gap", help="gds design-rule check: smallest printable gap (m), e.g. 1e-6.")
     ] = None,
+    polarity: Annotated[
+        str,
+        typer.Option(
+            "--polarity",
+            help="gds: 'etched' (default): the masks' open areas are etched into the plate, which then carries "
+            "the design's phase (etching removes material: level L is etched to (-L) mod 2^k); 'relief': the open "
+            "areas add up to the height map, for a master that is replicated or a resist that stays where "
+            "exposed (etched as it is, that plate carries the conjugate phase).",
+        ),
+    ] = "etched",
 ) -> None:
-    """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks."""
+    """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks.
+
+    gds masks are checked by KLayout (pip install 'quaton[klayout]'): width below --min-feature, space
+    below --min-gap and areas touching at a corner, every violation by location in masks.json."""
     from quaton.export.design import DEFAULT_FORMATS, export_run
 
     try:
         check_writable_directory(out, "--out")
-        target = export_run(run_dir, out, tuple(formats or DEFAULT_FORMATS), min_feature, min_gap)
+        target = export_run(run_dir, out, tuple(formats or DEFAULT_FORMATS), min_feature, min_gap, polarity)
     except QuatonError as error:
         _fail(error)
     typer.echo(f"design written to {target}")
     gds = json.loads((target / "design.json").read_text()).get("gds")
+    if gds:
+        typer.echo(f"gds polarity: {gds['polarity']}: {gds['polarity_meaning']}")
     for index, layer in enumerate(gds["drc"] if gds else [], start=1):
         for step, check in enumerate(layer, start=1):
-            typer.echo(
-                f"layer {index} mask {step}: {check['feature_violations_px']} px in features below "
-                f"min_feature={check['min_feature_m']} m, "
-                f"{check['gap_violations_px']} px in gaps below min_gap={check['min_gap_m']} m"
-            )
+            typer.echo(f"layer {index} mask {step}: {_drc_line(check)}")
+
+
+def _drc_line(check: dict | None) -> str:
+    """One mask's design-rule check in words (counts; locations are in masks.json)."""
+    if check is None:
+        return "no design-rule check (KLayout is not installed: pip install 'quaton[klayout]')"
+    parts = []
+    if check["width_violations"] is not None:
+        parts.append(f"{check['width_violations']} width violations below min_feature={check['min_feature_m']} m")
+    if check["space_violations"] is not None:
+        parts.append(f"{check['space_violations']} space violations below min_gap={check['min_gap_m']} m")
+    parts.append(f"{check['corner_touches']} corner touches")
+    return ", ".join(parts) + " (KLayout; locations in masks.json)"
 
 
 PERTURB_HELP = (
@@ -269,7 +293,11 @@ def simulate(
     ] = None,
 ) -> None:
     """Re-evaluate an exported design on its test set, as trained (the run's read-out chain and modulator
-    response) and under perturbations. Every call is kept; nothing earlier is overwritten."""
+    response) and under perturbations. Every call is kept; nothing earlier is overwritten.
+
+    --set optics.wavelength=... propagates at another wavelength with every layer's phase kept in
+    radians: a re-programmed SLM, not a fixed printed or etched element (whose phase
+    2π(n(λ) − n₀)h/λ₀ changes with the wavelength; dispersion is not modelled)."""
     from quaton.export.simulate import result_line, save_simulation
     from quaton.export.simulate import simulate as run_simulation
 
@@ -282,6 +310,8 @@ def simulate(
         _fail(error)
     primary = result["primary_metric"]
     typer.echo(f"{result['dataset']}, {result['test_size']} test images; device {result['hardware']}")
+    for note in result["notes"]:
+        typer.echo(f"note: {note}")
     for row in result["results"]:
         typer.echo(result_line(row, primary))
     typer.echo(f"simulation: {target / 'simulation.json'}")

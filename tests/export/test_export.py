@@ -13,6 +13,7 @@ import tifffile
 import torch
 import trimesh
 import yaml
+from gds_reading import etched_depth, plate_phase
 from typer.testing import CliRunner
 
 import quaton.design
@@ -23,7 +24,7 @@ from quaton.data import load_dataset
 from quaton.export import DesignError, export_run, phase_to_height
 from quaton.export.design import phase_sha256
 from quaton.export.fabrication import vacuum_wavelength
-from quaton.export.gds import design_rule_check, level_map, read_masks
+from quaton.export.gds import level_map
 from quaton.export.simulate import simulate
 from quaton.train import rundir
 from quaton.train.evaluate import load_run
@@ -335,8 +336,9 @@ def test_perturbations_outside_their_physical_range_are_refused_before_any_work(
 
 
 @pytest.mark.parametrize("levels", [4, 8])
-def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_path, levels):
-    """Issue 19: k binary masks per layer; read back, rasterised, they give every level map exactly."""
+def test_gds_masks_make_an_etched_plate_of_the_design_and_are_checked_by_klayout(tmp_path, levels):
+    """Issues 19, 27: k binary masks per layer; read back (gdstk, matplotlib, not quaton's code), the
+    etched plate carries every layer's phase; KLayout checks every mask and says where."""
     config = load_config(
         SMOKE,
         [
@@ -368,40 +370,30 @@ def test_gds_masks_read_back_to_the_level_maps_and_depths_sum_to_heights(tmp_pat
     )
     assert result.exit_code == 0, result.output
     design_dir = tmp_path / "d"
-    assert "layer 1 mask 1:" in result.output and "below min_feature=2e-06 m" in result.output
+    assert "gds polarity: etched" in result.output
+    assert "layer 1 mask 1:" in result.output and "width violations below min_feature=2e-06 m" in result.output
     sidecar = json.loads((design_dir / "masks.json").read_text())
+    design = json.loads((design_dir / "design.json").read_text())
     k = int(math.log2(levels))
     for layer in sidecar["layers"]:
         phase = np.load(design_dir / f"layer_{layer['layer']:02d}.npy")
-        masks = read_masks(design_dir / "masks.gds", layer["layer"], k, 32, 1.0)
-        levels_back = sum(m.astype(np.int64) << (k - j) for j, m in enumerate(masks, start=1))
-        assert np.array_equal(levels_back, level_map(phase, levels))
-        assert set(np.unique(levels_back)) == set(
-            range(levels)
-        )  # the trained layer uses every level: every mask code is checked
-        depths = [m["etch_depth_m"] for m in layer["masks"]]
-        etched = sum(m * d for m, d in zip(masks, depths))
-        assert np.allclose(etched, np.load(design_dir / f"height_{layer['layer']:02d}.npy"), rtol=1e-12, atol=1e-18)
+        assert len(np.unique(phase)) == levels  # the trained layer uses every level: every mask code is checked
+        plate = plate_phase(etched_depth(design_dir / "masks.gds", sidecar, layer["layer"]), sidecar)
+        assert np.allclose(np.exp(1j * plate), np.exp(1j * phase), atol=1e-9)
         assert [m["gds_layer"] for m in layer["masks"]] == [10 * layer["layer"] + j for j in range(1, k + 1)]
-        # merged polygons, not one square per pixel; the DRC counts what a 2 µm process cannot make
+        # fine-grained trained layers break a 2 µm process's rules; every violation has a place (µm)
         drc = layer["masks"][0]["drc"]
-        assert (
-            drc["feature_violations_px"] == design_rule_check(masks[0], 1e-6, 2e-6, None)["feature_violations_px"] > 0
-        )
+        assert drc["width_violations"] > 0 and len(drc["locations"]["width"]) == drc["width_violations"]
+        size = layer["grid"] * sidecar["pitch_um"]
+        for place in drc["locations"]["width"] + drc["locations"]["space"] + drc["locations"]["corner_touch"]:
+            assert 0 <= place["x_um"] <= size and 0 <= place["y_um"] <= size
+        summary = design["gds"]["drc"][layer["layer"] - 1][0]
+        assert summary["width_violations"] == drc["width_violations"] and "locations" not in summary
     library = gdstk.read_gds(str(design_dir / "masks.gds"))
     cell = next(c for c in library.cells if c.name == "LAYER_01")
     open_pixels = sum(m["open_pixels"] for m in sidecar["layers"][0]["masks"])
-    assert len([p for p in cell.polygons if p.datatype == 0]) < open_pixels / 2
+    assert len([p for p in cell.polygons if p.datatype == 0]) < open_pixels / 2  # merged polygons
     assert len([p for p in cell.polygons if p.datatype == 1]) == 8 * k  # two bars per cross, four crosses per mask
-
-
-def test_design_rule_check_counts_narrow_features_and_gaps():
-    mask = np.zeros((6, 8), dtype=bool)
-    mask[1:5, 1:2] = True  # a 1 px wide line: a feature narrower than 2 px
-    mask[1:5, 3:6] = True  # 3 px wide, with a 1 px gap to the line
-    check = design_rule_check(mask, 1e-6, 2e-6, 2e-6)
-    assert check["feature_violations_px"] == 4 and check["gap_violations_px"] == 4
-    assert design_rule_check(mask, 1e-6, 1e-6, 1e-6)["feature_violations_px"] == 0
 
 
 def test_gds_refuses_level_counts_that_are_not_powers_of_two(tmp_path):

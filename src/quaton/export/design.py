@@ -81,11 +81,15 @@ def export_run(
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     min_feature: float | None = None,
     min_gap: float | None = None,
+    polarity: str = "etched",
 ) -> Path:
     """Write a run's design (design.json, layer_XX.npy) and fabrication files into ``out_dir``.
 
-    ``gds``: binary-optics masks (see quaton.export.gds), with a design-rule check of every mask
-    against ``min_feature`` and ``min_gap`` (m) reported in masks.json and design.json."""
+    ``gds``: binary-optics masks (see quaton.export.gds) of ``polarity`` "etched" (the default: the
+    etched plate carries the design's phase) or "relief" (the masks add up to the height map: a master
+    to replicate), with KLayout's design-rule check of every mask of the written file against
+    ``min_feature`` and ``min_gap`` (m) and for corner touching, reported in masks.json (every
+    violation by location) and design.json (the counts)."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise DesignError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
@@ -101,7 +105,7 @@ def export_run(
     _check_drc_lengths(min_feature, min_gap)
     levels = config.quantization.layer_levels(config.model.layers)
     if "gds" in formats:
-        _check_gds_levels(config, levels)
+        _check_gds_levels(config, levels, polarity, min_feature, min_gap)
     metrics = runs.read_json(Path(run_dir) / runs.METRICS)
     out = _design_directory(out_dir)
     regions = config.regions() if config.task.kind == "classification" else []
@@ -115,7 +119,9 @@ def export_run(
     description.update(optical.design_fields())
     written = _write_layers(out, config, evaluated_phases, levels, formats, pitch, description["layers"])
     if "gds" in formats:
-        description["gds"] = _write_gds(out, config, written, description["layers"], pitch, min_feature, min_gap)
+        description["gds"] = _write_gds(
+            out, config, written, description["layers"], pitch, (min_feature, min_gap), polarity
+        )
     runs.atomic_write_text(out / "design.json", json.dumps(description, indent=2) + "\n")
     return out
 
@@ -127,13 +133,18 @@ def _check_drc_lengths(min_feature: float | None, min_gap: float | None) -> None
             raise DesignError(f"{name} is a length in metres between 0 and 1 cm, e.g. 1e-6; got {value}")
 
 
-def _check_gds_levels(config: Config, levels: list[int | None]) -> None:
-    """Refuse ``--format gds`` before anything is written when a layer's levels cannot be binary masks."""
-    from quaton.export.gds import GDSError, check_gds
+def _check_gds_levels(
+    config: Config, levels: list[int | None], polarity: str, min_feature: float | None, min_gap: float | None
+) -> None:
+    """Refuse ``--format gds`` before anything is written when a layer's levels cannot be binary masks,
+    the polarity is unknown or a design-rule check is asked for without KLayout."""
+    from quaton.export.gds import GDSError, check_drc, check_gds, check_polarity
 
     span = list(config.quantization.range) if config.quantization.range else None
     try:
         check_gds([{"levels": n, "range": span if n else None} for n in levels])
+        check_polarity(polarity)
+        check_drc(min_feature, min_gap)
     except GDSError as error:
         raise DesignError(f"--format gds: {error}") from None
 
@@ -219,11 +230,12 @@ def _write_gds(
     written: list[np.ndarray],
     entries: list[dict[str, Any]],
     pitch: float,
-    min_feature: float | None,
-    min_gap: float | None,
+    rules: tuple[float | None, float | None],
+    polarity: str,
 ) -> dict[str, Any]:
-    """Write the binary-optics masks (masks.gds, masks.json) of the written layers; returns design.json's ``gds``."""
-    from quaton.export.gds import write_gds
+    """Write the binary-optics masks (masks.gds, masks.json) of the written layers; returns design.json's
+    ``gds``. ``rules``: (min_feature, min_gap) in m, or None each."""
+    from quaton.export.gds import drc_summary, write_gds
 
     fab = config.fabrication
     wavelength_0 = vacuum_wavelength(config.optics.wavelength, fab.medium_index)
@@ -235,14 +247,16 @@ def _write_gds(
         wavelength_0,
         fab.refractive_index,
         fab.medium_index,
-        min_feature,
-        min_gap,
+        *rules,
+        polarity=polarity,
     )
     return {
         "file": masks["file"],
         "sidecar": "masks.json",
+        "polarity": masks["polarity"],
+        "polarity_meaning": masks["polarity_meaning"],
         "layer_numbers": masks["layer_numbers"],
-        "drc": [[m["drc"] for m in layer["masks"]] for layer in masks["layers"]],
+        "drc": [[drc_summary(m["drc"]) for m in layer["masks"]] for layer in masks["layers"]],
     }
 
 

@@ -1,6 +1,7 @@
 """Fabrication outputs: height maps (TIFF, .npy) and printable STL meshes of phase layers.
 
-Height of a phase φ (rad) printed in a material of index n_m surrounded by a medium of index n_0:
+Height of a phase φ (rad) printed in a material of index n_m surrounded by a medium of index n_0
+(thin-element relief: material of height h adds the phase +2π·(n_m − n_0)·h / λ₀):
     h = φ·λ₀ / (2π·(n_m − n_0)),
 with λ₀ the *vacuum* wavelength: a column of height h adds the optical path (n_m − n_0)·h, i.e. the
 phase 2π·(n_m − n_0)·h / λ₀. quaton's ``optics.wavelength`` is the wavelength in the medium
@@ -56,9 +57,14 @@ def heightfield_mesh(height: np.ndarray, pitch: float, base_thickness: float, wa
     walls (a 2ε-wide ramp rather than a vertical step). The top is then the graph of a function on a
     (2H × 2W)-vertex grid, hence a 2-manifold even where two pixels touch only at a corner (which a
     union of exact boxes would make non-manifold). Side walls and a bottom close the solid.
+
+    Pixel (row r, column c) of ``height`` [N, M] stands on x ∈ [c·p, (c+1)·p], y ∈ [(N−1−r)·p, (N−r)·p]
+    (p the pitch): row 0 at the top, as in the image files and the GDS masks (quaton.export.gds), so
+    that every format, seen from +z, is the same device and not its mirror image.
     """
     import trimesh
 
+    height = np.asarray(height)[::-1]  # the mesh's grid runs up in y: its first row is the design's last
     rows, cols = height.shape
     eps = wall_fraction * pitch
 

@@ -1,9 +1,16 @@
 """GDSII masks for multi-step binary optics: 2^k phase levels made by k lithography-and-etch steps.
 
 Binary optics (Swanson, "Binary optics technology", MIT Lincoln Laboratory TR 854, 1989): mask j
-(j = 1…k) etches the depth d_j = λ₀ / (2^j·(n − n₀)), the phase 2π / 2^j, where it is open. A pixel
-at level L = Σ_j b_j·2^(k−j) (b_1 the most significant bit) is open in mask j when b_j = 1, so the
-sum of the etched depths Σ_j b_j·d_j = L·λ₀ / (2^k·(n − n₀)) is the height of its phase 2πL/2^k.
+(j = 1…k) etches the depth d_j = λ₀ / (2^j·(n − n₀)) where it is open. A pixel whose masks encode
+the level M = Σ_j b_j·2^(k−j) (b_1 the most significant bit) is etched Σ_j b_j·d_j = M·λ₀ / (2^k·(n − n₀)).
+
+Polarity: etching *removes* material, so light through the etched plate gets the phase
+−2π(n − n₀)·depth/λ₀, i.e. exp(−iφ) for the depth of the height map of φ: etching the height map
+makes the complex conjugate of the design. The default plate (``polarity="etched"``) therefore
+etches the level M = (−L) mod 2^k at a pixel of design level L (phase 2πL/2^k), whose phase
+−2πM/2^k ≡ +2πL/2^k (mod 2π) is the design's. ``polarity="relief"`` etches M = L, the height map
+itself: a master that is replicated (the replica's relief is the height map), or a resist that stays
+where it is exposed; etched as it is, that plate carries the conjugate phase.
 
 Layout (all coordinates in micrometres, the library unit; precision 1 nm):
 - one cell ``LAYER_XX`` per diffractive layer XX, holding its k masks;
@@ -11,12 +18,15 @@ Layout (all coordinates in micrometres, the library unit; precision 1 nm):
   polygons); alignment crosses on the same GDS layer, datatype 1, at the same place on every mask;
 - pixel (row r, column c) of an N × N layer is the square x ∈ [c·p, (c+1)·p],
   y ∈ [(N−1−r)·p, (N−r)·p], p the pitch in µm (row 0 at the top, as in the .npy files).
-The etch depth of every mask and the material are in ``masks.json`` beside the GDS file.
+The polarity, the etch depth of every mask, the material and the design-rule check (KLayout's, run on
+the written file: :func:`design_rule_check`) are in ``masks.json`` beside the GDS file.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -28,10 +38,26 @@ from quaton.errors import QuatonError
 
 GDS_FILE, SIDECAR = "masks.gds", "masks.json"
 MASK_DATATYPE, MARK_DATATYPE = 0, 1
+POLARITIES = ("etched", "relief")
+DEFAULT_POLARITY = "etched"
+POLARITY_MEANING = {
+    "etched": (
+        "the open areas of every mask are etched into the plate (etch_depth_m each); etching removes material, so "
+        "light through the plate gets the phase -2 pi (n - n0) depth / lambda0. A pixel of design level L (phase "
+        "2 pi L / 2^k) is etched to the level L' = (-L) mod 2^k, whose phase -2 pi L' / 2^k equals the design's "
+        "+2 pi L / 2^k modulo 2 pi: the plate as it comes out of the etch is the design"
+    ),
+    "relief": (
+        "the open areas of the masks add up to the height map (level L etched L lambda0 / (2^k (n - n0)) deep): a "
+        "master whose replica has the relief of height_XX.npy (phase +2 pi (n - n0) h / lambda0), or a resist "
+        "that stays where it is exposed; this plate itself, etched, carries the conjugate phase -phi"
+    ),
+}
+KLAYOUT_MISSING = "KLayout's Python package is not installed: pip install 'quaton[klayout]'"
 
 
 class GDSError(QuatonError, ValueError):
-    """A design cannot be written as binary-optics masks (level count, full-precision layer)."""
+    """A design cannot be written as binary-optics masks (level count, full-precision layer, polarity, DRC)."""
 
 
 def mask_count(levels: int | None, layer: int, value_range: list[float] | None) -> int:
@@ -58,13 +84,36 @@ def mask_count(levels: int | None, layer: int, value_range: list[float] | None) 
     return k
 
 
+def check_polarity(polarity: str) -> str:
+    """``polarity`` if it is one of :data:`POLARITIES`, else GDSError saying what each means."""
+    if polarity not in POLARITIES:
+        raise GDSError(
+            f"GDS polarity {polarity!r} is unknown; choose 'etched' (the default: the etched plate carries the "
+            "design's phase) or 'relief' (the masks add up to the height map: a master to replicate)"
+        )
+    return polarity
+
+
 def level_map(phase: np.ndarray, levels: int) -> np.ndarray:
     """Level index L int64 [H, W] of phases (rad) on the circular levels 2πL/levels."""
     return np.mod(np.rint(np.asarray(phase, dtype=np.float64) * levels / (2 * math.pi)), levels).astype(np.int64)
 
 
+def etched_levels(levels_map: np.ndarray, k: int, polarity: str = DEFAULT_POLARITY) -> np.ndarray:
+    """The level M int64 [H, W] that the masks encode at each pixel of design level L (``levels_map``):
+    M = (−L) mod 2^k for an etched plate (phase −2πM/2^k ≡ 2πL/2^k), M = L for a relief master."""
+    levels_map = np.asarray(levels_map, dtype=np.int64)
+    return np.mod(-levels_map, 2**k) if check_polarity(polarity) == "etched" else levels_map
+
+
+def phase_sign(polarity: str) -> int:
+    """−1 for an etched plate (an etch of depth d adds −2π(n − n₀)d/λ₀), +1 for the relief of a replica."""
+    return -1 if check_polarity(polarity) == "etched" else 1
+
+
 def mask_bits(levels_map: np.ndarray, k: int) -> list[np.ndarray]:
-    """The k masks, bool [H, W] each, True where mask j (j = 1…k, list index j − 1) is open: bit k − j of L."""
+    """The k masks, bool [H, W] each, True where mask j (j = 1…k, list index j − 1) is open: bit k − j
+    of the encoded level ``levels_map`` (M of :func:`etched_levels`)."""
     return [((levels_map >> (k - j)) & 1).astype(bool) for j in range(1, k + 1)]
 
 
@@ -73,26 +122,31 @@ def fabricated_regions(
     k: int,
     offsets: np.ndarray | None = None,
     etch_errors: np.ndarray | None = None,
+    polarity: str = DEFAULT_POLARITY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What k binary-optics steps make of a level map when mask j is placed off by ``offsets[j − 1]``
     and etches (1 + ``etch_errors[j − 1]``) times its nominal depth.
 
-    ``levels_map`` int [N, N] (level index L of 2^k circular levels); ``offsets`` float [k, 2]: mask j
-    moved by (dx, dy) pixels of the design grid, +x along the columns (to the right), +y up (towards
-    row 0, the GDS y axis of :func:`raster_polygons`); None: all zero. ``etch_errors`` float [k]
-    (relative); None: all zero. Outside the N × N array every mask is closed (nothing etched).
+    ``levels_map`` int [N, N] (design level index L of 2^k circular levels, phase 2πL/2^k); the masks
+    encode M = :func:`etched_levels` (L, k, ``polarity``), bits b_j of M. ``offsets`` float [k, 2]:
+    mask j moved by (dx, dy) pixels of the design grid, +x along the columns (to the right), +y up
+    (towards row 0, the GDS y axis of :func:`raster_polygons`); None: all zero. ``etch_errors`` float
+    [k] (relative); None: all zero. Outside the N × N array every mask is closed (nothing etched).
 
     A sub-pixel offset splits each pixel into at most (k + 1)² rectangles inside which every mask
     is uniformly open or closed: along x the boundaries lie at the fractional parts of the dx_j (the
     same in every pixel), along y at those of −dy_j. Returns ``(weights, phases)``: the area fraction
     of each rectangle, float64 [R] (summing to 1), and the phase the etched depths give there, float64
-    [R, N, N] (rad, Σ_j b_j·(2π/2^j)·(1 + e_j), not wrapped). Whole-pixel offsets give R = 1 and the
+    [R, N, N] (rad, not wrapped): −Σ_j b_j·(2π/2^j)·(1 + e_j) for an etched plate (etching removes
+    material), +Σ_j b_j·(2π/2^j)·(1 + e_j) for the replica of a relief master. Without errors this is
+    the design's phase 2πL/2^k modulo 2π in both polarities. Whole-pixel offsets give R = 1 and the
     level map moved by whole pixels, exactly.
     """
     grid_rows, grid_cols = levels_map.shape
     offsets = np.zeros((k, 2)) if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(k, 2)
     etch_errors = np.zeros(k) if etch_errors is None else np.asarray(etch_errors, dtype=np.float64).reshape(k)
-    bits = mask_bits(levels_map, k)
+    bits = mask_bits(etched_levels(levels_map, k, polarity), k)
+    sign = phase_sign(polarity)
 
     def intervals(shifts: np.ndarray) -> list[tuple[float, float]]:
         """(width, midpoint) of the pieces of [0, 1) cut at the fractional parts of ``shifts``."""
@@ -114,7 +168,7 @@ def fabricated_regions(
                 moved = moved & inside_r[:, None] & inside_c[None, :]
                 phase += moved * (2 * math.pi / 2**j) * (1.0 + error)
             weights.append(width_x * width_y)
-            phases.append(phase)
+            phases.append(sign * phase)
     return np.asarray(weights), np.stack(phases)
 
 
@@ -159,45 +213,100 @@ def raster_polygons(mask: np.ndarray, pitch_um: float, layer: int, datatype: int
     return gdstk.boolean(rectangles, [], "or", precision=1e-3, layer=layer, datatype=datatype)
 
 
-def rasterize(polygons: list, grid: int, pitch_um: float) -> np.ndarray:
-    """bool [N, N]: which pixel centres lie inside ``polygons`` (the inverse of :func:`raster_polygons`)."""
-    import gdstk
-
-    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
-    centres = np.stack([(cols + 0.5) * pitch_um, (grid - 0.5 - rows) * pitch_um], axis=-1).reshape(-1, 2)
-    if not polygons:
-        return np.zeros((grid, grid), dtype=bool)
-    # gdstk takes an [n, 2] array of points; its stubs name only sequences of points
-    inside = gdstk.inside(centres, polygons)  # type: ignore[arg-type]
-    return np.asarray(inside, dtype=np.bool_).reshape(grid, grid)
+def klayout_available() -> bool:
+    """Whether KLayout's Python package (the design-rule checker) can be imported."""
+    try:
+        import klayout.db  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
-def design_rule_check(
-    mask: np.ndarray, pitch: float, min_feature: float | None, min_gap: float | None
-) -> dict[str, Any]:
-    """Pixels of open features narrower than ``min_feature`` and of closed gaps between open areas
-    narrower than ``min_gap`` (m), along rows and columns; a pixel is a square of side ``pitch`` (m)."""
-
-    def offending(value: bool, limit: float | None, bounded: bool) -> int:
-        if limit is None:
-            return 0
-        need = math.ceil(limit / pitch - 1e-9)
-        bad = np.zeros_like(mask, dtype=bool)
-        for grid, view in ((mask, bad), (mask.T, bad.T)):
-            for i, line in enumerate(grid):
-                runs = _runs(line)
-                for index, (a, b, v) in enumerate(runs):
-                    inner = 0 < index < len(runs) - 1
-                    if v == value and b - a < need and (inner or not bounded):
-                        view[i, a:b] = True
-        return int(bad.sum())
-
+def _location(box: Any, dbu: float) -> dict[str, Any]:
+    """A violation's place: the centre and the bounding box of a KLayout box (database units), in µm."""
+    centre = box.center()
     return {
-        "min_feature_m": min_feature,
-        "feature_violations_px": offending(True, min_feature, bounded=False),
-        "min_gap_m": min_gap,
-        "gap_violations_px": offending(False, min_gap, bounded=True),
+        "x_um": round(centre.x * dbu, 6),
+        "y_um": round(centre.y * dbu, 6),
+        "box_um": [round(v * dbu, 6) for v in (box.left, box.bottom, box.right, box.top)],
     }
+
+
+def corner_touches(region: Any) -> list[tuple[int, int]]:
+    """Points (database units) where open areas of a KLayout region touch only at a corner.
+
+    Merged with minimum coherence (``Region.merged(True, 0)``), areas that meet only at a vertex stay
+    separate polygons (or, for a hole, separate contours); every point where two contours share a
+    vertex, or one contour passes twice, is such a touch. A mask cannot resolve it: the two areas
+    fuse or part depending on the exposure."""
+    counts: collections.Counter[tuple[int, int]] = collections.Counter()
+    for polygon in region.merged(True, 0).each():
+        contours = [polygon.each_point_hull()] + [polygon.each_point_hole(h) for h in range(polygon.holes())]
+        for contour in contours:
+            counts.update((point.x, point.y) for point in contour)
+    return sorted(point for point, count in counts.items() if count > 1)
+
+
+def design_rule_check(region: Any, dbu: float, min_feature: float | None, min_gap: float | None) -> dict[str, Any]:
+    """KLayout's design-rule check of one mask, a ``klayout.db.Region`` of its etched areas in database
+    units of ``dbu`` µm: width below ``min_feature`` and space below ``min_gap`` (m; Euclidean metrics,
+    so a diagonal gap counts at its true length; ``Region.width_check``, ``Region.space_check``), and
+    open areas that touch only at a corner (:func:`corner_touches`). Every violation is reported by
+    location (µm): its centre and bounding box; width and space also with the measured distance."""
+    import klayout
+    import klayout.db as db
+
+    def check(limit: float | None, method: str) -> list[dict[str, Any]] | None:
+        if limit is None:
+            return None
+        found = getattr(region, method)(round(limit * 1e6 / dbu), False, db.Metrics.Euclidian)
+        return [
+            {"distance_um": round(pair.distance() * dbu, 6), **_location(pair.bbox(), dbu)} for pair in found.each()
+        ]
+
+    width, space = check(min_feature, "width_check"), check(min_gap, "space_check")
+    touches = [_location(db.Box(x, y, x, y), dbu) for x, y in corner_touches(region)]
+    return {
+        "checker": f"KLayout {klayout.__version__} (klayout.db.Region: width_check, space_check, Euclidean metrics; "
+        "corner touching)",
+        "min_feature_m": min_feature,
+        "min_gap_m": min_gap,
+        "width_violations": None if width is None else len(width),
+        "space_violations": None if space is None else len(space),
+        "corner_touches": len(touches),
+        "locations": {"width": width or [], "space": space or [], "corner_touch": touches},
+    }
+
+
+def check_gds_file(
+    gds_path: Path, masks: list[tuple[str, int]], min_feature: float | None, min_gap: float | None
+) -> list[dict[str, Any]]:
+    """:func:`design_rule_check` of the etched areas (datatype 0) of each (cell name, GDS layer) in
+    ``masks``, read from the written file by KLayout (not from the arrays it was made of)."""
+    import klayout.db as db
+
+    layout = db.Layout()
+    layout.read(str(gds_path))
+    return [
+        design_rule_check(
+            db.Region(layout.cell(cell).begin_shapes_rec(layout.layer(number, MASK_DATATYPE))),
+            layout.dbu,
+            min_feature,
+            min_gap,
+        )
+        for cell, number in masks
+    ]
+
+
+def drc_summary(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A mask's design-rule check without the list of locations (for design.json)."""
+    return None if check is None else {k: v for k, v in check.items() if k != "locations"}
+
+
+def check_drc(min_feature: float | None, min_gap: float | None) -> None:
+    """GDSError before any work when design-rule lengths are asked for but KLayout is not installed."""
+    if (min_feature is not None or min_gap is not None) and not klayout_available():
+        raise GDSError(f"--min-feature/--min-gap run KLayout's design-rule check; {KLAYOUT_MISSING}")
 
 
 def _alignment_marks(grid: int, pitch_um: float, layer: int) -> list:
@@ -228,6 +337,26 @@ def check_gds(layers: list[dict[str, Any]]) -> list[int]:
     return [mask_count(layer.get("levels"), index, layer.get("range")) for index, layer in enumerate(layers, start=1)]
 
 
+def _sidecar(pitch_um: float, material: dict[str, float], polarity: str) -> dict[str, Any]:
+    """masks.json without its layers: units, pixel placement, material, polarity, layer numbers."""
+    return {
+        "file": GDS_FILE,
+        "unit": "um",
+        "pitch_um": pitch_um,
+        "pixel": "row r, column c of an N x N layer: x in [c p, (c+1) p], y in [(N-1-r) p, (N-r) p] (um)",
+        "material": material,
+        "polarity": polarity,
+        "polarity_meaning": POLARITY_MEANING[polarity],
+        "levels_etched": "mask j is open where bit k-j of the etched level is 1 (j = 1 the most significant bit); "
+        + ("etched level = (-L) mod 2^k" if polarity == "etched" else "etched level = L")
+        + " for a pixel of design level L (phase 2 pi L / 2^k in layer_XX.npy)",
+        "layer_numbers": (
+            "mask j of diffractive layer XX: GDS layer 10*XX + j; datatype 0 etched areas, datatype 1 alignment crosses"
+        ),
+        "layers": [],
+    }
+
+
 def write_gds(
     out: Path,
     phases: list[np.ndarray],
@@ -238,33 +367,29 @@ def write_gds(
     medium_index: float,
     min_feature: float | None = None,
     min_gap: float | None = None,
+    polarity: str = DEFAULT_POLARITY,
 ) -> dict[str, Any]:
     """Write ``out``/masks.gds and masks.json for quantized phase layers (float64 [N, N] rad each);
-    returns the sidecar description (mask layers, etch depths, design-rule check)."""
+    returns the sidecar description (polarity, mask layers, etch depths, KLayout's design-rule check
+    of the written file, or ``drc`` None with a note when KLayout is not installed)."""
     import gdstk
 
     ks = check_gds(layers)
+    check_polarity(polarity)
+    check_drc(min_feature, min_gap)
     pitch_um = pitch * 1e6
     library = gdstk.Library("QUATON", unit=1e-6, precision=1e-9)
-    sidecar: dict[str, Any] = {
-        "file": GDS_FILE,
-        "unit": "um",
-        "pitch_um": pitch_um,
-        "pixel": "row r, column c of an N x N layer: x in [c p, (c+1) p], y in [(N-1-r) p, (N-r) p] (um)",
-        "material": {
-            "refractive_index": refractive_index,
-            "medium_index": medium_index,
-            "vacuum_wavelength_m": vacuum_wavelength,
-        },
-        "layer_numbers": (
-            "mask j of diffractive layer XX: GDS layer 10*XX + j; datatype 0 etched areas, datatype 1 alignment crosses"
-        ),
-        "layers": [],
+    material = {
+        "refractive_index": refractive_index,
+        "medium_index": medium_index,
+        "vacuum_wavelength_m": vacuum_wavelength,
     }
+    sidecar = _sidecar(pitch_um, material, polarity)
+    sign = phase_sign(polarity)
     for index, (phase, k, layer) in enumerate(zip(phases, ks, layers), start=1):
         grid = phase.shape[0]
         cell = library.new_cell(f"LAYER_{index:02d}")
-        masks = mask_bits(level_map(phase, layer["levels"]), k)
+        masks = mask_bits(etched_levels(level_map(phase, layer["levels"]), k, polarity), k)
         entries = []
         for j, (mask, depth) in enumerate(
             zip(masks, etch_depths(k, vacuum_wavelength, refractive_index, medium_index)), start=1
@@ -277,9 +402,8 @@ def write_gds(
                     "gds_layer": number,
                     "datatype": MASK_DATATYPE,
                     "etch_depth_m": depth,
-                    "phase_rad": 2 * math.pi / 2**j,
+                    "phase_rad": sign * 2 * math.pi / 2**j,
                     "open_pixels": int(mask.sum()),
-                    "drc": design_rule_check(mask, pitch, min_feature, min_gap),
                 }
             )
         sidecar["layers"].append(
@@ -288,21 +412,18 @@ def write_gds(
     temporary = out / f".{GDS_FILE}.tmp"
     library.write_gds(str(temporary))
     temporary.replace(out / GDS_FILE)
-    import json
-
+    _check_written(out / GDS_FILE, sidecar, min_feature, min_gap)
     runs.atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
     return sidecar
 
 
-def read_masks(path: Path, layer: int, k: int, grid: int, pitch_um: float) -> list[np.ndarray]:
-    """Read back the k masks of diffractive layer ``layer`` from a written GDS file, rasterised on the design grid."""
-    import gdstk
-
-    library = gdstk.read_gds(str(path))
-    cell = next(c for c in library.cells if isinstance(c, gdstk.Cell) and c.name == f"LAYER_{layer:02d}")
-    return [
-        rasterize(
-            [p for p in cell.polygons if p.layer == 10 * layer + j and p.datatype == MASK_DATATYPE], grid, pitch_um
-        )
-        for j in range(1, k + 1)
-    ]
+def _check_written(path: Path, sidecar: dict[str, Any], min_feature: float | None, min_gap: float | None) -> None:
+    """Add KLayout's design-rule check of every mask of the written file to the sidecar's mask entries."""
+    entries = [(layer["cell"], mask) for layer in sidecar["layers"] for mask in layer["masks"]]
+    if not klayout_available():
+        sidecar["drc_note"] = f"no design-rule check: {KLAYOUT_MISSING}"
+        checks: list[dict[str, Any] | None] = [None] * len(entries)
+    else:
+        checks = list(check_gds_file(path, [(cell, m["gds_layer"]) for cell, m in entries], min_feature, min_gap))
+    for (_, mask), check in zip(entries, checks):
+        mask["drc"] = check

@@ -15,7 +15,10 @@ checked before any work (see :data:`PERTURBATIONS`):
   1) moved k pixels along +x; the vacated pixels get phase 0;
 - ``etch_depth=σ`` (relative, 0 ≤ σ ≤ 1): for layers of 2^k circular levels made by k binary-optics
   etch steps (quaton.export.gds), each step's depth off by a Gaussian relative error of standard
-  deviation σ, independent per step and per layer; random, so evaluated over ``draws`` draws;
+  deviation σ, independent per step and per layer; random, so evaluated over ``draws`` draws. The
+  masks are those of the design's GDS polarity (design.json ``gds.polarity``; "etched" when the design
+  was exported without GDS): an etched plate's region of open masks b_j has the phase
+  −Σ_j b_j·(2π/2^j)·(1 + e_j), b_j the bits of the etched level (−L) mod 2^k;
 - ``mask_overlay=σ`` (pixels, a fraction of the pitch, 0 ≤ σ ≤ 1): for the same binary-optics
   layers, each mask j ≥ 2 misaligned to mask j − 1 by a Gaussian offset of standard deviation σ
   pixels along x and along y (independent per step and per layer; mask 1 defines the layer's place,
@@ -32,6 +35,12 @@ Perturbations are joined with commas to act together in one simulation, e.g.
 distance_error act on the fabricated phases, in that order.
 
 Random perturbations use draw d's generator ``numpy.random.default_rng([seed, d])``, d = 0…draws−1.
+
+Another wavelength (``--set optics.wavelength=…``, the wavelength in the medium) propagates the light
+at that wavelength through layers that keep their phases in radians: a re-programmed SLM (a phase
+modulator driven for the new wavelength), not a fixed printed or etched element, whose height h has
+the phase 2π(n(λ) − n₀)h/λ₀ at every wavelength (dispersion and the λ-scaling of a fixed relief are
+not modelled). The simulation says so in its ``notes``.
 Each simulation is kept: ``simulations/<id>/simulation.json`` and ``report.html``, listed in
 ``simulations/index.json``.
 """
@@ -219,18 +228,49 @@ def parse_combination(text: str, grid: int | None = None, layers: int | None = N
     return requests
 
 
+def gds_polarity(design: Design) -> str:
+    """The polarity of the binary-optics masks whose fabrication errors are simulated: the one the design's
+    GDS was written with (a design written with GDS masks before polarities were stated holds relief masks),
+    else the default GDS, an etched plate."""
+    from quaton.export.gds import DEFAULT_POLARITY
+
+    gds = design.description.get("gds")
+    if not isinstance(gds, dict):
+        return DEFAULT_POLARITY
+    return str(gds.get("polarity", "relief"))
+
+
 def check_binary_optics(design: Design, requests: tuple[Request, ...]) -> list[int]:
     """k per layer when ``requests`` perturb binary-optics steps (etch_depth, mask_overlay); a
     DesignError naming the perturbation when a layer is not made of 2^k circular levels."""
-    from quaton.export.gds import check_gds
+    from quaton.export.gds import check_gds, check_polarity
 
     fabrication = [r.name for r in requests if r.name in FABRICATION]
     if not fabrication:
         return []
     try:
+        check_polarity(gds_polarity(design))
         return check_gds(design.description["layers"])
     except QuatonError as error:
         raise DesignError(f"perturbation {'+'.join(fabrication)}: {error}") from None
+
+
+def at_wavelength(design: Design, wavelength: float) -> Design:
+    """``design`` with the light at ``wavelength`` (m, in the medium) and every layer's phase kept in
+    radians: a re-programmed SLM, not a fixed element (whose phase 2π(n(λ) − n₀)h/λ₀ would change)."""
+    description = copy.deepcopy(design.description)
+    description["wavelength"] = wavelength
+    return Design(description, [p.numpy() for p in design.phases()])
+
+
+def wavelength_note(design_wavelength: float, wavelength: float) -> str:
+    """What evaluating a design at another wavelength models, for the output and simulation.json."""
+    return (
+        f"optics.wavelength {wavelength:.4g} m is not the design's {design_wavelength:.4g} m: the light propagates "
+        "at the new wavelength through layers that keep their phases in radians, as a re-programmed SLM would; "
+        "a fixed (printed or etched) element is not modelled: its height h gives the phase "
+        "2π(n(λ) − n₀)h/λ₀, which changes with the wavelength (dispersion)"
+    )
 
 
 class AreaAveragedMask(PhaseMask):
@@ -284,6 +324,7 @@ def perturbed(
     from quaton.export.gds import fabricated_regions, level_map
 
     layers = len(design.description["layers"])
+    polarity = gds_polarity(design)
     if isinstance(request, Request):
         requests: tuple[Request, ...] = (request,)
     elif isinstance(request, tuple):
@@ -303,7 +344,7 @@ def perturbed(
             steps = rng.normal(0.0, given["mask_overlay"].value, (k - 1, 2))
             offsets = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
         regions[t] = fabricated_regions(
-            level_map(regions[t][1][0], description["layers"][t]["levels"]), k, offsets, errors
+            level_map(regions[t][1][0], description["layers"][t]["levels"]), k, offsets, errors, polarity
         )
     if "phase_noise" in given:
         regions = [(w, p + rng.normal(0.0, given["phase_noise"].value, p.shape[1:])) for w, p in regions]
@@ -391,9 +432,11 @@ def simulate(
     seed: int = 0,
     draws: int = 1,
 ) -> dict[str, Any]:
-    """Metrics of a design on its stored test set (``overrides`` change the data or hardware, e.g.
-    data.test_size=500), as designed and under each perturbation; random perturbations over ``draws``
-    Monte-Carlo draws. Every perturbation is checked before any work."""
+    """Metrics of a design on its stored test set (``overrides`` change the data, hardware or wavelength,
+    e.g. data.test_size=500), as designed and under each perturbation; random perturbations over
+    ``draws`` Monte-Carlo draws. Every perturbation is checked before any work. Another
+    optics.wavelength keeps every layer's phase in radians (a re-programmed SLM, not a fixed element;
+    said in the result's ``notes``)."""
     if draws < 1:
         raise DesignError(f"draws must be at least 1, got {draws}")
     if seed < 0:
@@ -406,6 +449,10 @@ def simulate(
     config = design_config(design)
     if overrides:
         config = build_config(config.model_dump(mode="json"), overrides)
+    notes = []
+    if not math.isclose(config.optics.wavelength, design.description["wavelength"], rel_tol=1e-12):
+        notes.append(wavelength_note(design.description["wavelength"], config.optics.wavelength))
+        design = at_wavelength(design, config.optics.wavelength)
     data = prepare_data(config)
     task, readout = _task_and_readout(design, config, data)
 
@@ -439,6 +486,7 @@ def simulate(
         if hardware
         else "ideal read-out (design without a hardware section)",
         "overrides": list(overrides or []),
+        "notes": notes,
         "results": results,
     }
 
