@@ -87,6 +87,21 @@ def test_with_enough_light_auto_exposure_compensates_half_the_power():
     assert level == pytest.approx(0.5, rel=1e-3) and noise == pytest.approx(1 / math.sqrt(5000), rel=0.01)
 
 
+def test_a_stored_full_scale_under_less_light_reads_dimmer_at_the_limits():
+    """A run evaluated with half its light (quaton eval --set hardware.camera.photon_rate=...) keeps
+    its full scale: the camera stays at its longest exposure and highest gain, and reads dimmer."""
+    calibrated = _camera_readout(2e5)
+    calibrated.calibrate(torch.ones(SHAPE))  # 1000 e⁻ at the image: full scale 2.5 at 10 ms and gain 4
+    dimmer = _camera_readout(1e5)
+    dimmer.full_scale.copy_(calibrated.full_scale)  # as a run's checkpoint or a design loads it
+    exposure = dimmer.effects["camera"].exposure(dimmer.full_scale)
+    assert exposure.time_s == pytest.approx(0.01) and exposure.gain == pytest.approx(4.0)
+    dimmer.reseed()
+    values = dimmer(torch.ones(SHAPE, dtype=torch.float64))
+    assert float(values.mean() / dimmer.full_scale) == pytest.approx(0.2, rel=0.01)  # 500 of 2500 e⁻ at full scale
+    assert float(values.std() / values.mean()) == pytest.approx(1 / math.sqrt(500), rel=0.01)
+
+
 def test_gain_restores_the_level_but_not_the_noise():
     rate = 1e6  # 5000 e⁻ at the longest exposure: gain 2 fills the ADC, the shot noise stays that of 5000 e⁻
     noise, level = _relative_noise(_camera_readout(rate))

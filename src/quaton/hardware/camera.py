@@ -15,10 +15,12 @@ variance μ_e, dark noise σ_d added, then a conversion gain K to digital number
   ADC's range, at gain g the full scale is full_well/g electrons (the ADC itself is the ``adc``
   effect, after this one: it clips and rounds the full scale S into ``levels`` levels).
 
-Everything stays in intensity units (electrons / (η·Φ·t)), so the effects after this one and the
-task see the same units as without a budget. ``k = η·Φ·t`` (electrons per unit intensity) is all
-the chain needs, and it follows from the full scale S alone (:meth:`Camera.exposure`), so that a
-design that stores only its full scale is read out again with the exposure it was calibrated with.
+Everything stays in the read-out's units, DN·S/(levels − 1) (S: the full scale, intensity units),
+so the effects after this one and the task see the same units as without a budget. The exposure
+follows from the full scale S alone (:meth:`Camera.exposure`): a run or design that stores only
+its full scale is read out again with the exposure it was calibrated with, and one read out under
+less light than it was calibrated for (``quaton eval --set hardware.camera.photon_rate=...``) runs
+at the longest exposure and the highest gain and reads dimmer, as a camera at its limits would.
 
 Auto-exposure (:meth:`Camera.auto_expose`): the longest useful exposure first (a longer exposure
 adds signal, gain only amplifies it), then gain. It puts the calibration percentile I_p at full
@@ -141,29 +143,31 @@ class Camera(nn.Module):
         I_p: I_p itself while the exposure limits allow, else the dimmest full scale."""
         return max(percentile, self.dimmest_full_scale)
 
-    def electrons_per_unit(self, full_scale: torch.Tensor) -> torch.Tensor:
-        """k = η·Φ·t of the exposure that has full scale S: min(η·Φ·t_max, full_well/S) (the exposure
-        time fills the full well at full scale while it can; the gain does the rest)."""
-        return torch.clamp(self.full_well_e / full_scale, max=self.max_electrons_per_unit)
+    def setting(self, full_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k, g) of the exposure that has full scale S (intensity units, > 0): k = η·Φ·t =
+        min(η·Φ·t_max, full_well/S) electrons per unit intensity (the exposure time fills the full
+        well at full scale while it can) and the gain g = min(full_well/(k·S), g_max) that does the
+        rest. Below the dimmest full scale g stops at g_max and full scale is more than S."""
+        k = torch.clamp(self.full_well_e / full_scale, max=self.max_electrons_per_unit)
+        return k, torch.clamp(self.full_well_e / (k * full_scale), max=self.max_gain)
 
     def exposure(self, full_scale: float | torch.Tensor) -> Exposure:
         """The exposure time and gain that give full scale S (intensity units, > 0)."""
-        scale = torch.as_tensor(full_scale, dtype=torch.float64)
-        k = float(self.electrons_per_unit(scale))
-        full_scale_e = k * float(scale)
+        k, gain = (float(value) for value in self.setting(torch.as_tensor(full_scale, dtype=torch.float64)))
         return Exposure(
             time_s=k / (self.quantum_efficiency * self.photon_rate),
-            gain=self.full_well_e / full_scale_e,
+            gain=gain,
             electrons_per_unit=k,
-            full_scale_e=full_scale_e,
+            full_scale_e=self.full_well_e / gain,
         )
 
     def forward(
         self, image: torch.Tensor, full_scale: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Intensity [B, ...] -> read-out intensity [B, ...] (electrons / k): shot noise (Poisson in
-        eval mode, Gaussian in training mode), clipped at the full well, plus read noise."""
-        k = self.electrons_per_unit(full_scale)
+        """Intensity [B, ...] -> read-out values [B, ...], electrons·S/(full_well/g) (electrons / k when
+        the gain is within its limit): shot noise (Poisson in eval mode, Gaussian in training mode),
+        clipped at the full well, plus read noise."""
+        k, gain = self.setting(full_scale)
         electrons = image * k
         mean = electrons.detach().clamp_min(0)
         if self.training:
@@ -173,4 +177,4 @@ class Camera(nn.Module):
         electrons = torch.clamp(electrons + shot, max=self.full_well_e)
         if self.read_noise_e:
             electrons = electrons + self.read_noise_e * normal_like(electrons, generator)
-        return electrons / k
+        return electrons * (gain * full_scale / self.full_well_e)
