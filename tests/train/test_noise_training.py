@@ -42,8 +42,8 @@ def record_draws(monkeypatch) -> list[torch.Tensor]:
 def test_every_epoch_draws_new_training_noise_never_the_test_noise(tmp_path, monkeypatch):
     draws = record_draws(monkeypatch)
     train(load_config(SMOKE, [*NOISY, "train.epochs=3"]), tmp_path / "run")
-    # per epoch: 2 training read-outs, then 1 evaluation read-out
-    assert len(draws) == 9
+    # per epoch: 2 training read-outs, then 1 read-out of the validation split; the test set once at the end
+    assert len(draws) == 10
     epochs = [draws[3 * e : 3 * e + 2] for e in range(3)]
     tests = [draws[3 * e + 2] for e in range(3)]
     assert all(torch.equal(tests[0], t) for t in tests)  # evaluation stays reproducible
@@ -95,7 +95,8 @@ def test_each_evaluation_reads_out_with_the_full_scale_its_epoch_trained_with(tm
 
     monkeypatch.setattr(Readout, "forward", recording)
     train(load_config(SMOKE, [*NOISY, "train.epochs=2", "train.lr=0.2"]), tmp_path / "run")
-    assert [training for training, _ in seen] == [True, True, False] * 2
+    assert [training for training, _ in seen] == [True, True, False] * 2 + [False]  # the test set once, at the end
+    assert seen[-1][1] == seen[-2][1]  # with the full scale of the last epoch, the kept one
     for epoch in range(2):
         trained = {scale for _, scale in seen[3 * epoch : 3 * epoch + 2]}
         assert trained == {seen[3 * epoch + 2][1]}, (
