@@ -249,7 +249,7 @@ def _drc_line(check: dict | None) -> str:
     if check["space_violations"] is not None:
         parts.append(f"{check['space_violations']} space violations below min_gap={check['min_gap_m']} m")
     parts.append(f"{check['corner_touches']} corner touches")
-    return ", ".join(parts) + " (KLayout; locations in masks.json)"
+    return ", ".join(parts) + " (KLayout; locations in masks.json, all in masks_drc.lyrdb)"
 
 
 PERTURB_HELP = (

@@ -33,13 +33,9 @@ def test_two_squares_touching_at_a_corner_are_flagged_there(tmp_path):
     (place,) = check["locations"]["corner_touch"]
     assert (place["x_um"], place["y_um"]) == pytest.approx((8.0, 8.0))
     assert check["checker"].startswith("KLayout")
-    # width and space, asked for, see the same point (Euclidean distance 0 across the corner)
+    # 4 µm squares with a 2 µm rule: the touch is the only violation, counted once
     (check,) = written_checks(tmp_path, mask, 2e-6, 2e-6)
-    assert check["width_violations"] > 0 and check["space_violations"] > 0
-    assert all(
-        abs(p["x_um"] - 8) < 1 and abs(p["y_um"] - 8) < 1
-        for p in check["locations"]["width"] + check["locations"]["space"]
-    )
+    assert (check["width_violations"], check["space_violations"], check["corner_touches"]) == (0, 0, 1)
 
 
 def test_the_same_squares_one_pixel_apart_do_not_touch(tmp_path):
@@ -85,3 +81,23 @@ def test_without_klayout_a_requested_check_is_refused_and_none_is_reported(tmp_p
     assert not (tmp_path / "masks.gds").exists()  # refused before anything was written
     assert written_checks(tmp_path, mask) == [None]
     assert "quaton[klayout]" in json.loads((tmp_path / "masks.json").read_text())["drc_note"]
+
+
+def test_every_violation_is_in_klayouts_report_database_and_masks_json_lists_the_first(tmp_path, monkeypatch):
+    """A checkerboard of single pixels: 7 × 7 inner corners touch; masks.json lists 5, the .lyrdb has all."""
+    import klayout.rdb as rdb
+
+    monkeypatch.setattr(gds, "LISTED_VIOLATIONS", 5)
+    mask = (np.add.outer(np.arange(8), np.arange(8)) % 2).astype(bool)
+    (check,) = written_checks(tmp_path, mask, 2e-6, None)
+    assert check["corner_touches"] == 49 and len(check["locations"]["corner_touch"]) == 5
+    assert check["width_violations"] > 5 and len(check["locations"]["width"]) == 5
+    sidecar = json.loads((tmp_path / "masks.json").read_text())
+    assert sidecar["drc_report"].startswith("masks_drc.lyrdb")
+    report = rdb.ReportDatabase("")
+    report.load(str(tmp_path / "masks_drc.lyrdb"))
+    per_category = {c.name(): c.num_items() for c in report.each_category()}
+    assert per_category == {
+        "GDS layer 11: width below 2 um": check["width_violations"],
+        "GDS layer 11: corner touching": 49,
+    }

@@ -383,7 +383,8 @@ def test_gds_masks_make_an_etched_plate_of_the_design_and_are_checked_by_klayout
         assert [m["gds_layer"] for m in layer["masks"]] == [10 * layer["layer"] + j for j in range(1, k + 1)]
         # fine-grained trained layers break a 2 µm process's rules; every violation has a place (µm)
         drc = layer["masks"][0]["drc"]
-        assert drc["width_violations"] > 0 and len(drc["locations"]["width"]) == drc["width_violations"]
+        assert drc["width_violations"] > 0
+        assert len(drc["locations"]["width"]) == min(drc["width_violations"], 200)  # the rest in masks_drc.lyrdb
         size = layer["grid"] * sidecar["pitch_um"]
         for place in drc["locations"]["width"] + drc["locations"]["space"] + drc["locations"]["corner_touch"]:
             assert 0 <= place["x_um"] <= size and 0 <= place["y_um"] <= size

@@ -28,6 +28,7 @@ import collections
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ POLARITY_MEANING = {
     ),
 }
 KLAYOUT_MISSING = "KLayout's Python package is not installed: pip install 'quaton[klayout]'"
+DRC_REPORT = "masks_drc.lyrdb"  # every violation, as a KLayout report database beside masks.gds
+LISTED_VIOLATIONS = 200  # violations of each rule listed by location per mask in masks.json
 
 
 class GDSError(QuatonError, ValueError):
@@ -247,55 +250,102 @@ def corner_touches(region: Any) -> list[tuple[int, int]]:
     return sorted(point for point, count in counts.items() if count > 1)
 
 
-def design_rule_check(region: Any, dbu: float, min_feature: float | None, min_gap: float | None) -> dict[str, Any]:
+def _violations(region: Any, dbu: float, min_feature: float | None, min_gap: float | None) -> dict[str, Any]:
+    """KLayout's findings for one mask: ``width`` and ``space`` edge pairs (``klayout.db.EdgePairs``, or
+    None when the rule was not asked for) and the ``corner_touch`` points (database units)."""
+    import klayout.db as db
+
+    def check(limit: float | None, method: str) -> Any:
+        if limit is None:
+            return None
+        # a corner touch is reported as one (below), not also as a width and a space of zero
+        return getattr(region, method)(
+            round(limit * 1e6 / dbu),
+            metrics=db.Metrics.Euclidian,
+            zero_distance_mode=db.ZeroDistanceMode.NeverIncludeZeroDistance,
+        )
+
+    return {
+        "width": check(min_feature, "width_check"),
+        "space": check(min_gap, "space_check"),
+        "corner_touch": corner_touches(region),
+    }
+
+
+def design_rule_check(
+    region: Any, dbu: float, min_feature: float | None, min_gap: float | None, found: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """KLayout's design-rule check of one mask, a ``klayout.db.Region`` of its etched areas in database
     units of ``dbu`` µm: width below ``min_feature`` and space below ``min_gap`` (m; Euclidean metrics,
-    so a diagonal gap counts at its true length; ``Region.width_check``, ``Region.space_check``), and
-    open areas that touch only at a corner (:func:`corner_touches`). Every violation is reported by
-    location (µm): its centre and bounding box; width and space also with the measured distance."""
+    so a diagonal gap counts at its true length; ``Region.width_check``, ``Region.space_check``, zero
+    distances excluded), and open areas that touch only at a corner (:func:`corner_touches`, each
+    reported once, as that); ``found``: these findings when
+    already made. Every violation is counted; the first :data:`LISTED_VIOLATIONS` of each rule are
+    listed by location (µm): centre and bounding box, for width and space also the measured distance."""
     import klayout
     import klayout.db as db
 
-    def check(limit: float | None, method: str) -> list[dict[str, Any]] | None:
-        if limit is None:
-            return None
-        found = getattr(region, method)(round(limit * 1e6 / dbu), False, db.Metrics.Euclidian)
-        return [
-            {"distance_um": round(pair.distance() * dbu, 6), **_location(pair.bbox(), dbu)} for pair in found.each()
-        ]
-
-    width, space = check(min_feature, "width_check"), check(min_gap, "space_check")
-    touches = [_location(db.Box(x, y, x, y), dbu) for x, y in corner_touches(region)]
+    found = found if found is not None else _violations(region, dbu, min_feature, min_gap)
+    listed = LISTED_VIOLATIONS
+    pairs = {
+        rule: list(itertools.islice(found[rule].each(), listed)) if found[rule] is not None else []
+        for rule in ("width", "space")
+    }
+    locations = {
+        rule: [{"distance_um": round(pair.distance() * dbu, 6), **_location(pair.bbox(), dbu)} for pair in pairs[rule]]
+        for rule in ("width", "space")
+    }
+    locations["corner_touch"] = [_location(db.Box(x, y, x, y), dbu) for x, y in found["corner_touch"][:listed]]
     return {
         "checker": f"KLayout {klayout.__version__} (klayout.db.Region: width_check, space_check, Euclidean metrics; "
         "corner touching)",
         "min_feature_m": min_feature,
         "min_gap_m": min_gap,
-        "width_violations": None if width is None else len(width),
-        "space_violations": None if space is None else len(space),
-        "corner_touches": len(touches),
-        "locations": {"width": width or [], "space": space or [], "corner_touch": touches},
+        "width_violations": None if found["width"] is None else found["width"].count(),
+        "space_violations": None if found["space"] is None else found["space"].count(),
+        "corner_touches": len(found["corner_touch"]),
+        "locations": locations,
     }
 
 
 def check_gds_file(
-    gds_path: Path, masks: list[tuple[str, int]], min_feature: float | None, min_gap: float | None
+    gds_path: Path,
+    masks: list[tuple[str, int]],
+    min_feature: float | None,
+    min_gap: float | None,
+    report: Path | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`design_rule_check` of the etched areas (datatype 0) of each (cell name, GDS layer) in
-    ``masks``, read from the written file by KLayout (not from the arrays it was made of)."""
+    ``masks``, read from the written file by KLayout (not from the arrays it was made of). ``report``:
+    also write every violation into this KLayout report database (.lyrdb, markers in µm that KLayout's
+    viewer shows over the layout), one category per GDS layer and rule."""
     import klayout.db as db
+    import klayout.rdb as rdb
 
     layout = db.Layout()
     layout.read(str(gds_path))
-    return [
-        design_rule_check(
-            db.Region(layout.cell(cell).begin_shapes_rec(layout.layer(number, MASK_DATATYPE))),
-            layout.dbu,
-            min_feature,
-            min_gap,
-        )
-        for cell, number in masks
-    ]
+    database = rdb.ReportDatabase("quaton design-rule check")
+    database.original_file = str(gds_path)
+    microns = db.CplxTrans(layout.dbu)
+    checks = []
+    for cell, number in masks:
+        region = db.Region(layout.cell(cell).begin_shapes_rec(layout.layer(number, MASK_DATATYPE)))
+        found = _violations(region, layout.dbu, min_feature, min_gap)
+        checks.append(design_rule_check(region, layout.dbu, min_feature, min_gap, found))
+        cell_id = (database.cell_by_qname(cell) or database.create_cell(cell)).rdb_id()
+        for rule, limit in (("width", min_feature), ("space", min_gap)):
+            if found[rule] is not None and limit is not None:
+                category = database.create_category(f"GDS layer {number}: {rule} below {limit * 1e6:g} um")
+                database.create_items(cell_id, category.rdb_id(), microns, found[rule])
+        category = database.create_category(f"GDS layer {number}: corner touching")
+        for x, y in found["corner_touch"]:
+            point = microns * db.Point(x, y)
+            database.create_item(cell_id, category.rdb_id()).add_value(db.DBox(point, point))
+    if report is not None:
+        temporary = report.with_name(f".{report.name}.tmp")
+        database.save(str(temporary))
+        temporary.replace(report)
+    return checks
 
 
 def drc_summary(check: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -413,17 +463,37 @@ def write_gds(
     library.write_gds(str(temporary))
     temporary.replace(out / GDS_FILE)
     _check_written(out / GDS_FILE, sidecar, min_feature, min_gap)
-    runs.atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
+    runs.atomic_write_text(out / SIDECAR, _sidecar_text(sidecar))
     return sidecar
+
+
+def _sidecar_text(sidecar: dict[str, Any]) -> str:
+    """masks.json: indented JSON with each listed violation (a flat object of numbers) on one line."""
+    text = json.dumps(sidecar, indent=2)
+    one_line = re.compile(r'\{\s*"(?:distance_um|x_um)"[^{}]*\}')
+    return one_line.sub(lambda m: re.sub(r"\[\s+|\s+\]|\s+", _collapse, m.group(0)), text) + "\n"
+
+
+def _collapse(match: re.Match[str]) -> str:
+    """Whitespace of an indented JSON object on one line: none inside brackets, one space elsewhere."""
+    return match.group(0).strip() or " "
 
 
 def _check_written(path: Path, sidecar: dict[str, Any], min_feature: float | None, min_gap: float | None) -> None:
     """Add KLayout's design-rule check of every mask of the written file to the sidecar's mask entries."""
     entries = [(layer["cell"], mask) for layer in sidecar["layers"] for mask in layer["masks"]]
+    report = path.with_name(DRC_REPORT)
     if not klayout_available():
         sidecar["drc_note"] = f"no design-rule check: {KLAYOUT_MISSING}"
+        report.unlink(missing_ok=True)  # an earlier export's report would not describe these masks
         checks: list[dict[str, Any] | None] = [None] * len(entries)
     else:
-        checks = list(check_gds_file(path, [(cell, m["gds_layer"]) for cell, m in entries], min_feature, min_gap))
+        checks = list(
+            check_gds_file(path, [(cell, m["gds_layer"]) for cell, m in entries], min_feature, min_gap, report)
+        )
+        sidecar["drc_report"] = (
+            f"{DRC_REPORT}: every violation (KLayout report database, markers in um, opens over {GDS_FILE} in "
+            f"KLayout); masks.json lists the first {LISTED_VIOLATIONS} of each rule per mask by location"
+        )
     for (_, mask), check in zip(entries, checks):
         mask["drc"] = check
