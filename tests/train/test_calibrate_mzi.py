@@ -44,29 +44,41 @@ def test_calibration_recovers_the_twins_phase_errors():
     assert (predicted - measured).square().mean() < 0.05 * (ideal - measured).square().mean()
 
 
-def test_calibrated_strategy_trains_an_mzi_network(tmp_path):
-    """64 ports, 2 meshes, σ_ps = 0.05: the fitted model explains the twin's port powers (relative MSE
-    down by > 100x: 0.22 -> 6e-4 measured) and the network trained through it works on the twin."""
-    config = load_config(
-        "configs/dat/mzi_smoke.yaml",
-        [
-            "train.strategy=calibrated",
-            "model.mzi.meshes=2",
-            "physical.options={sigma_bs: 0.0, sigma_ps: 0.05, seed: 0}",
-            "calibrate.probes=2",
-            "calibrate.inputs=32",
-            "calibrate.steps=60",
-            "calibrate.lr=1.0",
-            "train.epochs=1",
-            "data.train_size=600",
-            "data.test_size=200",
-            "train.validation_size=100",
-            "train.progress=false",
-        ],
-    )
-    metrics = train(config, tmp_path / "run")
-    report = json.loads((tmp_path / "run" / "calibration.json").read_text())
+def test_calibrated_strategy_trains_an_mzi_network_better_than_dat_without_calibration_and_ideal(tmp_path):
+    """16 ports, 2 meshes, σ_ps = 0.2, 3 epochs of 500 images (batch 25), 1000 test digits. The fitted
+    model explains the twin's port powers (relative MSE 0.42 -> 9e-5 measured), and DAT through it
+    deploys far better than DAT without calibration (train.strategy dat: what the calibrated strategy
+    is with calibration off) and than ideal deployment. Measured on the twin, seeds 0 / 1 / 2:
+    calibrated 0.541 / 0.565 / 0.559, dat 0.332 / 0.192 / 0.382, ideal 0.196 / 0.279 / 0.212
+    (error-free, ideal training reaches 0.62 / 0.53 / 0.50 on its ideal model); the smallest gap
+    is 0.16, ten standard errors of a 1000-digit accuracy. At σ_ps = 0.05 on 64 ports DAT alone was as
+    good (0.47 against 0.455 calibrated): this setting has errors that DAT's SEPNs cannot learn in time."""
+
+    def run(strategy: str):
+        config = load_config(
+            "configs/dat/mzi_smoke.yaml",
+            [
+                f"train.strategy={strategy}",
+                "model.mzi.ports=16",
+                "model.mzi.meshes=2",
+                "physical.options={sigma_bs: 0.0, sigma_ps: 0.2, seed: 0}",
+                "calibrate.probes=2",
+                "calibrate.inputs=32",
+                "calibrate.steps=60",
+                "calibrate.lr=1.0",
+                "train.epochs=3",
+                "train.batch_size=25",
+                "data.train_size=600",
+                "data.test_size=1000",
+                "train.validation_size=100",
+                "train.progress=false",
+            ],
+        )
+        return train(config, tmp_path / strategy)["physical_test_accuracy"]
+
+    physical = {strategy: run(strategy) for strategy in ("calibrated", "dat", "ideal")}
+    report = json.loads((tmp_path / "calibrated" / "calibration.json").read_text())
     assert report["budget"] == {"measure_calls": 2, "fields_measured": 64}
-    assert report["relative_mse"]["calibrated_model"] < report["relative_mse"]["ideal_model"] / 100
+    assert report["relative_mse"]["calibrated_model"] < report["relative_mse"]["ideal_model"] / 1000
     assert report["error_rms"]["theta"] < report["truth_rms"]["theta"]
-    assert metrics["physical_test_accuracy"] > 0.4  # chance: 0.1; ideal deployment of the same run: 0.42
+    assert physical["calibrated"] > max(physical["dat"], physical["ideal"]) + 0.1, physical
