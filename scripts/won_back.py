@@ -18,10 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 
 STRATEGY_SWEEPS = {
-    "calibrated twin + PAT, wrapped": ("dat_d2nn_seeds_calpat", {"model.phase_mapping": "wrap"}),
-    "calibrated twin + PAT, reflected": ("dat_d2nn_seeds_calpat", {"model.phase_mapping": "reflect"}),
-    "PAT": ("dat_d2nn_seeds_direct", {"train.strategy": "pat"}),
-    "DAT (SEPNs)": ("dat_d2nn_seeds_direct", {"train.strategy": "dat"}),
+    "calibrated twin + PAT, wrapped": ("dat_d2nn_seeds_calpat_wrap", {"model.phase_mapping": "wrap"}),
+    "calibrated twin + PAT, reflected": ("dat_d2nn_seeds_calpat_reflect", {"model.phase_mapping": "reflect"}),
 }
 
 
