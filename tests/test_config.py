@@ -237,3 +237,12 @@ def test_a_detector_layout_too_large_for_a_smaller_grid_names_the_grid():
     with pytest.raises(ConfigError, match=r"model\.grid is 64: make detector\.size or detector\.gap smaller"):
         paper = Path(__file__).parents[1] / "configs" / "d2nn_paper.yaml"
         load_config(paper, ["model.grid=64", "input.object_size=28"])
+
+
+def test_a_camera_light_budget_and_the_optical_cnns_photon_count_are_not_both_set():
+    """Both would put shot noise on the sensor: one light budget, or the noise is counted twice."""
+    base = Path(__file__).parents[1] / "configs" / "mixed_signal" / "smoke.yaml"
+    camera = ["hardware.camera={photon_rate: 1.0e6}", "hardware.readout.noise=0"]
+    load_config(base, camera)  # the camera alone is a light budget
+    with pytest.raises(ConfigError, match="photons_per_pixel"):
+        load_config(base, [*camera, "model.cnn.photons_per_pixel=1.0e4"])

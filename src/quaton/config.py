@@ -622,6 +622,11 @@ class Config(Section):
                 f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "
                 "(e.g. quaton.hardware.physical:d2nn_twin)"
             )
+        if self.hardware.camera is not None and model.kind == "optical_cnn" and model.cnn.photons_per_pixel:
+            raise ValueError(
+                "hardware.camera and model.cnn.photons_per_pixel both set a light budget (shot noise would be "
+                "counted twice): keep one of them"
+            )
         calibrates = ("d2nn", "mzi")
         if (self.train.strategy == "robust" and model.kind != "d2nn") or (
             self.train.strategy == "calibrated" and model.kind not in calibrates
