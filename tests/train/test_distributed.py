@@ -56,7 +56,8 @@ def test_two_process_ddp_with_an_uneven_last_batch_matches_one_process(tmp_path,
     settings = [
         "train.epochs=1",
         "train.progress=false",
-        f"data.train_size={train_size}",
+        f"data.train_size={train_size + 10}",  # 10 held out for validation: train_size images trained
+        "train.validation_size=10",
         "data.test_size=64",
         "train.batch_size=32",
     ]
