@@ -126,22 +126,27 @@ def test_the_calibrated_model_runs_a_quantized_network_at_the_devices_levels_wit
         assert torch.allclose(model.run(network, fields, hard=False)[-1], model.stages(fields, soft)[-1])
 
 
+# Sub-pixel shifts (linear interpolation), distance, phase-response, crosstalk and detector errors:
+# the twin of the bounded-budget recovery test and of the noisy-camera test.
+SUB_PIXEL_TWIN = {
+    "interpolation": "linear",
+    "shift": 0.4,
+    "distance_error": 0.03,
+    "phase_scale": 0.15,
+    "phase_gamma": 1.2,
+    "crosstalk": 0.05,
+    "gain": 1.3,
+    "offset": 0.1,
+    "seed": 3,
+}
+
+
 def test_calibration_recovers_sub_pixel_shifts_distances_and_phase_response_from_a_bounded_budget():
     """A twin with shifts of a fraction of a pixel (σ 0.4 px, sub-pixel interpolation), 3% distance
     errors, a phase response 15% deep with γ 1.2, crosstalk 0.05, detector gain 1.3 and offset: 4
     probe mask sets of 8 images (32 measured fields) recover every shift within 0.02 px, every
     distance within 0.2%, the phase response within 0.01 and the detector within 1%."""
-    options = {
-        "interpolation": "linear",
-        "shift": 0.4,
-        "distance_error": 0.03,
-        "phase_scale": 0.15,
-        "phase_gamma": 1.2,
-        "crosstalk": 0.05,
-        "gain": 1.3,
-        "offset": 0.1,
-        "seed": 3,
-    }
+    options = SUB_PIXEL_TWIN
     config = tiny(**{"physical.options": options})
     design = design_for(config)
     twin = D2NNTwin(design, **options)
@@ -290,17 +295,6 @@ def test_reflected_masks_trained_through_the_calibrated_twin_survive_crosstalk_t
     assert results["reflect"] >= results["wrap"] + 0.1, results
 
 
-NOISY_OPTIONS = {
-    "interpolation": "linear",
-    "shift": 0.4,
-    "distance_error": 0.03,
-    "phase_scale": 0.15,
-    "phase_gamma": 1.2,
-    "crosstalk": 0.05,
-    "gain": 1.3,
-    "offset": 0.1,
-    "seed": 3,
-}
 FIT_ALL = ["shift", "distance", "phase", "crosstalk", "detector"]
 
 
@@ -331,9 +325,9 @@ def test_calibration_through_a_camera_with_shot_and_read_noise_recovers_the_para
     masks, new images) the calibrated model's relative MSE is the noise floor (0.00409 against 0.00408
     of the noise-free twin itself), the ideal model's 1.95; against the noise-free twin the calibrated
     model is off by 4.5e-6: it predicts the system better than one noisy measurement does."""
-    config = tiny(**{"physical.options": NOISY_OPTIONS})
+    config = tiny(**{"physical.options": SUB_PIXEL_TWIN})
     design, data = design_for(config), prepare_data(config)
-    twin = D2NNTwin(design, **NOISY_OPTIONS)
+    twin = D2NNTwin(design, **SUB_PIXEL_TWIN)
     camera = NoisyReadout(twin, photons=200.0, read_noise=10.0, seed=3)
     model = ParametricD2NN.from_design(design)
     result = calibrate(
