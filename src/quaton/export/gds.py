@@ -332,6 +332,8 @@ def check_gds_file(
         region = db.Region(layout.cell(cell).begin_shapes_rec(layout.layer(number, MASK_DATATYPE)))
         found = _violations(region, layout.dbu, min_feature, min_gap)
         checks.append(design_rule_check(region, layout.dbu, min_feature, min_gap, found))
+        if report is None:  # no report database asked for: nothing to mark
+            continue
         cell_id = (database.cell_by_qname(cell) or database.create_cell(cell)).rdb_id()
         for rule, limit in (("width", min_feature), ("space", min_gap)):
             if found[rule] is not None and limit is not None:
