@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
+from quaton.build import build_model, build_task, encode_batch
 from quaton.config import load_config
 from quaton.optics import padded_shape
-from quaton.train.setup import build_model, build_task, encode_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 

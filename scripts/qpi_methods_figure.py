@@ -18,9 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from quaton.builders import load_run
+from quaton.build import build_task, load_run, prepare_data
 from quaton.models.protocol import as_optical
-from quaton.train.setup import build_task, prepare_data
 
 FIELD = 1  # which test field (the same for every run: the test set is seeded)
 _DATA: dict[str, object] = {}  # generated test sets, shared by runs of the same data settings

@@ -72,11 +72,11 @@ SHIPPED = sorted(CONFIGS.rglob("*.yaml"))
 def test_every_shipped_config_and_sweep_validates(path):
     import yaml
 
-    from quaton.train.sweep import plan
+    from quaton.experiments.sweep import plan
 
     data = yaml.safe_load(path.read_text())
     if "space" in data:  # a tune space: every key's bounds give a valid config
-        from quaton.train.tune import plan_tune
+        from quaton.experiments.tune import plan_tune
 
         assert plan_tune(path).dimensions
     elif "grid" in data or "base" in data:  # a sweep: every run of its grid validates

@@ -11,7 +11,7 @@ from quaton.config import build_config, dump_config, load_config
 from quaton.report import config_sections, format_duration, run_report
 
 SMOKE = Path(__file__).parents[1] / "configs" / "smoke.yaml"
-TWIN = "physical.system=quaton.hardware.physical:d2nn_twin"
+TWIN = "physical.system=quaton.systems.d2nn_twin:d2nn_twin"
 
 
 @pytest.mark.parametrize(

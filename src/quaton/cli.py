@@ -95,8 +95,8 @@ def evaluate(
 ) -> None:
     """Re-evaluate a trained run on its test set (optionally under other hardware settings, e.g.
     --set hardware.readout.noise=0.75) and print the metrics as JSON."""
+    from quaton.runs import write_json
     from quaton.train.evaluate import evaluate_run
-    from quaton.train.rundir import write_json
 
     try:
         if json_path:
@@ -148,7 +148,7 @@ def sweep(
     """Run every combination of a grid (skipping completed runs) and write a table of results.
 
     With --ray the run directories must lie on a path every Ray node sees (a shared file system)."""
-    from quaton.train.sweep import plan, run_sweep
+    from quaton.experiments.sweep import plan, run_sweep
 
     try:
         if dry_run:
@@ -158,7 +158,7 @@ def sweep(
             typer.echo(f"{len(runs)} grid points, {len({r.key for r in runs})} distinct runs -> {out}")
             return
         if ray:
-            from quaton.train.cluster import RayResources, run_sweep_ray
+            from quaton.experiments.cluster import RayResources, run_sweep_ray
 
             resources = RayResources(cpus=cpus_per_run, gpus=gpus_per_run, retries=retries)
             out, _ = run_sweep_ray(grid, set_ or [], address=address, resources=resources, echo=typer.echo)
@@ -178,7 +178,7 @@ def compare(
     ),
 ) -> None:
     """Side-by-side table and bar chart of finished runs: one row per run, the config keys they differ in as columns."""
-    from quaton.train.sweep import compare_runs
+    from quaton.experiments.sweep import compare_runs
 
     try:
         check_writable_directory(out, "--out")
@@ -341,7 +341,7 @@ def config_command(
 def list_components() -> None:
     """List every registered component (quantizers, model kinds, tasks, read-out effects, training
     strategies) with its options: one line per option, with its type and default."""
-    from quaton.builders import component_listing
+    from quaton.build import component_listing
 
     typer.echo("\n".join(component_listing()))
 
@@ -367,7 +367,7 @@ def tune(
 
     Needs the ray extra: pip install 'quaton\\[ray]'. On a cluster the search's out directory must lie on a
     path every Ray node sees."""
-    from quaton.train.tune import plan_tune, run_tune
+    from quaton.experiments.tune import plan_tune, run_tune
 
     try:
         if dry_run:

@@ -525,7 +525,7 @@ CALIBRATION_GROUPS: tuple[CalibrationGroup, ...] = (
 
 class CalibrateConfig(Section):
     """A calibrated twin: fit a parametric model of the physical system to probe measurements before
-    training, then train through it (D2NN: quaton.train.calibrate; MZI mesh: quaton.train.calibrate_mzi).
+    training, then train through it (D2NN: quaton.systems.calibrate; MZI mesh: quaton.systems.calibrate_mzi).
     On with train.strategy calibrated; ``enabled`` adds it to pat or dat, or to ideal (then training runs
     in silico through the fitted model and the system is measured only to calibrate and to validate)."""
 
@@ -555,7 +555,7 @@ class CalibrateConfig(Section):
 
 class RobustConfig(Section):
     """Robust training (train.strategy robust, D2NN): every batch runs through a model with errors
-    drawn afresh (quaton.train.robust); the system is used only to deploy on. σ of each error:"""
+    drawn afresh (quaton.systems.robust); the system is used only to deploy on. σ of each error:"""
 
     shift: float = Field(
         0.5, ge=0, le=8, allow_inf_nan=False, description="lateral shift per layer and axis (px, sub-pixel)"
@@ -620,7 +620,7 @@ class Config(Section):
         if self.train.strategy != "ideal" and self.physical.system is None:
             raise ValueError(
                 f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "
-                "(e.g. quaton.hardware.physical:d2nn_twin)"
+                "(e.g. quaton.systems.d2nn_twin:d2nn_twin)"
             )
         if self.hardware.camera is not None and model.kind == "optical_cnn" and model.cnn.photons_per_pixel:
             raise ValueError(

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from quaton.builders import set_modulator
+from quaton.build import set_modulator
 from quaton.config import Config
 from quaton.hardware import Readout
 from quaton.models import as_optical

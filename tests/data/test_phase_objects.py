@@ -127,8 +127,8 @@ def test_generation_is_seeded_and_seeds_differ():
 
 def test_rbc_test_cells_come_from_another_seed_than_the_training_cells():
     """Issue 15 item 5: a network is evaluated on cells it never saw; the test set does not depend on train_size."""
+    from quaton.build import prepare_data
     from quaton.config import build_config
-    from quaton.train.setup import prepare_data
 
     settings = {
         "task": {"kind": "phase_imaging", "loss": "mse"},
@@ -169,8 +169,8 @@ def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
 @needs_skimage
 def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
     """Issue 13 item 2: data.dataset natural switches between CIFAR and photographs; say which."""
+    from quaton.build import prepare_data
     from quaton.config import build_config
-    from quaton.train.setup import prepare_data
 
     monkeypatch.delenv("QUATON_DATA", raising=False)
     settings = {

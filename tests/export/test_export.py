@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import quaton.design
 import quaton.export.simulate as simulate_module
+from quaton.build import build_task, prepare_data
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.data import load_dataset
@@ -26,10 +27,9 @@ from quaton.export.design import phase_sha256
 from quaton.export.fabrication import vacuum_wavelength
 from quaton.export.gds import level_map
 from quaton.export.simulate import simulate
-from quaton.train import rundir
+from quaton.runs import CHECKPOINT, CONFIG, load_checkpoint, save_checkpoint
 from quaton.train.evaluate import load_run
 from quaton.train.loop import evaluate, train
-from quaton.train.setup import build_task, prepare_data
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 
@@ -80,9 +80,9 @@ def test_heights_in_water_use_the_vacuum_wavelength(exported, tmp_path):
     root, config, _, _ = exported
     run = tmp_path / "water_run"
     shutil.copytree(root / "run", run)
-    stored = yaml.safe_load((run / rundir.CONFIG).read_text())
+    stored = yaml.safe_load((run / CONFIG).read_text())
     stored["fabrication"]["medium_index"] = 1.33  # fabrication does not enter training: the checkpoint still fits
-    (run / rundir.CONFIG).write_text(yaml.safe_dump(stored))
+    (run / CONFIG).write_text(yaml.safe_dump(stored))
     design_dir = export_run(run, tmp_path / "water", formats=("npy",))
     phase = np.load(design_dir / "layer_01.npy")
     height = np.load(design_dir / "height_01.npy")
@@ -111,9 +111,9 @@ def test_an_explicit_range_beyond_two_pi_exports_the_evaluated_device(tmp_path):
         ],
     )
     train(config, tmp_path / "run")
-    state = rundir.load_checkpoint(tmp_path / "run" / rundir.CHECKPOINT)
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT)
     state["model"]["masks.0.raw"] = torch.linspace(-1.5, 2.5, 32 * 32).reshape(32, 32)  # every level, -1 included
-    rundir.save_checkpoint(tmp_path / "run" / rundir.CHECKPOINT, state)
+    save_checkpoint(tmp_path / "run" / CHECKPOINT, state)
     _, model, _ = load_run(tmp_path / "run")
     evaluated = [p.double().numpy() for p in model.phases()]
     design_dir = export_run(tmp_path / "run", tmp_path / "design", formats=("npy",))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from quaton.train.sweep import plan, run_sweep
+from quaton.experiments.sweep import plan, run_sweep
 
 SMOKE = Path(__file__).parents[2] / "configs" / "mixed_signal" / "smoke.yaml"
 

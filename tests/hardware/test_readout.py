@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from quaton.build import build_readout
 from quaton.config import build_config
 from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, ReadNoise, Readout, slm_response
-from quaton.train.setup import build_readout
 
 
 def test_adc_has_exactly_the_levels_and_a_straight_through_gradient():

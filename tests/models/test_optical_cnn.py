@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from quaton.build import build_model
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.errors import ConfigError
@@ -28,7 +29,6 @@ from quaton.optics.fourier import (
 )
 from quaton.quant import StraightThroughQuantizer
 from quaton.train.loop import train
-from quaton.train.setup import build_model
 
 SMOKE = Path(__file__).parents[2] / "configs" / "mixed_signal" / "smoke.yaml"
 SMALL = OpticalCNNGeometry(size=8, kernels=4, kernel_size=3, columns=2, element_pixels=48, element_pitch=60e-6)

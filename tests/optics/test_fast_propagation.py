@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from quaton.build import build_model
 from quaton.config import load_config
 from quaton.models import D2NN
 from quaton.optics import FreeSpace, PhaseMask, intensity
 from quaton.optics.propagation import fast_propagate, kernel_propagate, transfer_function
-from quaton.train.setup import build_model
 
 ROOT = Path(__file__).parents[2]
 

@@ -11,10 +11,10 @@ import math
 import pytest
 import torch
 
+from quaton.build import build_model, build_task, encode_batch
 from quaton.config import build_config
 from quaton.optics.elements import PhaseMask, chord_transmission
 from quaton.quant import QUANTIZERS, Schedule, level_values
-from quaton.train.setup import build_model, build_task, encode_batch
 
 TWO_PI = 2 * math.pi
 

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from quaton.build import build_model
 from quaton.config import build_config
 from quaton.quant import (
     QUANTIZERS,
@@ -14,7 +15,6 @@ from quaton.quant import (
     level_values,
     sigmoid_staircase,
 )
-from quaton.train.setup import build_model
 
 TWO_PI = 2 * math.pi
 

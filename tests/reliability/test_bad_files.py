@@ -13,7 +13,7 @@ from quaton.data import DataNotFoundError, load_dataset
 from quaton.errors import RunDirError
 from quaton.export import DesignError, load
 from quaton.report import write_html
-from quaton.train import rundir
+from quaton.runs import load_checkpoint, write_json
 
 MARKER = Path("/tmp/quaton-pwned-marker")
 
@@ -28,7 +28,7 @@ def test_a_malicious_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": Exploit()}, path)  # torch.save pickles: the file would run code on a plain load
     with pytest.raises(RunDirError, match="corrupt or not a quaton checkpoint"):
-        rundir.load_checkpoint(path)
+        load_checkpoint(path)
     assert not MARKER.exists()
 
 
@@ -60,7 +60,7 @@ def test_truncated_npz_and_checkpoint_name_the_file(tmp_path):
     torch.save({"model": {"w": torch.zeros(100)}}, tmp_path / "c.pt")
     (tmp_path / "cut.pt").write_bytes((tmp_path / "c.pt").read_bytes()[:200])
     with pytest.raises(RunDirError, match="cut.pt"):
-        rundir.load_checkpoint(tmp_path / "cut.pt")
+        load_checkpoint(tmp_path / "cut.pt")
 
 
 def test_design_paths_outside_the_directory_are_refused(tmp_path):
@@ -94,7 +94,7 @@ def test_design_paths_outside_the_directory_are_refused(tmp_path):
 
 def test_disk_full_during_a_write_keeps_what_was_written(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    rundir.write_json(path, {"test_accuracy": 0.9})
+    write_json(path, {"test_accuracy": 0.9})
     real_fdopen = os.fdopen
 
     class FullDisk:
@@ -110,9 +110,9 @@ def test_disk_full_during_a_write_keeps_what_was_written(tmp_path, monkeypatch):
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rundir.os, "fdopen", FullDisk)
+    monkeypatch.setattr("quaton.runs.os.fdopen", FullDisk)
     with pytest.raises(OSError, match="No space left"):
-        rundir.write_json(path, {"test_accuracy": 0.1})
+        write_json(path, {"test_accuracy": 0.1})
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"test_accuracy": 0.9}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

@@ -454,23 +454,23 @@ def test_simulate(trained, tmp_path, state, field, value, perturbs, fuzzed, draw
 def _fake_train(config, run_dir, *args, **kwargs):
     """Stand-in for a training run: the metrics a run of ``config`` reports, written as a run would."""
     from quaton.config import dump_config
-    from quaton.train import rundir
-    from quaton.train.sweep import reported_metrics
+    from quaton.experiments.sweep import reported_metrics
+    from quaton.runs import CONFIG, METRICS, atomic_write_text, write_json
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
+    atomic_write_text(run_dir / CONFIG, dump_config(config))
     metrics = {name: 0.5 for name in reported_metrics(config)}
-    rundir.write_json(run_dir / rundir.METRICS, {**metrics, "primary_metric": next(iter(metrics)), "test_size": 10})
+    write_json(run_dir / METRICS, {**metrics, "primary_metric": next(iter(metrics)), "test_size": 10})
     return metrics
 
 
 def _fake_evaluate(run_dir, overrides=None):
     from quaton.config import load_config
-    from quaton.train import rundir
-    from quaton.train.sweep import reported_metrics
+    from quaton.experiments.sweep import reported_metrics
+    from quaton.runs import CONFIG
 
-    config = load_config(Path(run_dir) / rundir.CONFIG, overrides)
+    config = load_config(Path(run_dir) / CONFIG, overrides)
     return {name: 0.25 for name in reported_metrics(config)} | {"test_size": 10}
 
 
@@ -623,7 +623,7 @@ def test_an_unwritable_output_path_is_one_clear_error_before_any_work(trained, t
 def test_the_metrics_a_sweep_checks_are_the_metrics_a_run_reports(trained):
     """reported_metrics (what check_table accepts) against a real run's metrics.json."""
     from quaton.config import load_config
-    from quaton.train.sweep import reported_metrics
+    from quaton.experiments.sweep import reported_metrics
 
     run, _ = trained
     metrics = json.loads((run / "metrics.json").read_text())
@@ -683,7 +683,7 @@ def test_a_path_too_long_for_the_file_system_is_one_error(tmp_path, command):
 
 @pytest.mark.parametrize("command", ["compare", "export"])
 def test_a_run_with_a_damaged_metrics_json_is_one_error(trained, tmp_path, command):
-    """Found by the fuzz: a metrics.json that is not JSON ended in JSONDecodeError (rundir.read_json)."""
+    """Found by the fuzz: a metrics.json that is not JSON ended in JSONDecodeError (read_json)."""
     run, _ = trained
     damaged = make_run(run, tmp_path, "garbage_metrics")
     result = CliRunner().invoke(app, [command, str(damaged), "--out", str(tmp_path / "out")])

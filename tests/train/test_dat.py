@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
+from quaton.build import build_model, build_task, prepare_data
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
-from quaton.hardware.physical import D2NNTwin
 from quaton.models.sepn import SEPN
+from quaton.systems.d2nn_twin import D2NNTwin
 from quaton.train.dat import Network, design_for, relative_mse, straight_through, train_with_system
 from quaton.train.loop import train
-from quaton.train.setup import build_model, build_task, prepare_data
 
 TINY = {
     "name": "tiny_dat",
@@ -19,7 +19,7 @@ TINY = {
     "input": {"object_size": 14},
     "detector": {"size": 3, "gap": 1},
     "data": {"dataset": "mnist_5k", "train_size": 240, "test_size": 100},
-    "physical": {"system": "quaton.hardware.physical:d2nn_twin", "options": {}},
+    "physical": {"system": "quaton.systems.d2nn_twin:d2nn_twin", "options": {}},
     "dat": {"features": [2, 4, 4], "convs": 1},
     "train": {"epochs": 2, "batch_size": 40, "lr": 0.05, "progress": False, "validation_size": 40},
 }

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from quaton.build import build_model, build_readout, encode_batch, prepare_data
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
-from quaton.hardware.physical import D2NNTwin
+from quaton.systems.d2nn_twin import D2NNTwin
 from quaton.train.dat import CameraSystem, design_for, train_with_system
 from quaton.train.evaluate import evaluate_run
-from quaton.train.setup import build_model, build_readout, encode_batch, prepare_data
 
 EVERYTHING = Path(__file__).parents[2] / "configs" / "dat" / "everything.yaml"
 TINY = {
@@ -24,7 +24,7 @@ TINY = {
     "quantization": {"method": "psq", "levels": 4},
     "hardware": {"readout": {"levels": 4, "noise": 0.5}},
     "physical": {
-        "system": "quaton.hardware.physical:d2nn_twin",
+        "system": "quaton.systems.d2nn_twin:d2nn_twin",
         "options": {"shift": 0.3, "phase_scale": 0.1, "seed": 1},
     },
     "dat": {"features": [2, 4, 4], "convs": 1},
@@ -137,7 +137,7 @@ def test_auto_exposure_keeps_a_learning_network_from_saturating_the_camera(tmp_p
             "detector": {"size": 3, "gap": 1},
             "data": {"dataset": "mnist_5k", "train_size": 400, "test_size": 50},
             "hardware": {"readout": {"levels": 16, "noise": 0.5}},
-            "physical": {"system": "quaton.hardware.physical:d2nn_twin", "options": {}},
+            "physical": {"system": "quaton.systems.d2nn_twin:d2nn_twin", "options": {}},
             "train": {
                 "strategy": "pat",
                 "epochs": 1,

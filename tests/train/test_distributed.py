@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from quaton.config import load_config
+from quaton.experiments.sweep import acquire, release
 from quaton.train import loop
 from quaton.train.loop import train
-from quaton.train.sweep import acquire, release
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 TINY = ["train.epochs=1", "train.progress=false", "data.train_size=128", "data.test_size=64", "train.batch_size=32"]

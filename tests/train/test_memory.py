@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
+from quaton.build import build_model, build_task, encode_batch
 from quaton.config import load_config
 from quaton.errors import TrainingError
 from quaton.models.mzi import fourier_encode
 from quaton.train.memory import check_memory, estimate
-from quaton.train.setup import build_model, build_task, encode_batch
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 FACTOR = 2.5  # every estimate lies in [1, FACTOR] × the measured peak

@@ -7,13 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from quaton.build import PreparedData, prepare_data
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.errors import RunDirError, TrainingError
-from quaton.train import rundir
+from quaton.runs import load_checkpoint, save_checkpoint
 from quaton.train.evaluate import evaluate_run
 from quaton.train.loop import train
-from quaton.train.setup import PreparedData, prepare_data
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 QUIET = ["train.progress=false"]
@@ -90,9 +90,9 @@ def test_failed_checkpoint_write_keeps_the_previous_one(smoke_run, monkeypatch):
         Path(path).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(rundir.torch, "save", failing_save)
+    monkeypatch.setattr("quaton.runs.torch.save", failing_save)
     with pytest.raises(OSError):
-        rundir.save_checkpoint(run_dir / "checkpoint.pt", {"model": {}})
+        save_checkpoint(run_dir / "checkpoint.pt", {"model": {}})
     assert (run_dir / "checkpoint.pt").read_bytes() == before
     assert not list(run_dir.glob(".checkpoint.pt.*"))
 
@@ -100,7 +100,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(smoke_run, monkeypatch):
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RunDirError, match="corrupt"):
-        rundir.load_checkpoint(tmp_path / "checkpoint.pt")
+        load_checkpoint(tmp_path / "checkpoint.pt")
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):

@@ -2,9 +2,9 @@
 lateral shift and rotated in plane, and a free-space kernel whose distance is a tensor.
 
 These let a model of a physical system be fitted to its measurements by gradient descent
-(quaton.train.calibrate) and drawn at random in training (quaton.train.robust). Shifts are in
+(quaton.systems.calibrate) and drawn at random in training (quaton.systems.robust). Shifts are in
 pixels (rows, cols), angles in radians, distances in metres; the conventions are those of the
-simulated twin (quaton.hardware.physical): a shift (dr, dc) moves the mask's content by +dr rows
+simulated twin (quaton.systems.d2nn_twin): a shift (dr, dc) moves the mask's content by +dr rows
 and +dc columns, a positive angle turns it about the grid centre as ``affine_grid`` does.
 """
 

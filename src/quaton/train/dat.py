@@ -2,7 +2,7 @@
 training (DAT, Zheng et al., Nat. Mach. Intell. 2023), for D2NNs and MZI networks.
 
 The physical system is used only through its protocol (``load(params)``, ``measure(inputs)``;
-see :mod:`quaton.hardware.physical`). Per training batch:
+see :mod:`quaton.systems.d2nn_twin`). Per training batch:
 
 - ``ideal``: task loss on the ideal model; the system is not touched until deployment. With
   ``calibrate.enabled``: task loss on the calibrated model (below), in silico with the quantizers'
@@ -21,14 +21,14 @@ see :mod:`quaton.hardware.physical`). Per training batch:
   trained but left out of the task forward pass (the authors: 20 of 50 epochs).
 - ``calibrated``: ``dat`` through a calibrated twin: before training, a parametric model of the
   system (D2NN: shifts, rotations, distances, phase response, crosstalk, detector,
-  :mod:`quaton.train.calibrate`; MZI mesh: every coupler's split error and phase shifter's offset,
-  :mod:`quaton.train.calibrate_mzi`) is fitted to probe measurements (``calibrate.enabled`` does
+  :mod:`quaton.systems.calibrate`; MZI mesh: every coupler's split error and phase shifter's offset,
+  :mod:`quaton.systems.calibrate_mzi`) is fitted to probe measurements (``calibrate.enabled`` does
   the same for ``ideal``, ``pat`` and ``dat``); the strategies then run through it, so the SEPNs
   learn only what it cannot explain.
   The fit, the truth when the system reports it (``true_parameters()``) and the measurement budget
   are written to ``calibration.json``.
 - ``robust`` (D2NN): every batch runs through the parametric model with errors drawn afresh
-  (:mod:`quaton.train.robust`); like ``ideal``, the system is not touched until deployment.
+  (:mod:`quaton.systems.robust`); like ``ideal``, the system is not touched until deployment.
 
 The strategies that compare the model with measurements (pat, dat, calibrated) run it, ideal or
 calibrated, at the quantized device's levels (hard phases in value, the training form's gradient):
@@ -62,24 +62,24 @@ import torch
 from torch import nn
 
 from quaton import quant
-from quaton.builders import build_readout, split_validation
+from quaton.build import PreparedData, build_model, build_readout, build_task, split_validation
 from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import calibrate as set_full_scale
 from quaton.export.design import design_description
 from quaton.gradients import straight_through
 from quaton.hardware import Readout
-from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models.protocol import MeasurableModel
 from quaton.models.sepn import SEPN
 from quaton.optics.elements import device_operating_point
+from quaton.runs import CHECKPOINT, save_checkpoint, write_json
+from quaton.systems.calibrate import CalibrationResult, ParametricD2NN, calibrate
+from quaton.systems.calibrate_mzi import ParametricMZI, calibrate_mzi
+from quaton.systems.protocol import PhysicalSystem, load_system
+from quaton.systems.robust import draw_errors
 from quaton.tasks import Classification, LogitClassification
 from quaton.train import engine, rundir
-from quaton.train.calibrate import CalibrationResult, ParametricD2NN, calibrate
-from quaton.train.calibrate_mzi import ParametricMZI, calibrate_mzi
 from quaton.train.figures import plot_physical_history
-from quaton.train.robust import draw_errors
-from quaton.train.setup import PreparedData, build_model, build_task
 
 SEPN_CLIP = 1.0  # gradient-norm clip of the SEPN step: a SEPN that jumps corrupts the task gradient it shapes
 # Auto-exposure: training steps between re-settings of the camera's full scale. A network learning to
@@ -412,7 +412,7 @@ class SystemTraining:
     def begin(self, run_dir: Path) -> None:
         if self.calibrating and self.calibration is None:
             self.calibration = _calibrate(self.config, self.network, self.system, self.data, self.device)
-            rundir.write_json(run_dir / "calibration.json", self.calibration)
+            write_json(run_dir / "calibration.json", self.calibration)
 
     def begin_epoch(self, epoch: int) -> None:
         if self.network.camera is not None:  # held through the epoch and its validation
@@ -510,7 +510,7 @@ class SystemTraining:
         if self.sepns is not None:
             metrics["sepn_parameters"] = sum(p.numel() for p in self.sepns[0].parameters())
         if checkpoint is not None:  # the kept (selected) parameters become the checkpoint's model, for eval and export
-            rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, {**checkpoint, "model": self.model.state_dict()})
+            save_checkpoint(run_dir / CHECKPOINT, {**checkpoint, "model": self.model.state_dict()})
         return metrics
 
     def figures(self, run_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:

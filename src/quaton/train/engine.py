@@ -1,11 +1,11 @@
-"""The one training engine: the run lifecycle, written once for every training strategy.
+"""The one training engine: the run lifecycle, written once for every way of training (``train.strategy``).
 
 The engine owns what every run does: threads, device and memory check, data, resume (model,
-optimizers, data order and every random generator, from the strategy's part of the checkpoint),
+optimizers, data order and every random generator, from the trainer's part of the checkpoint),
 the epoch loop with progress, the per-step quantizer schedule, the non-finite-loss guard, the
 metrics history, atomic checkpoints, model selection, figures, the report and ``metrics.json``.
 
-A strategy (:class:`Strategy`) supplies only what differs: how it builds its networks, the loss
+A trainer (:class:`Trainer`) supplies only what differs: how it builds its networks, the loss
 of one batch, what it measures after an epoch, what it saves and how it ends. Two exist:
 :class:`quaton.train.loop.DirectTraining` (ideal and hardware-aware training, under torchrun
 too) and :class:`quaton.train.dat.SystemTraining` (ideal deployment, PAT, DAT, calibrated twin
@@ -28,17 +28,27 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from quaton import quant
+from quaton.build import PreparedData, prepare_data
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
 from quaton.progress import progress
 from quaton.report import run_report
+from quaton.runs import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    METRICS,
+    append_jsonl,
+    atomic_write_text,
+    save_checkpoint,
+    write_json,
+)
 from quaton.train import rundir
 from quaton.train.memory import check_memory
-from quaton.train.setup import PreparedData, prepare_data
 
 
-class Strategy(Protocol):
-    """What a training strategy gives the engine. Built from ``(config, data, device, rank, world)``."""
+class Trainer(Protocol):
+    """What a trainer gives the engine. Built from ``(config, data, device, rank, world)``."""
 
     @property
     def label(self) -> str:
@@ -46,7 +56,7 @@ class Strategy(Protocol):
 
     @property
     def resume_key(self) -> str:
-        """The checkpoint key that marks a resumable state of this strategy."""
+        """The checkpoint key that marks a resumable state of this trainer."""
 
     @property
     def selection(self) -> str | None:
@@ -69,7 +79,7 @@ class Strategy(Protocol):
         """Stepped once after every epoch."""
 
     def load(self, state: dict[str, Any]) -> None:
-        """Restore the strategy's part of a checkpoint (``rng`` holds the engine's and its own)."""
+        """Restore the trainer's part of a checkpoint (``rng`` holds the engine's and its own)."""
 
     def begin(self, run_dir: Path) -> None:
         """Once before the first epoch of this process (after a resume too): e.g. a calibration."""
@@ -81,7 +91,7 @@ class Strategy(Protocol):
         """The task loss of one batch (scalar, with its graph); side steps (a SEPN) happen inside."""
 
     def state(self) -> dict[str, Any]:
-        """The strategy's part of a checkpoint, on every process (collectives allowed); ``rng`` entries
+        """The trainer's part of a checkpoint, on every process (collectives allowed); ``rng`` entries
         are merged into the engine's."""
 
     def measure(self, epoch: int, samples: int) -> dict[str, Any]:
@@ -91,15 +101,15 @@ class Strategy(Protocol):
         """One line for the log after an epoch."""
 
     def finish(self, run_dir: Path, checkpoint: dict[str, Any] | None, best: dict[str, Any]) -> dict[str, Any]:
-        """Evaluate the kept parameters (already loaded) on the test set: the strategy's entries of
+        """Evaluate the kept parameters (already loaded) on the test set: the trainer's entries of
         metrics.json. ``checkpoint``: the last one written or resumed from (None if none); ``best``:
-        the selection (``score``, ``epoch``), empty when the strategy keeps the last epoch."""
+        the selection (``score``, ``epoch``), empty when the trainer keeps the last epoch."""
 
     def figures(self, run_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]]) -> None:
         """Write the run's pictures under ``run_dir/figures``."""
 
 
-StrategyFactory = Callable[[Config, PreparedData, torch.device, int, int], Strategy]
+TrainerFactory = Callable[[Config, PreparedData, torch.device, int, int], Trainer]
 
 
 def distributed_context(config: Config) -> tuple[int, int]:
@@ -148,35 +158,35 @@ class _Selection:
             self.best = {"score": record[self.key], "epoch": record["epoch"], "model": model_state}
 
     def entries(self) -> dict[str, Any]:
-        """What the checkpoint holds of the selection (nothing for a strategy that keeps the last epoch)."""
+        """What the checkpoint holds of the selection (nothing for a trainer that keeps the last epoch)."""
         return {"best": self.best} if self.key is not None else {}
 
 
-def _train_epoch(config: Config, strategy: Strategy, epoch: int, shuffle: torch.Generator, rank: int, world: int):
+def _train_epoch(config: Config, trainer: Trainer, epoch: int, shuffle: torch.Generator, rank: int, world: int):
     """One pass over the training images; returns (summed loss, images seen)."""
-    data, batch, device = strategy.data, config.train.batch_size, next(strategy.model.parameters()).device
+    data, batch, device = trainer.data, config.train.batch_size, next(trainer.model.parameters()).device
     steps = math.ceil(len(data.x_train) / batch)
     order = torch.randperm(len(data.x_train), generator=shuffle)
     running, seen = 0.0, 0
-    title = f"{strategy.label}epoch {epoch}/{config.train.epochs}"
+    title = f"{trainer.label}epoch {epoch}/{config.train.epochs}"
     bar = progress(range(steps), steps, title, enabled=config.train.progress and rank == 0)
     for step in bar:
         index, count, share = _shard(order, step, batch, rank, world)
         x, y = data.x_train[index].to(device), data.y_train[index].to(device)
-        quant.update_quantizers(strategy.model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
-        loss = strategy.loss(x, y, epoch)
+        quant.update_quantizers(trainer.model, ((epoch - 1) * steps + step) / (config.train.epochs * steps), epoch - 1)
+        loss = trainer.loss(x, y, epoch)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: lower train.lr "
                 f"(now {config.train.lr}) or check the input data; the last good checkpoint is kept"
             )
-        strategy.optimizer.zero_grad(set_to_none=True)
+        trainer.optimizer.zero_grad(set_to_none=True)
         (loss * share if world > 1 else loss).backward()
-        strategy.optimizer.step()
+        trainer.optimizer.step()
         running += float(loss.detach()) * count
         seen += count
         bar.set_postfix(loss=f"{running / seen:.4f}")
-    for scheduler in strategy.schedulers:
+    for scheduler in trainer.schedulers:
         scheduler.step()
     return running, seen
 
@@ -184,14 +194,14 @@ def _train_epoch(config: Config, strategy: Strategy, epoch: int, shuffle: torch.
 def _start(config: Config, run_dir: Path, history: list[dict[str, Any]]) -> None:
     """A run directory that says what it is running: its config, its history so far, no metrics."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / rundir.METRICS).unlink(missing_ok=True)  # the run is not finished until it is written again
-    rundir.atomic_write_text(run_dir / rundir.CONFIG, dump_config(config))
-    rundir.atomic_write_text(run_dir / rundir.HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    (run_dir / METRICS).unlink(missing_ok=True)  # the run is not finished until it is written again
+    atomic_write_text(run_dir / CONFIG, dump_config(config))
+    atomic_write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
 
 
 def _finish(
     config: Config,
-    strategy: Strategy,
+    trainer: Trainer,
     run_dir: Path,
     checkpoint: dict[str, Any] | None,
     best: dict[str, Any],
@@ -202,35 +212,35 @@ def _finish(
     its presence says the run finished). ``timing``: (the run's start on perf_counter, processes)."""
     started, world = timing
     if best:
-        strategy.model.load_state_dict(best["model"])
-    metrics = strategy.finish(run_dir, checkpoint, best)
+        trainer.model.load_state_dict(best["model"])
+    metrics = trainer.finish(run_dir, checkpoint, best)
     metrics.update(
         {
             "epochs": config.train.epochs,
             "train_seconds": time.perf_counter() - started,
             "dataset": config.data.dataset,
-            "data_source": strategy.data.source,
-            "train_size": len(strategy.data.x_train),
-            "test_size": len(strategy.data.x_test),
+            "data_source": trainer.data.source,
+            "train_size": len(trainer.data.x_train),
+            "test_size": len(trainer.data.x_test),
             "processes": world,
         }
     )
-    strategy.figures(run_dir, metrics, history)
+    trainer.figures(run_dir, metrics, history)
     run_report(run_dir, metrics)
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    write_json(run_dir / METRICS, metrics)
     return metrics
 
 
 def run(
     config: Config,
     run_dir: Path,
-    factory: StrategyFactory,
+    factory: TrainerFactory,
     data: PreparedData | None = None,
     resume: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     world_allowed: bool = True,
 ) -> dict[str, Any]:
-    """Train ``config`` with the strategy ``factory`` builds into ``run_dir``; the final metrics.
+    """Train ``config`` with the trainer ``factory`` builds into ``run_dir``; the final metrics.
 
     ``on_epoch`` gets each epoch's history record after its checkpoint is written. With ``resume``
     and a checkpoint of the same config, training continues from it and ends where an
@@ -248,7 +258,7 @@ def run(
 def _run(
     config: Config,
     run_dir: Path,
-    factory: StrategyFactory,
+    factory: TrainerFactory,
     data: PreparedData | None,
     resume: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
@@ -265,42 +275,42 @@ def _run(
     device = _device(config, world)
     check_memory(config, device)
     torch.manual_seed(config.seed)
-    strategy = factory(config, data or prepare_data(config), device, rank, world)
+    trainer = factory(config, data or prepare_data(config), device, rank, world)
     shuffle = torch.Generator().manual_seed(config.seed)
     history: list[dict[str, Any]] = []
     first_epoch = 1
-    state = rundir.resumable_checkpoint(run_dir, config, strategy.resume_key) if resume else None
-    selection = _Selection(strategy.selection, state.get("best", {}) if state else {})
+    state = rundir.resumable_checkpoint(run_dir, config, trainer.resume_key) if resume else None
+    selection = _Selection(trainer.selection, state.get("best", {}) if state else {})
     if state is not None:
-        strategy.load(state)
+        trainer.load(state)
         rundir.restore_rng(state["rng"], shuffle)
         history, first_epoch = list(state["history"]), int(state["epoch"]) + 1
     if writer:
         run_dir.mkdir(parents=True, exist_ok=True)
-        strategy.begin(run_dir)
+        trainer.begin(run_dir)
         _start(config, run_dir, history)
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     checkpoint = state
     for epoch in range(first_epoch, config.train.epochs + 1):
-        strategy.begin_epoch(epoch)
-        running, seen = _train_epoch(config, strategy, epoch, shuffle, rank, world)
-        own = strategy.state()  # on every rank: it may gather from all of them
+        trainer.begin_epoch(epoch)
+        running, seen = _train_epoch(config, trainer, epoch, shuffle, rank, world)
+        own = trainer.state()  # on every rank: it may gather from all of them
         if not writer:
             continue
-        record = {"epoch": epoch, "train_loss": running / max(seen, 1), **strategy.measure(epoch, seen)}
+        record = {"epoch": epoch, "train_loss": running / max(seen, 1), **trainer.measure(epoch, seen)}
         record["seconds"] = time.perf_counter() - started
-        selection.update(record, strategy.model)
+        selection.update(record, trainer.model)
         history.append(record)
-        rundir.append_jsonl(run_dir / rundir.HISTORY, record)
+        append_jsonl(run_dir / HISTORY, record)
         rng = {**rundir.rng_state(shuffle), **own.pop("rng", {})}
         checkpoint = {"epoch": epoch, **own, "rng": rng, "history": history, **selection.entries()}
-        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, checkpoint)
+        save_checkpoint(run_dir / CHECKPOINT, checkpoint)
         if config.train.progress:
-            tqdm.write(strategy.describe(record))
+            tqdm.write(trainer.describe(record))
         if on_epoch is not None:
             on_epoch(record)
     if world > 1:
         dist.barrier()
     if not writer:
         return {}
-    return _finish(config, strategy, run_dir, checkpoint, selection.best, history, (started, world))
+    return _finish(config, trainer, run_dir, checkpoint, selection.best, history, (started, world))

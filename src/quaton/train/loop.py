@@ -1,5 +1,5 @@
-"""Training without a physical system (the ideal and hardware-aware strategy), and ``train``, which
-picks the strategy and hands the run to the engine (:mod:`quaton.train.engine`)."""
+"""Training without a physical system (ideal and hardware-aware training), and ``train``, which
+picks the trainer and hands the run to the engine (:mod:`quaton.train.engine`)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,22 @@ import torch.distributed as dist
 from torch import nn
 
 from quaton import quant
-from quaton.builders import split_validation
-from quaton.config import Config
-from quaton.errors import TrainingError
-from quaton.evaluation import Task, calibrate, evaluate, measure
-from quaton.hardware import Readout
-from quaton.train import engine, rundir
-from quaton.train.dat import train_with_system
-from quaton.train.figures import write_figures
-from quaton.train.setup import (
+from quaton.build import (
     PreparedData,
     build_model,
     build_readout,
     build_task,
     set_modulator,
+    split_validation,
 )
+from quaton.config import Config
+from quaton.errors import TrainingError
+from quaton.evaluation import Task, calibrate, evaluate, measure
+from quaton.hardware import Readout
+from quaton.runs import CHECKPOINT, save_checkpoint
+from quaton.train import engine
+from quaton.train.dat import train_with_system
+from quaton.train.figures import write_figures
 
 
 def _optimizer(config: Config, model: nn.Module, task: Task) -> torch.optim.Optimizer:
@@ -80,7 +81,7 @@ def _gather(state: torch.Tensor, world: int) -> list[torch.Tensor]:
 
 
 class DirectTraining:
-    """The strategy without a physical system: the task loss of the simulated network, through the
+    """The trainer without a physical system: the task loss of the simulated network, through the
     read-out chain and modulator response when ``train.hardware_aware`` (after ``train.ideal_epochs``).
     ``train.validation_size`` training images (10% by default) are held out and every epoch is
     measured on them (``val_*`` in the history): recipes (epochs, rates, temperatures) are chosen
@@ -158,9 +159,7 @@ class DirectTraining:
         if self.config.train.epochs == 0:  # an untrained device: calibrated and saved as it is
             calibrate(self.config, self.model, self.readout, self.data.x_train)
             saved = {"model": self.model.state_dict(), "task": self.task.state_dict()}
-            rundir.save_checkpoint(
-                run_dir / rundir.CHECKPOINT, {"epoch": 0, **saved, "readout": self.readout.state_dict()}
-            )
+            save_checkpoint(run_dir / CHECKPOINT, {"epoch": 0, **saved, "readout": self.readout.state_dict()})
         validation = self.validation if self.validation is not None else self._evaluate(self.x_val, self.y_val)
         final = self._evaluate(self.data.x_test, self.data.y_test)  # the test set, once, on the kept model
         metrics = {
@@ -186,7 +185,7 @@ def train(
 ) -> dict[str, Any]:
     """Train from ``config`` into ``run_dir``; returns the final metrics (also in metrics.json).
 
-    The strategy: :class:`DirectTraining` without a physical system, else
+    The trainer: :class:`DirectTraining` without a physical system, else
     :class:`quaton.train.dat.SystemTraining` (also for an MZI network); the run lifecycle is
     :func:`quaton.train.engine.run`'s. ``on_epoch`` is called with each epoch's history record
     (``epoch``, ``train_loss``, ``test_*`` or ``val_*``, ``seconds``) after its checkpoint is

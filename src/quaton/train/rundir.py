@@ -1,53 +1,17 @@
-"""Resuming a run directory: which checkpoint training continues from, and the RNG state it restores.
-
-The run-directory files themselves (layout, atomic writes, checkpoints) live in quaton.runs, below
-train/ and export/; they are re-exported here so that ``quaton.train.rundir`` keeps working.
-"""
+"""Resuming a run directory: which checkpoint training continues from, and the RNG state it restores
+(the run-directory files themselves, layout, atomic writes and checkpoints, are quaton.runs')."""
 
 from __future__ import annotations
 
-import os  # noqa: F401 (the module the writes use; callers patch rundir.os, e.g. to simulate a full disk)
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from quaton.builders import DEFAULT_TEMPERATURES
+from quaton.build import DEFAULT_TEMPERATURES
 from quaton.config import Config, dump_config
 from quaton.errors import RunDirError
-from quaton.runs import (
-    CHECKPOINT,
-    CONFIG,
-    HISTORY,
-    METRICS,
-    append_jsonl,
-    atomic_write_bytes,
-    atomic_write_text,
-    config_differences,
-    load_checkpoint,
-    read_json,
-    save_checkpoint,
-    write_json,
-)
-
-__all__ = [
-    "CHECKPOINT",
-    "CONFIG",
-    "HISTORY",
-    "METRICS",
-    "append_jsonl",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "config_differences",
-    "epoch_dependent_schedules",
-    "load_checkpoint",
-    "read_json",
-    "restore_rng",
-    "resumable_checkpoint",
-    "rng_state",
-    "save_checkpoint",
-    "write_json",
-]
+from quaton.runs import CHECKPOINT, CONFIG, config_differences, load_checkpoint
 
 
 def epoch_dependent_schedules(config: Config) -> list[str]:

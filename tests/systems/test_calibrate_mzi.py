@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from quaton.config import load_config
-from quaton.hardware.mzi_twin import MZITwin
 from quaton.models.mzi import MZINetwork
-from quaton.train.calibrate_mzi import ParametricMZI, calibrate_mzi
+from quaton.systems.calibrate_mzi import ParametricMZI, calibrate_mzi
+from quaton.systems.mzi_twin import MZITwin
 from quaton.train.loop import train
 
 LINEAR_BIAS = {"bias": 0.0}  # the activation as configs/dat/mzi_smoke.yaml sets it

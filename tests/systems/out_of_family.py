@@ -1,6 +1,6 @@
 """A physical D2NN twin outside the calibrated model's family, written in numpy with its own optics,
 and a noisy read-out for any twin: physical systems for the calibration tests that the fitted model
-(quaton.train.calibrate.ParametricD2NN) does not share formulas with.
+(quaton.systems.calibrate.ParametricD2NN) does not share formulas with.
 
 :class:`NumpyD2NN` propagates with its own band-limited angular spectrum (numpy FFTs in float64;
 Matsushima & Shimobaba, Opt. Express 17, 19662 (2009), eq. 13 for the band limit) and has two
@@ -14,7 +14,7 @@ errors the parametric model cannot represent:
   an unmodulated surround);
 
 plus a detector gain (in the family, so that calibration has something to find). Both follow the
-protocol of quaton.hardware.physical: ``load(params)``, ``measure(inputs)``.
+protocol of quaton.systems.d2nn_twin: ``load(params)``, ``measure(inputs)``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class NumpyD2NN:
 
 
 def numpy_d2nn(design: dict[str, Any], **options: Any) -> NumpyD2NN:
-    """Factory for ``physical.system: "tests.train.out_of_family:numpy_d2nn"``."""
+    """Factory for ``physical.system: "tests.systems.out_of_family:numpy_d2nn"``."""
     return NumpyD2NN(design, **options)
 
 

@@ -13,12 +13,12 @@ import yaml
 from typer.testing import CliRunner
 
 from quaton.cli import app
-from quaton.train import rundir
-from quaton.train.sweep import run_sweep
+from quaton.experiments.sweep import run_sweep
+from quaton.runs import CHECKPOINT, HISTORY, METRICS
 
 ray = pytest.importorskip("ray")
 
-from quaton.train.cluster import RayResources, run_sweep_ray, start_local  # noqa: E402
+from quaton.experiments.cluster import RayResources, run_sweep_ray, start_local  # noqa: E402
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 # Four runs, one thread each (so that a Ray worker and this process compute the same bits), long
@@ -84,7 +84,7 @@ def test_a_worker_killed_during_a_run_is_restarted_and_the_grid_ends_as_the_loca
         for lock in (tmp_path / "sweep" / "runs").glob("*/.lock"):
             run = lock.parent
             # Inside the training window: an epoch's checkpoint is written and the run is not finished.
-            if (run / rundir.CHECKPOINT).is_file() and not (run / rundir.METRICS).is_file():
+            if (run / CHECKPOINT).is_file() and not (run / METRICS).is_file():
                 pid = int(lock.read_text().split()[0])
                 assert pid != os.getpid()  # the run trains in a Ray worker
                 os.kill(pid, signal.SIGKILL)
@@ -93,7 +93,7 @@ def test_a_worker_killed_during_a_run_is_restarted_and_the_grid_ends_as_the_loca
         time.sleep(0.05)
     sweep.join(timeout=600)
     assert killed is not None, "no run was caught between its first checkpoint and its end"
-    history = (killed / rundir.HISTORY).read_text().splitlines()
+    history = (killed / HISTORY).read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in history] == [1, 2, 3, 4]  # resumed, no epoch twice
     assert table(result["out"]) == table(local_sweep)
 
@@ -106,8 +106,8 @@ def test_ray_options_are_checked_before_anything_runs(tmp_path):
 
 
 def test_resources_set_threads_and_device_without_changing_the_run(tmp_path):
-    from quaton.train.cluster import _with_resources
-    from quaton.train.sweep import plan
+    from quaton.experiments.cluster import _with_resources
+    from quaton.experiments.sweep import plan
 
     _, _, runs = plan(write_grid(tmp_path))
     placed = _with_resources(runs[0], RayResources(cpus=2, gpus=1))

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from quaton.models.mzi import MeshErrors, MZINetwork
-from quaton.train.calibrate import CalibrationResult, relative_mse
+from quaton.systems.calibrate import CalibrationResult, relative_mse
 
 TWO_PI = 2 * math.pi
 ERROR_NAMES = ("bs", "theta", "phi")

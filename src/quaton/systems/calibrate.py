@@ -2,7 +2,7 @@
 measurements by gradient descent before training (``calibrate:`` in the config).
 
 The parametric model is the ideal D2NN with the systematic errors a diffractive network is known to
-have, each a few numbers (units as in :class:`quaton.hardware.physical.D2NNTwin`):
+have, each a few numbers (units as in :class:`quaton.systems.d2nn_twin.D2NNTwin`):
 
 - per layer, a lateral shift (rows, cols; px, sub-pixel) and an in-plane rotation (degrees),
   applied to the mask's transmission by :func:`quaton.optics.misalignment.move_transmission`;
@@ -36,6 +36,7 @@ from quaton.gradients import straight_through
 from quaton.optics import padded_shape, transfer_function
 from quaton.optics.misalignment import axial_frequency, move_transmission, refocus
 from quaton.optics.propagation import kernel_propagate
+from quaton.systems.d2nn_errors import blur_crosstalk, detector_response, phase_response
 
 TWO_PI = 2 * math.pi
 PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -45,7 +46,7 @@ PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
     "phase": ("phase_scale", "phase_gamma"),
     "crosstalk": ("crosstalk",),
     "detector": ("gain", "offset"),
-    "coupler": (),  # an MZI mesh's split errors (quaton.train.calibrate_mzi); nothing of a D2NN
+    "coupler": (),  # an MZI mesh's split errors (quaton.systems.calibrate_mzi); nothing of a D2NN
 }
 
 
@@ -140,17 +141,10 @@ class ParametricD2NN(nn.Module):
 
     def transmission(self, layer: int, phase: torch.Tensor) -> torch.Tensor:
         """Phase [N, N] (rad) loaded on ``layer`` -> the complex transmission complex64 [N, N] the system has."""
-        phi = phase.float()
-        c = self.crosstalk
+        phi, c = phase.float(), self.crosstalk
         if c.detach().abs() > 0 or c.requires_grad:
-            zero = torch.zeros_like(c)
-            kernel = torch.stack(
-                [torch.stack([zero, c, zero]), torch.stack([c, 1 - 4 * c, c]), torch.stack([zero, c, zero])]
-            )
-            phi = F.conv2d(F.pad(phi[None, None], (1, 1, 1, 1), mode="replicate"), kernel[None, None].float())[0, 0]
-        phi = torch.remainder(phi, TWO_PI)
-        # the clamp keeps d/dγ of x^γ = x^γ·ln x finite at x = 0
-        phi = TWO_PI * (phi / TWO_PI).clamp_min(1e-6).pow(self.phase_gamma) * (1 + self.phase_scale)
+            phi = blur_crosstalk(phi, c)
+        phi = phase_response(phi, self.phase_scale, self.phase_gamma)
         t = torch.polar(torch.ones_like(phi), phi)
         return move_transmission(t, self.shifts[layer], torch.deg2rad(self.rotations[layer]))
 
@@ -198,7 +192,7 @@ class ParametricD2NN(nn.Module):
 
     def detect(self, power: torch.Tensor) -> torch.Tensor:
         """Detector-plane power [B, N, N] -> what the camera reports: gain·I + offset·mean(I)."""
-        return self.gain * power + self.offset * power.mean(dim=(-2, -1), keepdim=True)
+        return detector_response(power, self.gain, self.offset)
 
     def output(self, fields: torch.Tensor, phases: Sequence[torch.Tensor]) -> torch.Tensor:
         """Encoded inputs complex [B, N, N] -> detector image float [B, N, N] with masks ``phases``."""

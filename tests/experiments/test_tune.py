@@ -15,14 +15,14 @@ from typer.testing import CliRunner
 from quaton.cli import app
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
-from quaton.train import rundir
-from quaton.train.sweep import run_key
+from quaton.experiments.sweep import run_key
+from quaton.runs import CONFIG, HISTORY, METRICS, read_json
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("optuna")
 
-from quaton.train.cluster import start_local  # noqa: E402
-from quaton.train.tune import plan_tune, run_tune, train_trial, validation_data  # noqa: E402
+from quaton.experiments.cluster import start_local  # noqa: E402
+from quaton.experiments.tune import plan_tune, run_tune, train_trial, validation_data  # noqa: E402
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 EPOCHS = 4  # ASHA's rungs with grace period 1 and reduction factor 2: epochs 1, 2 and 4
@@ -75,7 +75,7 @@ def trials(out: Path) -> list[dict[str, str]]:
 
 
 def history(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / rundir.HISTORY).read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / HISTORY).read_text().splitlines()]
 
 
 def test_four_trials_and_best_yaml_is_the_best_trial(searched):
@@ -91,7 +91,7 @@ def test_four_trials_and_best_yaml_is_the_best_trial(searched):
     assert config.train.lr == float(best["train.lr"])
     assert config.task.temperature == float(best["task.temperature"])
     # best.yaml is the config the best trial trained (less the trial's threads and progress bar)
-    assert run_key(config) == run_key(load_config(Path(best["run"]) / rundir.CONFIG))
+    assert run_key(config) == run_key(load_config(Path(best["run"]) / CONFIG))
     assert (out / "trials.png").stat().st_size > 0 and (out / "trials.md").is_file()
     assert f"best config: {out / 'best.yaml'}" in printed
     assert best["trial"] in printed and "| train.lr |" in printed
@@ -106,7 +106,7 @@ def test_asha_stops_trials_only_at_its_rungs_and_only_behind_another(searched):
         assert epochs in (1, 2, EPOCHS)
         assert len(curves[row["trial"]]) == epochs  # the run directory stopped where Tune saw it stop
         assert row["status"] == ("completed" if epochs == EPOCHS else "stopped by ASHA")
-        assert (Path(row["run"]) / rundir.METRICS).is_file() == (epochs == EPOCHS)
+        assert (Path(row["run"]) / METRICS).is_file() == (epochs == EPOCHS)
         assert float(row["final_val_accuracy"]) == curves[row["trial"]][-1]
         if epochs < EPOCHS:  # stopped below the rung's cutoff: some other trial did better at that epoch
             others = [c[epochs - 1] for t, c in curves.items() if t != row["trial"] and len(c) >= epochs]
@@ -119,7 +119,7 @@ def test_trials_are_scored_on_held_out_training_images(searched):
     out, _ = searched
     for row in trials(out):
         if row["status"] == "completed":
-            metrics = rundir.read_json(Path(row["run"]) / rundir.METRICS)
+            metrics = read_json(Path(row["run"]) / METRICS)
             # the run's "test" split is the validation split: 10% of the 256 training images, not the 64 test images
             assert (metrics["train_size"], metrics["test_size"]) == (256 - VALIDATION, VALIDATION)
             assert "validation split" in metrics["data_source"]
@@ -146,7 +146,7 @@ def test_best_yaml_retrains_to_the_best_trials_score_and_trains_as_any_config(se
 def test_a_trial_never_reads_the_test_set(monkeypatch, tmp_path):
     """With a test split of NaN images, a trial's validation metrics stay finite: it never evaluates
     the test set, and its validation images are training images held out of its training."""
-    import quaton.train.setup as setup
+    import quaton.build as setup
 
     real = setup.prepare_data
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data
 from quaton.errors import ConfigError, TrainingError
-from quaton.train import rundir
+from quaton.runs import CONFIG, METRICS, atomic_write_text, read_json, write_json
 
 # Keys that change how a run is shown or where it runs, not what it computes.
 NON_SEMANTIC = {("name",), ("train", "progress"), ("train", "threads"), ("train", "device")}
@@ -226,23 +226,23 @@ def check_out(out: Path, path: Path) -> None:
 def _metrics(run: PlannedRun) -> dict[str, Any]:
     """The run's final metrics, or, for a naive run, its metrics under the grid point's hardware (cached)."""
     if run.evaluation is None:
-        return rundir.read_json(run.run_dir / rundir.METRICS)
+        return read_json(run.run_dir / METRICS)
     hardware = run.evaluation.hardware.model_dump(mode="json")
     digest = hashlib.sha1(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:12]
     cache = run.run_dir / "evals" / f"{digest}.json"
     if cache.is_file():
-        return rundir.read_json(cache)
+        return read_json(cache)
     from quaton.train.evaluate import evaluate_run
 
     overrides = [f"hardware={json.dumps(hardware)}"]
     metrics = evaluate_run(run.run_dir, overrides)
-    metrics["primary_metric"] = rundir.read_json(run.run_dir / rundir.METRICS)["primary_metric"]
-    rundir.write_json(cache, metrics)
+    metrics["primary_metric"] = read_json(run.run_dir / METRICS)["primary_metric"]
+    write_json(cache, metrics)
     return metrics
 
 
 def is_complete(run_dir: Path) -> bool:
-    return (run_dir / rundir.METRICS).is_file()
+    return (run_dir / METRICS).is_file()
 
 
 LOCK = ".lock"
@@ -305,7 +305,7 @@ def run_one(run: PlannedRun, jobs: int, take_over: bool = False) -> str:
             train(run.config, run.run_dir)
         else:
             spec = run.run_dir / "sweep-config.yaml"
-            rundir.atomic_write_text(spec, dump_config(run.config))
+            atomic_write_text(spec, dump_config(run.config))
             command = [
                 sys.executable,
                 "-m",
@@ -338,7 +338,7 @@ def distinct(runs: list[PlannedRun]) -> tuple[dict[str, PlannedRun], dict[str, s
 
 def tabulate(spec: SweepSpec, out: Path, runs: list[PlannedRun]) -> list[dict[str, Any]]:
     """Once every run is complete: one row per grid point, written as the sweep's tables."""
-    from quaton.train.table import write_tables
+    from quaton.experiments.table import write_tables
 
     unique, labels = distinct(runs)
     missing = [labels[r.key] for r in unique.values() if not is_complete(r.run_dir)]
@@ -423,20 +423,20 @@ def compare_runs(run_dirs: list[Path], out: Path) -> Path:
     """A side-by-side table (Markdown, CSV, PNG) of finished runs: one row per run, the config keys in
     which they differ as columns (epochs, method, levels, ...), then their primary metric."""
     from quaton.config import load_config
-    from quaton.train.table import describe, write_comparison
+    from quaton.experiments.table import describe, write_comparison
 
     if not run_dirs:
         raise ConfigError("give at least one run directory to compare")
     configs, rows = [], []
     for run_dir in run_dirs:
-        if not (Path(run_dir) / rundir.CONFIG).is_file():
-            raise ConfigError(f"{run_dir} is not a quaton run directory (no {rundir.CONFIG})")
-        if not (Path(run_dir) / rundir.METRICS).is_file():
+        if not (Path(run_dir) / CONFIG).is_file():
+            raise ConfigError(f"{run_dir} is not a quaton run directory (no {CONFIG})")
+        if not (Path(run_dir) / METRICS).is_file():
             raise ConfigError(
-                f"{run_dir} has not finished (no {rundir.METRICS}); finish it (quaton train resumes it) or leave it out"
+                f"{run_dir} has not finished (no {METRICS}); finish it (quaton train resumes it) or leave it out"
             )
-        configs.append(load_config(Path(run_dir) / rundir.CONFIG))
-        metrics = rundir.read_json(Path(run_dir) / rundir.METRICS)
+        configs.append(load_config(Path(run_dir) / CONFIG))
+        metrics = read_json(Path(run_dir) / METRICS)
         metrics.pop("confusion", None)
         rows.append({**metrics, "run": str(run_dir)})
     primaries = _ordered_list([row.get("primary_metric") for row in rows])

@@ -22,7 +22,7 @@ import numpy as np
 
 from quaton.models import MODELS
 from quaton.quant import QUANTIZERS
-from quaton.train import rundir
+from quaton.runs import atomic_write_text
 
 
 def method_name(method: Any) -> str:
@@ -164,21 +164,21 @@ def write_tables(out: Path, spec: Any, rows: list[dict[str, Any]], configs: list
         + (_bold_note(table.metric, what) if bolded else "")
         + "\n"
     )
-    rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
+    atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*table.rows, *names])
     for rid in row_ids:
         writer.writerow([*rid, *[f"{statistics.fmean(cells[rid][c]):.6f}" if cells[rid][c] else "" for c in columns]])
-    rundir.atomic_write_text(out / "table.csv", buffer.getvalue())
+    atomic_write_text(out / "table.csv", buffer.getvalue())
 
     buffer = io.StringIO()
     keys = _ordered([k for r in rows for k in r])
     runs_writer = csv.DictWriter(buffer, fieldnames=keys, restval="")
     runs_writer.writeheader()
     runs_writer.writerows(rows)
-    rundir.atomic_write_text(out / "runs.csv", buffer.getvalue())
+    atomic_write_text(out / "runs.csv", buffer.getvalue())
 
     figure, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(row_ids) * len(columns) / 3), 3.8))
     width = 0.8 / max(1, len(columns))
@@ -217,14 +217,14 @@ def write_comparison(out: Path, rows: list[dict[str, Any]], keys: list[str], met
     else:
         differ = "; their settings are identical"
     caption = f"\n{subject}, {count}{differ}." + (_bold_note(metric, "run") if bolded else "") + "\n"
-    rundir.atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
+    atomic_write_text(out / "table.md", "\n".join(lines) + "\n" + caption)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["run", *keys, metric])
     for r in rows:
         writer.writerow([r["run"], *[_label(r[k]) for k in keys], f"{float(r[metric]):.6f}"])
-    rundir.atomic_write_text(out / "table.csv", buffer.getvalue())
+    atomic_write_text(out / "table.csv", buffer.getvalue())
 
     figure, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows)), 3.8))
     labels = [" / ".join(str(_label(r[k])) for k in keys) or str(r["run"]) for r in rows]

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from quaton.errors import ConfigError
-from quaton.hardware.physical import D2NNTwin, PhysicalSystem, load_system
 from quaton.models import D2NN
+from quaton.systems.d2nn_twin import D2NNTwin
+from quaton.systems.protocol import PhysicalSystem, load_system
 
 DESIGN = {
     "format": "quaton-design",
@@ -72,7 +73,7 @@ def test_phase_scale_error_is_a_height_error():
 
 
 def test_systems_load_by_import_path_including_a_users_module(tmp_path, monkeypatch):
-    assert isinstance(load_system("quaton.hardware.physical:d2nn_twin", DESIGN, {"shift": 0.1}), D2NNTwin)
+    assert isinstance(load_system("quaton.systems.d2nn_twin:d2nn_twin", DESIGN, {"shift": 0.1}), D2NNTwin)
     (tmp_path / "mylab.py").write_text(
         "class Bench:\n    def __init__(self, design, gain=1.0):\n        self.gain = gain\n"
         "    def load(self, params):\n        self.params = params\n"

@@ -2,7 +2,7 @@
 
 When the physical system cannot be measured during training, the standard alternative to adapting
 to it is to be insensitive to it: every training batch runs through the parametric model of
-:mod:`quaton.train.calibrate` with errors drawn afresh (lateral shifts, rotations, distances, phase
+:mod:`quaton.systems.calibrate` with errors drawn afresh (lateral shifts, rotations, distances, phase
 response, crosstalk; σ from the ``robust:`` section), so the design is trained for the whole
 neighbourhood of the ideal system rather than for one point of it. The system is only deployed on.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from quaton.config import RobustConfig
-from quaton.train.calibrate import ParametricD2NN
+from quaton.systems.calibrate import ParametricD2NN
 
 
 @torch.no_grad()

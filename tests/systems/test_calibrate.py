@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
+from quaton.build import build_model, encode_batch, prepare_data
 from quaton.config import build_config
 from quaton.errors import ConfigError
-from quaton.hardware.physical import D2NNTwin, _shift_rotate
 from quaton.optics.misalignment import move_transmission
-from quaton.train.calibrate import ParametricD2NN, calibrate, probe_masks, relative_mse
+from quaton.systems.calibrate import ParametricD2NN, calibrate, probe_masks, relative_mse
+from quaton.systems.d2nn_twin import D2NNTwin, _shift_rotate
 from quaton.train.dat import design_for
 from quaton.train.loop import train
-from quaton.train.setup import build_model, encode_batch, prepare_data
-from tests.train.out_of_family import NoisyReadout, NumpyD2NN
+from tests.systems.out_of_family import NoisyReadout, NumpyD2NN
 
 TINY = {
     "name": "tiny_calibrate",
@@ -23,7 +23,7 @@ TINY = {
     "input": {"object_size": 14},
     "detector": {"size": 3, "gap": 1},
     "data": {"dataset": "mnist_5k", "train_size": 240, "test_size": 100},
-    "physical": {"system": "quaton.hardware.physical:d2nn_twin", "options": {}},
+    "physical": {"system": "quaton.systems.d2nn_twin:d2nn_twin", "options": {}},
     "dat": {"features": [2, 4, 4], "convs": 1},
     "calibrate": {"probes": 2, "inputs": 8, "steps": 80},
     "train": {"epochs": 2, "batch_size": 40, "lr": 0.05, "progress": False, "validation_size": 40},
@@ -364,7 +364,7 @@ def test_the_independent_numpy_twin_without_errors_is_quatons_ideal_d2nn():
 
 
 def test_calibration_against_errors_outside_its_model_still_predicts_the_system_better_than_the_ideal_model():
-    """A numpy twin (tests/train/out_of_family.py) whose masks show an amplitude dip of 30 % at mid
+    """A numpy twin (tests/systems/out_of_family.py) whose masks show an amplitude dip of 30 % at mid
     phase and are moved by Fourier interpolation (σ 0.4 px), with detector gain 1.2: neither error is
     in the parametric model. The fit cannot explain everything (relative MSE 0.77 -> 0.19), but on
     unseen masks and images the calibrated model is off by 0.24 where the ideal model is off by 0.86
@@ -388,7 +388,7 @@ def test_pat_through_the_calibrated_model_deploys_better_than_ideal_on_an_out_of
         name: train(
             tiny(
                 **{
-                    "physical.system": "tests.train.out_of_family:numpy_d2nn",
+                    "physical.system": "tests.systems.out_of_family:numpy_d2nn",
                     "physical.options": OUT_OF_FAMILY,
                     "train.epochs": 3,
                     "data.test_size": 500,

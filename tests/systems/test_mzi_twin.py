@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from quaton.errors import ConfigError
-from quaton.hardware.mzi_twin import MZITwin, mzi_twin
-from quaton.hardware.physical import PhysicalSystem, load_system
 from quaton.models.mzi import MZINetwork, fourier_encode
+from quaton.systems.mzi_twin import MZITwin, mzi_twin
+from quaton.systems.protocol import PhysicalSystem, load_system
 
 DESIGN = {"model": {"kind": "mzi", "ports": 16, "meshes": 3}}
 
@@ -20,7 +20,7 @@ def model_and_inputs(seed=0):
 
 def test_error_free_twin_measures_the_model():
     model, inputs = model_and_inputs()
-    twin = load_system("quaton.hardware.mzi_twin:mzi_twin", DESIGN)
+    twin = load_system("quaton.systems.mzi_twin:mzi_twin", DESIGN)
     assert isinstance(twin, PhysicalSystem) and isinstance(twin, MZITwin)
     twin.load(model.device_params())
     measured = twin.measure(inputs)

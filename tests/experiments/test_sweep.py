@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from quaton.cli import app
 from quaton.config import dump_config, load_config
 from quaton.errors import ConfigError
-from quaton.train import rundir
-from quaton.train.sweep import TableSpec, compare_runs, plan, run_sweep
-from quaton.train.table import write_tables
+from quaton.experiments.sweep import TableSpec, compare_runs, plan, run_sweep
+from quaton.experiments.table import write_tables
+from quaton.runs import CONFIG, METRICS, atomic_write_text, write_json
 
 SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
 
@@ -98,8 +98,8 @@ def test_compare_renders_runs_side_by_side(swept, tmp_path):
 def fake_run(directory: Path, overrides: list[str], metrics: dict) -> Path:
     """A finished run directory (config and metrics only): enough for compare."""
     directory.mkdir(parents=True)
-    rundir.atomic_write_text(directory / rundir.CONFIG, dump_config(load_config(SMOKE, overrides)))
-    rundir.write_json(directory / rundir.METRICS, metrics)
+    atomic_write_text(directory / CONFIG, dump_config(load_config(SMOKE, overrides)))
+    write_json(directory / METRICS, metrics)
     return directory
 
 
@@ -165,7 +165,7 @@ def test_dat_tables_caption_the_physical_system_and_the_strategy(tmp_path):
     assert "| mnist | **90.0** | 80.0 | 50.0 |" in table
     assert (
         "physical_test_accuracy (%) of the MZI network measured on the physical system "
-        "(quaton.hardware.mzi_twin:mzi_twin)" in table
+        "(quaton.systems.mzi_twin:mzi_twin)" in table
     )
     assert "Bold: best strategy per row (highest physical_test_accuracy)." in table
     assert "quantized" not in table

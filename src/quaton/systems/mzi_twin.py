@@ -1,6 +1,6 @@
 """Simulated physical twin of an MZI-mesh network (DAT, Zheng et al., Nat. Mach. Intell. 2023).
 
-It implements the physical-system protocol of :mod:`quaton.hardware.physical`:
+It implements the physical-system protocol of :mod:`quaton.systems.d2nn_twin`:
 
 - ``twin.load(params)``: one dict per mesh ``{"theta": [n_mzi], "phi": [n_mzi], "gamma": [ports]}``
   (float radians, mesh order; what ``MZINetwork.device_params()`` returns);
@@ -13,7 +13,7 @@ The device is the ideal model with fixed, seeded systematic errors drawn once pe
 phase shifter θ, φ off by N(0, sigma_ps²) rad. The twin owns its network; it never shares
 parameters with the model being trained.
 
-Config: ``physical.system: "quaton.hardware.mzi_twin:mzi_twin"``, ``physical.options:
+Config: ``physical.system: "quaton.systems.mzi_twin:mzi_twin"``, ``physical.options:
 {sigma_bs: 0.05, sigma_ps: 0.05, seed: 0}``.
 """
 
@@ -54,7 +54,7 @@ class MZITwin:
 
     def true_parameters(self) -> dict[str, np.ndarray]:
         """The drawn errors (a twin knows its truth; a lab does not): bs [meshes, n_mzi, 2], theta and
-        phi [meshes, n_mzi] (rad), as :meth:`quaton.train.calibrate_mzi.ParametricMZI.values` reports them."""
+        phi [meshes, n_mzi] (rad), as :meth:`quaton.systems.calibrate_mzi.ParametricMZI.values` reports them."""
         return {
             name: torch.stack([getattr(e, name) for e in self.errors]).double().numpy()
             for name in ("bs", "theta", "phi")
@@ -84,5 +84,5 @@ class MZITwin:
 
 
 def mzi_twin(design: dict[str, Any], **options: Any) -> MZITwin:
-    """Factory for ``physical.system: "quaton.hardware.mzi_twin:mzi_twin"``."""
+    """Factory for ``physical.system: "quaton.systems.mzi_twin:mzi_twin"``."""
     return MZITwin(design, **options)

@@ -8,11 +8,11 @@ import torch
 
 from quaton.config import RobustConfig, build_config
 from quaton.errors import ConfigError
-from quaton.hardware.physical import D2NNTwin
-from quaton.train.calibrate import ParametricD2NN
+from quaton.systems.calibrate import ParametricD2NN
+from quaton.systems.d2nn_twin import D2NNTwin
+from quaton.systems.robust import draw_errors
 from quaton.train.evaluate import evaluate_run
 from quaton.train.loop import train
-from quaton.train.robust import draw_errors
 
 TINY = {
     "name": "tiny_robust",

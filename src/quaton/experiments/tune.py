@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quaton.config import Config, build_config, dump_config, format_validation_error, is_file, read_config_data
 from quaton.errors import ConfigError, TrainingError
-from quaton.train import rundir
+from quaton.runs import atomic_write_bytes, atomic_write_text
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 # Keys a trial sets itself (its length is the scheduler's horizon; threads and progress follow from
@@ -202,7 +202,7 @@ def parse_dimension(key: str, entry: Any) -> Dimension:
 def validation_metrics(config: Config) -> list[str]:
     """The metrics a trial of ``config`` reports every epoch, primary first: the test metrics of
     metrics.json measured on the validation split (test_x -> val_x), and train_loss."""
-    from quaton.train.sweep import reported_metrics
+    from quaton.experiments.sweep import reported_metrics
 
     names = [m.replace("test_", "val_", 1) for m in reported_metrics(config)]
     primary = primary_metric(config)
@@ -224,7 +224,7 @@ def primary_metric(config: Config) -> str:
 def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:
     """Read and validate a space file (every space key's bounds or choices against the config,
     the metric, the scheduler and the output directory); nothing is run."""
-    from quaton.train.table import lower_is_better
+    from quaton.experiments.table import lower_is_better
 
     spec, path = load_tune(path)
     where = f"tune {path}"
@@ -322,10 +322,9 @@ def check_no_earlier_search(out: Path, where: str) -> None:
 
 def validation_data(config: Config):
     """The data a trial gets: the training set, with its ``train.validation_size`` held-out images
-    (the split every run holds out, :func:`quaton.builders.split_validation`) in place of the test
+    (the split every run holds out, :func:`quaton.build.split_validation`) in place of the test
     split, so that a trial never reads the test set. Returns a PreparedData."""
-    from quaton.builders import split_validation
-    from quaton.train.setup import PreparedData, prepare_data
+    from quaton.build import PreparedData, prepare_data, split_validation
 
     data = prepare_data(config)
     _, x_val, y_val = split_validation(config, data)
@@ -442,7 +441,7 @@ def run_tune(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from quaton.train.cluster import connect
+    from quaton.experiments.cluster import connect
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = plan.spec
@@ -555,14 +554,14 @@ def write_outputs(plan: TunePlan, rows: list[dict[str, Any]], curves: dict[str, 
         f"{best[f'final_{plan.metric}']:.4f} on the validation split after {best['epochs']} epochs.\n"
         f"# Train it on the whole training set and test it:  quaton train {best_path}\n"
     )
-    rundir.atomic_write_text(best_path, header + dump_config(config))
+    atomic_write_text(best_path, header + dump_config(config))
     columns = list(rows[0])
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    rundir.atomic_write_text(plan.out / "trials.csv", buffer.getvalue())
-    rundir.atomic_write_text(plan.out / "trials.md", trials_markdown(plan, rows, columns))
+    atomic_write_text(plan.out / "trials.csv", buffer.getvalue())
+    atomic_write_text(plan.out / "trials.md", trials_markdown(plan, rows, columns))
     plot_trials(plan.out / "trials.png", curves, best["trial"], plan.metric, plan.mode)
     return best_path
 
@@ -621,4 +620,4 @@ def plot_trials(path: Path, curves: dict[str, list[tuple[int, float]]], best: st
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     plt.close(figure)
-    rundir.atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())

@@ -20,7 +20,7 @@ from typing import Any
 
 from quaton.config import build_config
 from quaton.errors import ConfigError
-from quaton.train.sweep import PlannedRun, distinct, is_complete, plan, run_one, tabulate
+from quaton.experiments.sweep import PlannedRun, distinct, is_complete, plan, run_one, tabulate
 
 
 @dataclass(frozen=True)

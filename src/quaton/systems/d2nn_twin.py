@@ -1,60 +1,19 @@
-"""Physical systems: the protocol a real or simulated optical network implements, and quaton's
-simulated physical twin of a D2NN with seeded systematic errors.
-
-The protocol is all quaton ever asks of a physical system (no gradients, no internals):
-
-- ``system.load(params)``: set the device parameters; for a D2NN, the phase masks as a list of
-  float radian arrays [N, N] in layer order (what the hard device would be printed or displayed with);
-- ``system.measure(inputs)``: for a D2NN, ``inputs`` are encoded complex input fields [B, N, N];
-  returns ``{"output": detector intensities [B, N, N]}`` and optionally ``"internal"``: a list of
-  intensities [B, N, N] after each layer.
-
-A config names a system by import path, ``physical.system: "package.module:factory"`` with
-``physical.options``; the factory is called as ``factory(design, **options)`` with the design
-description as a dict in the quaton-design v1 form (design.json without the layer files). A lab
-wraps its SLMs and camera the same way, in its own module on PYTHONPATH.
-"""
+"""quaton's simulated physical twin of a D2NN: the ideal forward model of a design with seeded
+systematic errors, behind the protocol of :mod:`quaton.systems.protocol`. The error formulas are
+:mod:`quaton.systems.d2nn_errors`' (the calibrated twin fits the same ones)."""
 
 from __future__ import annotations
 
-import importlib
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from quaton.errors import ConfigError
 from quaton.optics import FreeSpace, intensity
 from quaton.optics.misalignment import move_transmission
-
-
-@runtime_checkable
-class PhysicalSystem(Protocol):
-    def load(self, params: list[np.ndarray]) -> None: ...
-
-    def measure(self, inputs: torch.Tensor) -> dict[str, Any]: ...
-
-
-def load_system(spec: str, design: dict[str, Any], options: dict[str, Any] | None = None) -> PhysicalSystem:
-    """Import ``package.module:factory`` and call ``factory(design, **options)``."""
-    module_name, _, factory_name = spec.partition(":")
-    if not module_name or not factory_name:
-        raise ConfigError(f"physical.system {spec!r}: expected 'package.module:factory'")
-    try:
-        factory = getattr(importlib.import_module(module_name), factory_name)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"physical.system {spec!r} cannot be imported: {error}") from None
-    try:
-        system = factory(design, **(options or {}))
-    except (TypeError, ValueError) as error:  # an unknown or ill-typed option
-        raise ConfigError(f"physical.options {options!r} rejected by {spec}: {error}") from None
-    if not isinstance(system, PhysicalSystem):
-        raise ConfigError(
-            f"physical.system {spec!r} returned {type(system).__name__}, which lacks load(params) and measure(inputs)"
-        )
-    return system
+from quaton.systems.d2nn_errors import blur_crosstalk, detector_response, phase_response
 
 
 def _shift_rotate(phase: torch.Tensor, shift: tuple[float, float], angle: float) -> torch.Tensor:
@@ -146,14 +105,8 @@ class D2NNTwin:
         for phase, shift, angle in zip(params, self.shifts, self.angles):
             phi = torch.as_tensor(np.asarray(phase, dtype=np.float64))
             if self.crosstalk:
-                c = self.crosstalk
-                kernel = torch.tensor([[0, c, 0], [c, 1 - 4 * c, c], [0, c, 0]], dtype=torch.float64)
-                padded = F.pad(phi[None, None], (1, 1, 1, 1), mode="replicate")
-                phi = F.conv2d(padded, kernel[None, None])[0, 0]
-            phi = torch.remainder(phi, 2 * math.pi)
-            if self.phase_gamma != 1.0:
-                phi = 2 * math.pi * (phi / (2 * math.pi)).pow(self.phase_gamma)
-            phi = phi * (1.0 + self.phase_scale)
+                phi = blur_crosstalk(phi, self.crosstalk)
+            phi = phase_response(phi, self.phase_scale, self.phase_gamma)
             if self.interpolation == "linear":
                 transmission = torch.polar(torch.ones_like(phi), phi)
                 moved = move_transmission(
@@ -202,10 +155,10 @@ class D2NNTwin:
             internal.append(intensity(field))
             field = space(field)
         output = intensity(field)
-        output = self.gain * output + self.offset * output.mean(dim=(-2, -1), keepdim=True)
+        output = detector_response(output, self.gain, self.offset)
         return {"output": output, "internal": internal}
 
 
 def d2nn_twin(design: dict[str, Any], **options: Any) -> D2NNTwin:
-    """Factory for ``physical.system: "quaton.hardware.physical:d2nn_twin"``."""
+    """Factory for ``physical.system: "quaton.systems.d2nn_twin:d2nn_twin"``."""
     return D2NNTwin(design, **options)
