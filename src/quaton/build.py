@@ -31,7 +31,7 @@ from quaton.hardware import EFFECTS, Readout, configured_effects, slm_response
 from quaton.models import MODELS, BuildContext
 from quaton.quant import QUANTIZERS, Quantizer, Schedule
 from quaton.registry import Entry, Registry, resolve_options
-from quaton.tasks import TASKS, Classification, LogitClassification, PhaseImaging, TaskContext
+from quaton.tasks import TASKS, Task, TaskContext, task_of
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _npz_keys(path: Path) -> set[str]:
 def prepare_data(config: Config) -> PreparedData:
     """Load, subset (stratified, seeded) and resize the configured dataset."""
     data = config.data
-    if config.task.kind == "phase_imaging":
+    if not task_of(config).classes:  # an imaging task may use generated phase objects (no labels)
         prepared = _phase_data(config)
         if prepared is not None:
             return prepared
@@ -273,12 +273,18 @@ def set_modulator(config: Config, model: torch.nn.Module, on: bool) -> None:
         mask.response = (lambda phase: slm_response(phase, gamma)) if (on and gamma != 1.0) else None
 
 
-def build_task(config: Config, num_classes: int = 10) -> Classification | PhaseImaging | LogitClassification:
+def build_task(config: Config, num_classes: int = 10) -> Task:
     """The registered task of ``task.kind`` for what the model kind outputs, with its options."""
     entry = TASKS.entry(config.task.kind)
     output = MODELS[config.model.kind].output
     context = TaskContext(num_classes, output, resolve_options(entry, config.task, config.task.options))
-    return typing.cast(Classification | PhaseImaging | LogitClassification, entry.target.build(config, context))
+    task = entry.target.build(config, context)
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"task {config.task.kind!r} built a {type(task).__name__}, which does not implement quaton.tasks.Task "
+            "(primary_metric, target, loss, batch_metrics)"
+        )
+    return task
 
 
 def registries() -> dict[str, Registry]:

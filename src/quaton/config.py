@@ -27,12 +27,20 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 
 from quaton.errors import ConfigError
 from quaton.hardware import EFFECTS, CameraOptions
-from quaton.models import MODELS, CNNConfig, MZIConfig
+from quaton.models import DEFAULT_KIND, MODELS, CNNConfig, ModelKind, MZIConfig
 from quaton.optics.detector import default_regions, region_masks
-from quaton.optics.propagation import bandlimit, padded_shape
 from quaton.quant import QUANTIZERS, GSOptions, PSQLTOptions
 from quaton.registry import Options, fold_options, option_field, schema_enum
-from quaton.tasks import TASKS, ClassificationOptions, PhaseImagingOptions, all_losses
+from quaton.tasks import (
+    DEFAULT_TASK,
+    TASKS,
+    ClassificationOptions,
+    PhaseImagingOptions,
+    TaskKind,
+    all_losses,
+    options_owner,
+)
+from quaton.units import WAVELENGTH_RANGE, metres, slip
 
 __all__ = ["CNNConfig", "Config", "MZIConfig", "build_config", "dump_config", "load_config"]
 
@@ -66,7 +74,7 @@ class OpticsConfig(Section):
 
 class ModelConfig(Section):
     kind: str = Field(
-        "d2nn",
+        DEFAULT_KIND,
         description="the model kind, of quaton.models.MODELS (`quaton list`)",
         json_schema_extra=MODELS.schema_enum(),
     )
@@ -94,7 +102,7 @@ class ModelConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _fold_options(cls, data: Any) -> Any:
-        kind = data.get("kind", "d2nn") if isinstance(data, dict) else None
+        kind = data.get("kind", DEFAULT_KIND) if isinstance(data, dict) else None
         if not isinstance(kind, str) or kind not in MODELS:
             return data
         entry = MODELS.entry(kind)
@@ -198,7 +206,7 @@ class DataConfig(Section):
 
 class TaskConfig(Section):
     kind: str = Field(
-        "classification",
+        DEFAULT_TASK,
         description="the task, of quaton.tasks.TASKS (`quaton list`)",
         json_schema_extra=TASKS.schema_enum(),
     )
@@ -208,11 +216,11 @@ class TaskConfig(Section):
         json_schema_extra=schema_enum(all_losses),
     )
     # the built-in tasks' options, also accepted in task.options (their options models define them)
-    temperature: float = option_field(ClassificationOptions, "temperature", "classification")
-    ssim_weight: float = option_field(PhaseImagingOptions, "ssim_weight", "phase imaging")
-    pcc_weight: float = option_field(PhaseImagingOptions, "pcc_weight", "phase imaging")
-    black_level: bool = option_field(PhaseImagingOptions, "black_level", "phase imaging")
-    phase_range: float | None = option_field(PhaseImagingOptions, "phase_range", "phase imaging")
+    temperature: float = option_field(ClassificationOptions, "temperature", options_owner(ClassificationOptions))
+    ssim_weight: float = option_field(PhaseImagingOptions, "ssim_weight", options_owner(PhaseImagingOptions))
+    pcc_weight: float = option_field(PhaseImagingOptions, "pcc_weight", options_owner(PhaseImagingOptions))
+    black_level: bool = option_field(PhaseImagingOptions, "black_level", options_owner(PhaseImagingOptions))
+    phase_range: float | None = option_field(PhaseImagingOptions, "phase_range", options_owner(PhaseImagingOptions))
     options: dict[str, Any] = Field(
         default_factory=dict, description="options of the task (`quaton list`); the flat keys above are its options too"
     )
@@ -220,7 +228,7 @@ class TaskConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _fold_options(cls, data: Any) -> Any:
-        kind = data.get("kind", "classification") if isinstance(data, dict) else None
+        kind = data.get("kind", DEFAULT_TASK) if isinstance(data, dict) else None
         if not isinstance(kind, str) or kind not in TASKS:
             return data
         return fold_options(data, TASKS.entry(kind), "task", cls.model_fields)
@@ -606,13 +614,15 @@ class Config(Section):
             raise ValueError(f"quantization.levels is required for method {quant.method!r} (e.g. 4)")
         if isinstance(quant.levels, list) and len(quant.levels) != model.layers:
             raise ValueError(f"quantization.levels has {len(quant.levels)} values for {model.layers} layers")
-        if model.phase_mapping == "reflect" and (model.kind != "d2nn" or quant.method != "none"):
+        kind, task = MODELS[model.kind], TASKS[self.task.kind]
+        if model.phase_mapping == "reflect" and (not kind.phase_mapping or quant.method != "none"):
+            mapping = [name for name in MODELS if MODELS[name].phase_mapping]
             raise ValueError(
-                "model.phase_mapping reflect applies to a D2NN's full-precision masks (model.kind d2nn, "
-                f"quantization.method none), not {model.kind} with {quant.method}: use wrap"
+                f"model.phase_mapping reflect applies to a {' or '.join(MODELS.display(n) for n in mapping)}'s "
+                f"full-precision masks (model.kind {' or '.join(mapping)}, quantization.method none), not "
+                f"{model.kind} with {quant.method}: use wrap"
             )
-        kind = MODELS[model.kind]
-        if kind.output == "detector" and self.task.kind == "classification":
+        if kind.output == "detector" and task.classes:
             try:
                 region_masks(self.regions(), (model.grid, model.grid))
             except ValueError as error:  # a rule across detector.* and model.grid: the message names both
@@ -622,44 +632,48 @@ class Config(Section):
                 f"train.strategy {self.train.strategy} trains with a physical system: set physical.system "
                 "(e.g. quaton.systems.d2nn_twin:d2nn_twin)"
             )
-        if self.hardware.camera is not None and model.kind == "optical_cnn" and model.cnn.photons_per_pixel:
-            raise ValueError(
-                "hardware.camera and model.cnn.photons_per_pixel both set a light budget (shot noise would be "
-                "counted twice): keep one of them"
-            )
-        calibrates = ("d2nn", "mzi")
-        if (self.train.strategy == "robust" and model.kind != "d2nn") or (
-            self.train.strategy == "calibrated" and model.kind not in calibrates
-        ):
-            raise ValueError(
-                f"train.strategy {self.train.strategy} is implemented for model.kind "
-                f"{'d2nn' if self.train.strategy == 'robust' else 'd2nn or mzi'}, not {model.kind}: use pat or dat"
-            )
-        if self.calibrate.enabled and self.train.strategy not in ("ideal", "pat", "dat", "calibrated"):
-            raise ValueError(
-                "calibrate.enabled applies to train.strategy ideal, pat or dat (calibrated implies it), "
-                f"not {self.train.strategy}"
-            )
-        if self.calibrate.enabled and model.kind not in calibrates:
-            raise ValueError(
-                f"calibrate.enabled: calibration is implemented for model.kind d2nn or mzi, not {model.kind}"
-            )
-        if self.physical.system is not None and model.kind not in ("d2nn", "mzi"):
-            raise ValueError(f"physical.system applies to model.kind d2nn or mzi, not {model.kind}")
-        camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()
-        if self.physical.system is not None and model.kind == "mzi" and camera:
-            raise ValueError(
-                "hardware.readout / hardware.distortion: a camera after a physical system is implemented for "
-                "model.kind d2nn, not mzi"
-            )
-        if self.physical.system is not None and self.task.kind != "classification":
-            raise ValueError("physical.system: training with a physical system is implemented for classification")
+        self._check_system(kind, task)
         kind.check(self)  # the model kind's own conditions (an optical CNN's sampling, an MZI network's ports)
         problem = TASKS[self.task.kind].check(self.task.loss, kind.output)
         if problem:
             what = "a classifier with a digital head" if kind.output == "logits" else "read through a detector"
             raise ValueError(f"model.kind {model.kind} is {what}: task.kind {self.task.kind} {problem}")
         return self
+
+    def _check_system(self, kind: ModelKind, task: TaskKind) -> None:
+        """The rules of training with a physical system, by what the model kind can do."""
+        model, strategy = self.model, self.train.strategy
+        if strategy == "robust" and not kind.robust:
+            raise ValueError(
+                f"train.strategy robust is implemented for model.kind {_kinds(lambda k: k.robust)}, "
+                f"not {model.kind}: use pat or dat"
+            )
+        if strategy == "calibrated" and kind.twin is None:
+            raise ValueError(
+                f"train.strategy calibrated is implemented for model.kind {_kinds(lambda k: k.twin is not None)}, "
+                f"not {model.kind}: use pat or dat"
+            )
+        if self.calibrate.enabled and strategy not in ("ideal", "pat", "dat", "calibrated"):
+            raise ValueError(
+                f"calibrate.enabled applies to train.strategy ideal, pat or dat (calibrated implies it), not {strategy}"
+            )
+        if self.calibrate.enabled and kind.twin is None:
+            raise ValueError(
+                "calibrate.enabled: calibration is implemented for model.kind "
+                f"{_kinds(lambda k: k.twin is not None)}, not {model.kind}"
+            )
+        if self.physical.system is None:
+            return
+        if not kind.physical:
+            raise ValueError(f"physical.system applies to model.kind {_kinds(lambda k: k.physical)}, not {model.kind}")
+        camera = self.hardware.readout != ReadoutConfig() or self.hardware.distortion != DistortionConfig()
+        if camera and not kind.system_camera:
+            raise ValueError(
+                "hardware.readout / hardware.distortion: a camera after a physical system is implemented for "
+                f"model.kind {_kinds(lambda k: k.system_camera)}, not {model.kind}"
+            )
+        if not task.classes:
+            raise ValueError("physical.system: training with a physical system is implemented for classification")
 
     @model_validator(mode="after")
     def _physically_plausible(self) -> Config:
@@ -680,79 +694,14 @@ class Config(Section):
 # Physically plausible lengths (m). Wavelength: deep UV to terahertz (the first D2NN, Lin et al.,
 # Science 361, 1004 (2018), ran at 0.4 THz, λ = 0.75 mm); pitch: metasurface atoms to millimetre-wave
 # pixels; base plate: what a printer makes.
-WAVELENGTH_RANGE = (100e-9, 1e-3)
+
 PITCH_RANGE = (10e-9, 10e-3)
 BASE_THICKNESS_RANGE = (100e-9, 10e-3)
-_SLIP_EXPONENTS = (-9, -6, -3)  # nm, µm, mm typed as if they were metres
 
 
-def _metres(value: float) -> str:
-    """A length for a message: '532 nm', '1 µm', '15.4 mm', '200 m'."""
-    for scale, unit in ((1.0, "m"), (1e-3, "mm"), (1e-6, "µm"), (1e-9, "nm")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g} m"
-
-
-def _slip(value: float, plausible: Callable[[float], bool], example: str) -> str:
-    """': did you mean 532e-9?' when reading ``value`` (m) as nm, µm or mm makes it ``plausible``;
-    otherwise a reminder that lengths are metres, with ``example``."""
-    typed = f"{value:g}"
-    for exponent in _SLIP_EXPONENTS:
-        candidate = value * 10.0**exponent
-        if plausible(candidate):
-            readable = "e" not in typed and 0.01 <= abs(value) < 1e5  # 532 -> 532e-9; 0.000532 -> 5.32e-07
-            return f": did you mean {typed}e{exponent}?" if readable else f": did you mean {candidate:.4g}?"
-    return f" (lengths are in metres, e.g. {example})"
-
-
-def _d2nn_sampling(config: Config) -> str | None:
-    """Each gap of a D2NN must let diffraction couple neighbouring neurons (the cone of half-angle
-    asin(λ / 2·pitch) widens by at least one pitch) and its band-limited kernel (:func:`bandlimit`
-    on the padded window) must pass more than the field's mean; otherwise the network trains at
-    chance. Returns the problem, or None."""
-    optics, model = config.optics, config.model
-    wavelength, pitch = optics.wavelength, optics.pitch
-    padded = padded_shape((model.grid, model.grid), optics.pad_factor)[0]
-    window = padded * pitch
-    if wavelength >= window:
-        return (
-            f"optics.wavelength: {wavelength:g} m is longer than the padded window "
-            f"({padded} px x {_metres(pitch)} = {_metres(window)}): "
-            f"nothing but the field's mean propagates"
-            + _slip(wavelength, lambda v: WAVELENGTH_RANGE[0] <= v < window, "532e-9")
-        )
-    half_angle = math.asin(min(1.0, wavelength / (2.0 * pitch)))
-    spread = 2.0 * math.tan(half_angle)  # cone width per metre of propagation
-
-    def couples(z: float) -> bool:
-        return z * spread >= pitch
-
-    def passes(z: float) -> bool:
-        return bandlimit(window, wavelength, z, optics.method) * window >= 1.0
-
-    for index, z in enumerate(model.distance_list()):
-        where = f"model.distances[{index}]" if isinstance(model.distances, list) else "model.distances"
-        if not couples(z):
-            return (
-                f"{where}: {z:g} m is too short for neurons to couple: a neuron's diffraction cone (half-angle "
-                f"{math.degrees(half_angle):.1f}°) widens by {_metres(z * spread)}, "
-                f"less than the pitch {_metres(pitch)}; "
-                f"use at least {pitch / spread:.3g} m (lengths are in metres, e.g. 200e-6)"
-            )
-        if not passes(z):
-            longest = (
-                window / 2.0 * math.sqrt((window / wavelength) ** 2 - 1.0)
-                if optics.method == "asm"
-                else window**2 / (2.0 * wavelength)
-            )
-            return (
-                f"{where}: {z:g} m is too long: at λ = {_metres(wavelength)} "
-                f"the band-limited {optics.method} kernel of the "
-                f"{_metres(window)} padded window passes nothing but the field's mean beyond {longest:.3g} m"
-                + _slip(z, lambda v: couples(v) and passes(v), "200e-6")
-            )
-    return None
+def _kinds(has: Callable[[ModelKind], bool]) -> str:
+    """The registered model kinds with a capability, for a message: 'd2nn or mzi'."""
+    return " or ".join(name for name in MODELS if has(MODELS[name])) or "none"
 
 
 def _implausible_lengths(config: Config) -> str | None:
@@ -767,14 +716,13 @@ def _implausible_lengths(config: Config) -> str | None:
         if not low <= value <= high:
             # a pitch below a quarter wavelength is no likelier a reading than the value typed
             floor = max(low, optics.wavelength / 4) if key == "optics.pitch" else low
-            return f"{key}: {value:g} m is outside the plausible {_metres(low)} to {_metres(high)}" + _slip(
+            return f"{key}: {value:g} m is outside the plausible {metres(low)} to {metres(high)}" + slip(
                 value, lambda v: floor <= v <= high, example
             )
-    if config.model.kind == "d2nn":
-        problem = _d2nn_sampling(config)
-        if problem:
-            return problem
-    if config.task.kind == "phase_imaging" and config.data.dataset == "rbc":
+    problem = MODELS[config.model.kind].plausible(config)  # the kind's own sampling (a D2NN's gaps)
+    if problem:
+        return problem
+    if config.data.dataset == "rbc":
         smallest, largest = config.data.rbc.diameter
         field = config.input.object_size * optics.pitch
         if not 0 < smallest <= largest:
@@ -784,9 +732,9 @@ def _implausible_lengths(config: Config) -> str | None:
             )
         if largest > field:
             return (
-                f"data.rbc.diameter: cells up to {largest:g} m do not fit the {_metres(field)} field of view "
-                f"(input.object_size {config.input.object_size} px x optics.pitch {_metres(optics.pitch)})"
-                + _slip(largest, lambda v: optics.pitch <= v <= field, "8.5e-6")
+                f"data.rbc.diameter: cells up to {largest:g} m do not fit the {metres(field)} field of view "
+                f"(input.object_size {config.input.object_size} px x optics.pitch {metres(optics.pitch)})"
+                + slip(largest, lambda v: optics.pitch <= v <= field, "8.5e-6")
             )
     return None
 

@@ -6,7 +6,7 @@ exported design with it, without importing the training loop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -16,9 +16,7 @@ from quaton.config import Config
 from quaton.hardware import Readout
 from quaton.models import as_optical
 from quaton.optics import intensity
-from quaton.tasks import Classification, LogitClassification, PhaseImaging
-
-Task = Classification | PhaseImaging | LogitClassification
+from quaton.tasks import Task
 
 
 def measure(
@@ -90,18 +88,18 @@ def evaluate(
         image = measure(config, model, x, readout, readout.full_scale if readout is not None else 1.0)
         sums["loss"] += float(task.loss(image, target)) * len(x)
         for name, values in task.batch_metrics(image, target).items():
-            if name == "predicted" and not isinstance(task, PhaseImaging):  # a classification's predicted class
-                k = task.num_classes
+            if name == "predicted":  # a classifier's predicted classes, for the confusion matrix
+                k = cast(Any, task).num_classes
                 counts = torch.bincount(y.cpu() * k + values.cpu(), minlength=k * k).reshape(k, k)
                 confusion = counts if confusion is None else confusion + counts
             else:
                 sums[name] = sums.get(name, 0.0) + float(values.double().sum())
-        encode = getattr(model, "encode", None)
-        if isinstance(task, Classification) and callable(encode):
+        encode, regions = getattr(model, "encode", None), getattr(task, "region_masks", None)
+        if regions is not None and callable(encode):
             # the read-out's noise is not the optics' loss: the ideal image (a second pass only with a camera)
             ideal = image if readout is None or readout.ideal else as_optical(model).sensor_intensity(x)
             if ideal is not None:
-                efficiency = diffraction_efficiency(encode(x), ideal, task.detector.masks)
+                efficiency = diffraction_efficiency(encode(x), ideal, regions)
                 sums["diffraction_efficiency"] = sums.get("diffraction_efficiency", 0.0) + float(efficiency.sum())
     if readout is not None:
         readout.train(readout_was_training)

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from quaton import runs
 from quaton.config import Config, DistortionConfig, ReadoutConfig
+from quaton.models import MODELS, kind_of
+from quaton.tasks import task_of
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
@@ -91,32 +93,27 @@ def _metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _quantized(config: Config) -> bool:
-    """A D2NN's layers or an optical CNN's phase element are quantized; an MZI mesh, a digital CNN
-    and an amplitude element ignore quantization."""
-    if config.quantization.method == "none" or config.model.kind in ("mzi", "digital_cnn"):
-        return False
-    return not (config.model.kind == "optical_cnn" and config.model.cnn.element == "amplitude")
+    """The model kind's phases are quantized (a D2NN's layers, an optical CNN's phase element; an MZI
+    mesh, a digital CNN and an amplitude element ignore quantization)."""
+    return config.quantization.method != "none" and kind_of(config).quantized(config)
 
 
-def _fabricated(config: Config) -> bool:
-    """A D2NN (heights.png, quaton export) or an optical CNN's phase element is printed."""
-    return config.model.kind == "d2nn" or (
-        config.model.kind == "optical_cnn" and config.model.cnn.element != "amplitude"
-    )
+def _sub_section(name: str) -> Callable[[Config], bool]:
+    """``model.<name>``: shown when the model kind keeps its options there."""
+    return lambda config: kind_of(config).section == name
 
 
 # The config sections (and sub-sections) a run may not use, and when it does. Every other section
 # (name, seed, model, input, data, task, train) is always shown.
 SECTION_USE: dict[str, Callable[[Config], bool]] = {
-    "optics": lambda c: (
-        c.model.kind in ("d2nn", "optical_cnn")
-    ),  # an MZI mesh and a digital CNN have no free-space optics
-    "model.cnn": lambda c: c.model.kind in ("optical_cnn", "digital_cnn"),
-    "model.mzi": lambda c: c.model.kind == "mzi",
-    "detector": lambda c: c.model.kind == "d2nn" and c.task.kind == "classification",  # the class regions
+    "optics": lambda c: "optics" in kind_of(c).reads,  # an MZI mesh and a digital CNN have no free-space optics
+    # model.cnn, model.mzi: the sub-sections the registered kinds keep their options in
+    **{f"model.{kind.section}": _sub_section(kind.section) for kind in MODELS.values() if kind.section},
+    # the class regions of a model read through a detector
+    "detector": lambda c: kind_of(c).output == "detector" and task_of(c).classes,
     "data.rbc": lambda c: c.data.dataset == "rbc",
     "quantization": _quantized,
-    "fabrication": _fabricated,
+    "fabrication": lambda c: kind_of(c).fabricated(c),  # a printed element (heights.png, quaton export)
     "hardware": lambda c: (
         c.hardware.readout != ReadoutConfig()
         or c.hardware.distortion != DistortionConfig()

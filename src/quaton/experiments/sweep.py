@@ -39,7 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data
 from quaton.errors import ConfigError, TrainingError
+from quaton.models import trains_with_system
 from quaton.runs import CONFIG, METRICS, atomic_write_text, read_json, write_json
+from quaton.tasks import task_of
 
 # Keys that change how a run is shown or where it runs, not what it computes.
 NON_SEMANTIC = {("name",), ("train", "progress"), ("train", "threads"), ("train", "device")}
@@ -163,26 +165,16 @@ def plan(path: str | Path, extra: list[str] | None = None) -> tuple[SweepSpec, P
     return spec, out, runs
 
 
-# The numeric metrics each kind of run reports (metrics.json, or evaluate_run for a naive run
-# evaluated under other hardware): runs with a physical system or MZI networks (train/dat.py) report
-# accuracies only; the others test_loss and test_<name> for the task's batch metrics.
-CLASSIFICATION_METRICS = ("test_accuracy", "test_loss")
-PHASE_IMAGING_METRICS = (
-    "test_loss",
-    "test_ssim",
-    "test_psnr",
-    "test_phase_error",
-    "test_pcc",
-    "test_ssim_dark_baseline",
-    "test_phase_error_dark_baseline",
-)
-
-
 def reported_metrics(config: Config) -> tuple[str, ...]:
-    """The numeric metrics a run of ``config`` reports, by name."""
-    if config.physical.system is not None or config.model.kind == "mzi":
-        return ("test_accuracy",) + (("physical_test_accuracy",) if config.physical.system is not None else ())
-    return CLASSIFICATION_METRICS if config.task.kind == "classification" else PHASE_IMAGING_METRICS
+    """The numeric metrics a run of ``config`` reports, by name (metrics.json, or evaluate_run for a
+    naive run evaluated under other hardware): a run through the system loop (quaton.train.dat)
+    reports its task's primary metric only, of the model and of the physical system; the others
+    test_loss and test_<name> of each of the task's metrics."""
+    task = task_of(config)
+    if trains_with_system(config):  # the system loop reports accuracies, of the model and of the system
+        primary = f"test_{task.primary}"
+        return (primary,) + ((f"physical_{primary}",) if config.physical.system is not None else ())
+    return task.reported()
 
 
 def check_table(spec: SweepSpec, path: Path, runs: list[PlannedRun]) -> None:

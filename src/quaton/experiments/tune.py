@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quaton.config import Config, build_config, dump_config, format_validation_error, is_file, read_config_data
 from quaton.errors import ConfigError, TrainingError
 from quaton.runs import atomic_write_bytes, atomic_write_text
+from quaton.tasks import task_of
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 # Keys a trial sets itself (its length is the scheduler's horizon; threads and progress follow from
@@ -211,14 +212,8 @@ def validation_metrics(config: Config) -> list[str]:
 
 def primary_metric(config: Config) -> str:
     """metrics.json's primary_metric for a run of ``config``, as its validation metric."""
-    from quaton.tasks import Classification, PhaseImaging
-
-    if config.physical.system is not None:
-        return "val_physical_accuracy"
-    if config.model.kind == "mzi":
-        return "val_accuracy"
-    task = PhaseImaging if config.model.kind == "d2nn" and config.task.kind == "phase_imaging" else Classification
-    return f"val_{task.primary_metric}"
+    primary = task_of(config).primary
+    return f"val_physical_{primary}" if config.physical.system is not None else f"val_{primary}"
 
 
 def plan_tune(path: str | Path, extra: list[str] | None = None) -> TunePlan:

@@ -21,9 +21,10 @@ from quaton.config import Config, build_config
 from quaton.data import encode, resize_images
 from quaton.errors import QuatonError
 from quaton.export.fabrication import phase_to_height, vacuum_wavelength, write_height_tiff, write_stl
-from quaton.models import D2NN, as_optical
+from quaton.models import D2NN, MODELS, as_optical
 from quaton.optics import IntensityDetector, PhaseMask, padded_shape
 from quaton.quant import level_values
+from quaton.tasks import DEFAULT_TASK, TASKS, task_of
 
 FORMAT, VERSION = "quaton-design", 1
 FORMATS = ("npy", "tiff", "stl", "gds")
@@ -61,7 +62,7 @@ def design_description(
             "padding": "centred, zeros",
             # what encode() accepts: classification images are uint8 0..255 or floats in [0, 1];
             # phase maps are φ / scale
-            "value_range": [0.0, 1.0] if config.task.kind == "classification" else None,
+            "value_range": [0.0, 1.0] if task_of(config).classes else None,
         },
         "detector": {"regions": [list(r) for r in regions]},
         "material": {
@@ -108,7 +109,7 @@ def export_run(
         _check_gds_levels(config, levels, polarity, min_feature, min_gap)
     metrics = runs.read_json(Path(run_dir) / runs.METRICS)
     out = _design_directory(out_dir)
-    regions = config.regions() if config.task.kind == "classification" else []
+    regions = config.regions() if task_of(config).classes else []
     description = design_description(config, metrics, regions)
     output = _output_description(state)
     if output is not None:
@@ -378,9 +379,8 @@ class Design(nn.Module):
         low, high = float(x.min()), float(x.max())
         if not (math.isfinite(low) and math.isfinite(high)):
             raise DesignError("images hold NaN or infinite values")
-        default = (
-            [0.0, 1.0] if self.description.get("task", {}).get("kind", "classification") == "classification" else None
-        )
+        task = TASKS.get(self.description.get("task", {}).get("kind", DEFAULT_TASK))
+        default = [0.0, 1.0] if task is None or task.classes else None
         expected = inputs.get("value_range", default)
         if expected is None:
             return
@@ -439,10 +439,12 @@ def load(design_dir: str | Path, check_levels: bool = True) -> Design:
             raise DesignError(
                 f"{path}: field '{key}' must be an object (or absent), not {type(description[key]).__name__}"
             )
-    if description.get("kind") == "optical_cnn":
+    if "kind" in description:  # what a model kind's design_fields add (a D2NN's add nothing)
+        kind = description["kind"]
         raise DesignError(
-            f"{path} is an optical CNN's Fourier-plane element (for fabrication: its layer, height and STL/GDS files); "
-            "quaton.design.load and quaton simulate read D2NN designs: evaluate the run itself with quaton eval RUN_DIR"
+            f"{path} describes an element of model kind {kind} ({MODELS.display(kind)}; for fabrication: its "
+            "layer, height and STL/GDS files); quaton.design.load and quaton simulate read D2NN designs: "
+            "evaluate the run itself with quaton eval RUN_DIR"
         )
     grid = description["grid"]
     if len(grid) != 2 or grid[0] != grid[1] or not all(isinstance(g, int) and g > 0 for g in grid):

@@ -67,7 +67,6 @@ from quaton.evaluation import calibrate, evaluate
 from quaton.export.design import Design, DesignError, design_config, load
 from quaton.optics import PhaseMask, wrap_phase
 from quaton.report import simulation_report
-from quaton.tasks import PhaseImaging
 
 
 @dataclass(frozen=True)
@@ -381,15 +380,16 @@ def _task_and_readout(design: Design, config: Config, data: Any) -> tuple[Any, A
     """The design's task (with its stored output gain and black level) and read-out chain (with its
     stored full scale, or calibrated as training did for a design exported before it was stored)."""
     task = build_task(config, len(data.classes) or 10)
-    if isinstance(task, PhaseImaging):  # only a phase-imaging design stores an output gain (and black level)
-        gain = design.description.get("output", {}).get("gain")
-        if gain is not None:
-            with torch.no_grad():
-                task.log_gain.fill_(float(np.log(gain)))
-        black_level = design.description.get("output", {}).get("black_level")
-        if black_level is not None and task.black_level is not None:
-            with torch.no_grad():
-                task.black_level.fill_(float(black_level))
+    # a task with a trained output (phase imaging: gain and black level) has it in design.json's output
+    output = design.description.get("output", {})
+    state = task.state_dict()
+    stored = {"log_gain": float(np.log(output["gain"])) if "gain" in output else None}
+    stored["black_level"] = output.get("black_level")
+    updates = {
+        key: torch.full_like(state[key], value) for key, value in stored.items() if key in state and value is not None
+    }
+    if updates:
+        task.load_state_dict({**state, **updates})
     readout = build_readout(config)
     full_scale = design.description.get("hardware", {}).get("full_scale")
     if full_scale is not None:

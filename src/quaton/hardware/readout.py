@@ -119,6 +119,7 @@ EFFECTS.register(
     options=CameraOptions,
     summary="light budget: photo-electrons with shot noise, full well, read noise; auto-exposure within limits",
     configured=_camera,
+    example={"photon_rate": 6.5e5},  # its required options, for the contract suite (1 nW at 532 nm, 64² pixels)
 )
 EFFECTS.register(
     "nonlinearity",

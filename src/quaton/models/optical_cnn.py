@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from quaton.models.protocol import BuildContext, register_model
+from quaton.models.memory import ADAM_COPIES, COMPLEX64, FLOAT32
+from quaton.models.protocol import BuildContext, Memory, register_model
 from quaton.optics.fourier import (
     ElementKind,
     FourFGeometry,
@@ -47,6 +48,8 @@ from quaton.optics.fourier import (
     tiled_transmission,
 )
 from quaton.registry import Options
+
+KIND = "optical_cnn"  # model.kind
 
 if TYPE_CHECKING:
     from quaton.config import Config
@@ -387,7 +390,7 @@ class OpticalCNN(nn.Module):
             element = self.options.model_dump(mode="json")
         else:
             element = dataclasses.asdict(self.geometry)
-        return {"kind": "optical_cnn", "pitch": self.element_pitch, "element": element}
+        return {"kind": KIND, "pitch": self.element_pitch, "element": element}
 
 
 class DigitalCNN(nn.Module):
@@ -427,6 +430,57 @@ class DigitalCNN(nn.Module):
         return {}
 
 
+def _optical_memory(config: Config, batch: int, training: bool, device: torch.device) -> int:
+    """Optical CNN: a 4f system computed by matrix products (quaton.optics.fourier).
+
+    Per image, complex64: the spectrum on the M × M Fourier-plane cells (M = element_pixels ×
+    element_oversampling; incoherent light works on the 2M − 1 pupil lags instead) and its product
+    with the element, the half-way [Hq, M] product and the [Hq, Wq] sensor field at the integration
+    points (q = sensor_oversampling). Evaluation keeps about as much alive as training (the
+    broadcast matrix products materialise their operands per image), so both use the same
+    per-image figure: 2·M² + Hq·M + 2·Hq·Wq complex64, 1.2 to 1.7× the measured one (coherent and
+    incoherent, M = 128 and 256). Persistent: the transform matrices, built in complex128 and cast,
+    the pupil autocorrelation (incoherent), and the digital head (four copies of its parameters in
+    training).
+    """
+    cnn = config.model.cnn
+    geometry = cnn.geometry(config.optics.wavelength, config.optics.pitch, config.input.object_size)
+    optics = geometry.optics()
+    cells = optics.fourier_samples if cnn.coherent else 2 * optics.fourier_samples - 1
+    rows, columns = (side * optics.sensor_oversampling for side in optics.sensor_shape)
+    size = config.input.object_size
+    per_image = (2 * cells * cells + rows * cells + 2 * rows * columns) * COMPLEX64 + size * size * FLOAT32
+    matrices = 3 * (2 * cells * size + (rows + columns) * cells) * COMPLEX64
+    autocorrelation = 0 if cnn.coherent else 4 * cells * cells * COMPLEX64
+    pooled = (geometry.tile // 2) ** 2 * geometry.kernels
+    head = (pooled * cnn.hidden + cnn.hidden * 10) * FLOAT32 * (ADAM_COPIES if training else 1)
+    element = geometry.element_pixels**2 * FLOAT32 * (ADAM_COPIES if training else 1)
+    return batch * per_image + matrices + autocorrelation + head + element
+
+
+def _optical_knobs(config: Config) -> str:
+    cnn = config.model.cnn
+    return (
+        f"model.cnn.element_pixels (now {cnn.element_pixels}), "
+        f"model.cnn.element_oversampling (now {cnn.element_oversampling}) "
+        f"or model.cnn.sensor_oversampling (now {cnn.sensor_oversampling})"
+    )
+
+
+def _digital_memory(config: Config, batch: int, training: bool, device: torch.device) -> int:
+    """Digital CNN baseline: K float32 feature maps of (n + k − 1)² per image, a few copies each
+    (convolution output, ReLU, pooling; kept for backward in training), and the head."""
+    cnn = config.model.cnn
+    side = config.input.object_size + cnn.kernel_size - 1
+    maps = batch * cnn.kernels * side * side * FLOAT32
+    head = (cnn.kernels * (side // 2) ** 2 * cnn.hidden + cnn.hidden * 10) * FLOAT32 * (ADAM_COPIES if training else 1)
+    return (4 if training else 2) * maps + head + batch * config.input.object_size**2 * 3 * COMPLEX64
+
+
+def _digital_knobs(config: Config) -> str:
+    return f"model.cnn.kernels (now {config.model.cnn.kernels})"
+
+
 def _element_is_phase(config: Config) -> bool:
     """An amplitude element has no phases to quantize."""
     return config.model.cnn.element != "amplitude"
@@ -434,16 +488,29 @@ def _element_is_phase(config: Config) -> bool:
 
 def _check_cnn_optics(config: Config) -> None:
     config.model.cnn.check_optics(config.optics.wavelength, config.optics.pitch, config.input.object_size)
+    if config.hardware.camera is not None and config.model.cnn.photons_per_pixel:
+        raise ValueError(
+            "hardware.camera and model.cnn.photons_per_pixel both set a light budget (shot noise would be "
+            "counted twice): keep one of them"
+        )
 
 
 @register_model(
-    "optical_cnn",
+    KIND,
     output="logits",
     options=CNNConfig,
     section="cnn",
     display="optical CNN",
+    reads=("optics",),
     quantized=_element_is_phase,
+    fabricated=_element_is_phase,
     check=_check_cnn_optics,
+    memory=Memory(_optical_memory, _optical_knobs),
+    example={
+        "optics": {"pitch": 8e-6},
+        "model": {"cnn": {"kernels": 4, "kernel_size": 3, "columns": 2, "element_pixels": 48, "element_pitch": 60e-6}},
+        "input": {"object_size": 8},
+    },
 )
 def build_optical_cnn(config: Config, context: BuildContext) -> OpticalCNN:
     """A 4f system with one Fourier-plane element, a tiled camera and a digital head (model.cnn)."""
@@ -461,7 +528,14 @@ def build_optical_cnn(config: Config, context: BuildContext) -> OpticalCNN:
 
 
 @register_model(
-    "digital_cnn", output="logits", options=CNNConfig, section="cnn", display="digital CNN", quantized=lambda c: False
+    "digital_cnn",
+    output="logits",
+    options=CNNConfig,
+    section="cnn",
+    display="digital CNN",
+    quantized=lambda c: False,
+    memory=Memory(_digital_memory, _digital_knobs),
+    example={"model": {"cnn": {"kernels": 2, "kernel_size": 3, "hidden": 4}}, "input": {"object_size": 8}},
 )
 def build_digital_cnn(config: Config, context: BuildContext) -> DigitalCNN:
     """The purely digital baseline: one convolution and the same head (model.cnn.kernels, kernel_size, hidden)."""

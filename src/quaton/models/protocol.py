@@ -7,8 +7,8 @@ builder with :func:`register_model`; nothing else changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
@@ -130,20 +130,63 @@ Builder = Callable[["Config", BuildContext], nn.Module]
 
 
 @dataclass(frozen=True)
+class Memory:
+    """A model kind's memory estimate: ``bytes(config, batch, training, device)``, the peak bytes of a
+    training step (``training``) or an evaluation pass of ``batch`` images, persistent tensors
+    included; ``knobs(config)``: the keys that set it, with their values (what an out-of-memory
+    message tells the user to lower beside the batch size)."""
+
+    bytes: Callable[[Config, int, bool, torch.device], int]
+    knobs: Callable[[Config], str]
+
+
+@dataclass(frozen=True)
 class ModelKind:
-    """A registered model kind: ``build(config, context)`` returns a module implementing
-    :class:`OpticalModel`; ``output`` is what its ``task_input`` gives the task ("detector": an
-    intensity image read through detector regions or as a phase image; "logits": class scores of a
-    digital head); ``section``: the model config section holding its options (``model.cnn``,
-    ``model.mzi``; None: ``model.options``); ``quantized(config)``: whether its phases are
-    hard-quantized when ``quantization.method`` is not none; ``check(config)``: raises ValueError
-    naming the keys when the config cannot build this kind."""
+    """A registered model kind and everything the rest of quaton asks of it.
+
+    ``build(config, context)`` returns a module implementing :class:`OpticalModel`; ``output`` is
+    what its ``task_input`` gives the task ("detector": an intensity image read through detector
+    regions or as a phase image; "logits": class scores of a digital head); ``section``: the model
+    config section holding its options (``model.cnn``, ``model.mzi``; None: ``model.options``);
+    ``reads``: the other config sections it reads besides model, input, data, task and train (e.g.
+    ``("optics",)``); ``quantized(config)``: whether its phases are hard-quantized when
+    ``quantization.method`` is not none; ``fabricated(config)``: whether it has a printed element
+    (height maps, ``quaton export``); ``check(config)``: raises ValueError naming the keys when the
+    config cannot build this kind; ``plausible(config)``: the first physically implausible setting
+    for this kind (e.g. a D2NN gap too short for neurons to couple), as a message, or None;
+    ``phase_mapping``: whether it honours ``model.phase_mapping: reflect`` (full-precision masks);
+    ``memory``: its :class:`Memory` estimate (None: it has none, and the memory check says so
+    instead of guessing).
+
+    Training with a physical system (``quaton.train.dat``): ``physical`` says it can be trained
+    against one (``physical.system``; it implements :class:`MeasurableModel`); ``system_loop`` that
+    it trains through that loop even without one (an MZI mesh has no other trainer);
+    ``system_camera`` that a camera (``hardware.readout``) may read the system's output; ``twin``
+    names its parametric (calibrated) twin in ``quaton.systems.twins.TWINS`` (None: it cannot be
+    calibrated); ``robust`` that robust training can draw errors into that twin; ``system_fields(config)``
+    what a physical system's factory finds in ``design["model"]`` beside ``kind``.
+
+    ``example``: config keys (nested, as in a YAML file) that make a small, fast config of this
+    kind: what the contract suite (tests/contracts) builds and checks every registered kind with.
+    """
 
     build: Builder
     output: Output
     section: str | None = None
+    reads: tuple[str, ...] = ()
     quantized: Callable[[Config], bool] = lambda config: True
+    fabricated: Callable[[Config], bool] = lambda config: False
     check: Callable[[Config], None] = lambda config: None
+    memory: Memory | None = None
+    plausible: Callable[[Config], str | None] = lambda config: None
+    phase_mapping: bool = False
+    physical: bool = False
+    system_loop: bool = False
+    system_camera: bool = False
+    twin: str | None = None
+    robust: bool = False
+    system_fields: Callable[[Config], dict[str, Any]] = lambda config: {}
+    example: Mapping[str, Any] = field(default_factory=dict)
 
 
 MODELS: Registry[ModelKind] = Registry("model kind", "model.kind")
@@ -154,29 +197,38 @@ def register_model(
     *,
     output: Output,
     options: type[Options] | None = None,
-    section: str | None = None,
     display: str | None = None,
-    quantized: Callable[[Config], bool] | None = None,
-    check: Callable[[Config], None] | None = None,
     replace: bool = False,
+    **capabilities: Any,
 ) -> Callable[[Builder], Builder]:
-    """Decorator: register a builder ``(config, context) -> module`` as model kind ``name`` (see
-    :class:`ModelKind`); returns the builder unchanged."""
+    """Decorator: register a builder ``(config, context) -> module`` as model kind ``name``, with its
+    ``options`` model, ``display`` name and the capabilities of :class:`ModelKind` as keywords
+    (``section``, ``reads``, ``quantized``, ``fabricated``, ``check``, ``memory``, ``physical``, ...);
+    returns the builder unchanged. An unknown capability is a TypeError naming it."""
     if output not in ("detector", "logits"):
         raise ValueError(f"model kind {name!r}: output must be 'detector' or 'logits', not {output!r}")
+    known = set(ModelKind.__dataclass_fields__) - {"build", "output"}
+    unknown = sorted(set(capabilities) - known)
+    if unknown:
+        raise TypeError(f"model kind {name!r}: unknown capabilities {unknown}; known: {sorted(known)}")
 
     def add(build: Builder) -> Builder:
-        kind = ModelKind(
-            build=build,
-            output=output,
-            section=section,
-            quantized=quantized or (lambda config: True),
-            check=check or (lambda config: None),
-        )
+        kind = ModelKind(build=build, output=output, **capabilities)
         MODELS.register(name, kind, options=options, display=display, summary=_summary(build), replace=replace)
         return build
 
     return add
+
+
+def kind_of(config: Config) -> ModelKind:
+    """The registered model kind of ``config`` (``model.kind``)."""
+    return MODELS[config.model.kind]
+
+
+def trains_with_system(config: Config) -> bool:
+    """Whether ``config`` trains through the system loop (``quaton.train.dat``): with a physical
+    system, or a kind that has no other trainer (``system_loop``)."""
+    return config.physical.system is not None or kind_of(config).system_loop
 
 
 def _summary(target: Any) -> str:

@@ -37,6 +37,7 @@ from quaton.optics import padded_shape, transfer_function
 from quaton.optics.misalignment import axial_frequency, move_transmission, refocus
 from quaton.optics.propagation import kernel_propagate
 from quaton.systems.d2nn_errors import blur_crosstalk, detector_response, phase_response
+from quaton.systems.parametric import ParametricTwin
 
 TWO_PI = 2 * math.pi
 PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -61,7 +62,7 @@ def device_phase(mask: Any) -> torch.Tensor:
     return straight_through(torch.remainder(mask.quantizer.hard(mask.raw), TWO_PI), phase)
 
 
-class ParametricD2NN(nn.Module):
+class ParametricD2NN(ParametricTwin):
     """The D2NN of a design with fitted (or drawn) systematic errors; see the module doc.
 
     ``distances`` (m, L + 1), ``grid`` N, ``pitch`` (m), ``wavelength`` (m): the design.

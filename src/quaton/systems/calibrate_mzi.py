@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,13 +25,14 @@ from torch import nn
 
 from quaton.models.mzi import MeshErrors, MZINetwork
 from quaton.systems.calibrate import CalibrationResult, relative_mse
+from quaton.systems.parametric import ParametricTwin
 
 TWO_PI = 2 * math.pi
 ERROR_NAMES = ("bs", "theta", "phi")
 GROUPS = {"coupler": ("bs",), "phase": ("theta", "phi")}
 
 
-class ParametricMZI(nn.Module):
+class ParametricMZI(ParametricTwin):
     """The systematic errors of an MZI-mesh device (``meshes`` Clements meshes of ``ports`` waveguides)
     as parameters: ``bs`` [meshes, n_mzi, 2], ``theta`` and ``phi`` [meshes, n_mzi] (rad); zeros = ideal."""
 
@@ -87,8 +88,7 @@ class ParametricMZI(nn.Module):
     ) -> list[torch.Tensor]:
         """The fields complex [B, ports] after every mesh of ``model`` (an MZINetwork) with these errors
         (``hard``: a D2NN's quantized operating point; an MZI mesh's phases are not quantized)."""
-        assert isinstance(model, MZINetwork)
-        return model.stages(fields, self.errors(), correction, replace)[1]
+        return cast(MZINetwork, model).stages(fields, self.errors(), correction, replace)[1]
 
     def detect(self, power: torch.Tensor) -> torch.Tensor:
         """Photodiodes report the port power as it is."""

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from quaton.errors import ConfigError
+from quaton.models import mzi
 from quaton.models.mzi import MeshErrors, MZINetwork, draw_mesh_errors
 
 __all__ = ["MZITwin", "mzi_twin"]
@@ -35,9 +36,11 @@ class MZITwin:
 
     def __init__(self, design: dict[str, Any], *, sigma_bs: float = 0.0, sigma_ps: float = 0.0, seed: int = 0) -> None:
         model = dict(design.get("model", {}))
-        kind = model.get("kind", "mzi")
-        if kind != "mzi":
-            raise ConfigError(f"model.kind: the MZI twin simulates 'mzi' designs, got {kind!r}; use that kind's twin")
+        kind = model.get("kind", mzi.KIND)
+        if kind != mzi.KIND:
+            raise ConfigError(
+                f"model.kind: the MZI twin simulates {mzi.KIND!r} designs, got {kind!r}; use that kind's twin"
+            )
         if sigma_bs < 0 or sigma_ps < 0:
             raise ConfigError(f"physical.options: sigma_bs and sigma_ps must be >= 0, got {sigma_bs}, {sigma_ps}")
         self.ports, self.meshes = int(model.get("ports", 64)), int(model.get("meshes", 3))

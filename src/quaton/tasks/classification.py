@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
 
 from quaton.optics import IntensityDetector
 from quaton.optics.detector import Region
 from quaton.registry import Options
-from quaton.tasks.registry import TaskContext, register_task
+from quaton.tasks.registry import Classifier, TaskContext, register_task
+
+KIND = "classification"  # task.kind; the default task (quaton.tasks.DEFAULT_TASK)
 
 if TYPE_CHECKING:
     from quaton.config import Config
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 LOSSES = ("mse", "cross_entropy")
 
 
-class Classification(nn.Module):
+class Classification(Classifier):
     """Losses and predictions from detector-plane intensities [B, H, W].
 
     ``mse`` (as QuATON): the intensity normalised to unit total energy is compared with a
@@ -50,6 +51,12 @@ class Classification(nn.Module):
     @property
     def num_classes(self) -> int:
         return len(self.detector.regions)
+
+    @property
+    def region_masks(self) -> torch.Tensor:
+        """The detector regions float [C, N, N] (1 inside region c): what evaluation measures the
+        diffraction efficiency into."""
+        return self.detector.masks
 
     def region_energies(self, image: torch.Tensor) -> torch.Tensor:
         """[B, H, W] -> [B, C]."""
@@ -82,14 +89,18 @@ class Classification(nn.Module):
         return self.region_energies(image).argmax(dim=1)
 
 
-class LogitClassification(nn.Module):
+class LogitClassification(Classifier):
     """Classification from a digital head's logits [B, C]: cross-entropy, argmax prediction."""
 
     primary_metric = "accuracy"
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
-        self.num_classes = num_classes
+        self.classes = num_classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.classes
 
     def target(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return labels
@@ -115,8 +126,11 @@ class ClassificationOptions(Options):
 
 
 @register_task(
-    "classification",
+    KIND,
     losses={"detector": LOSSES, "logits": ("cross_entropy",)},
+    metrics=("accuracy",),
+    primary="accuracy",
+    classes=True,
     options=ClassificationOptions,
 )
 def build_classification(config: Config, context: TaskContext) -> Classification | LogitClassification:

@@ -43,7 +43,7 @@ from pydantic import Field
 from torch import nn
 
 from quaton.registry import Options
-from quaton.tasks.registry import TaskContext, register_task
+from quaton.tasks.registry import Task, TaskContext, register_task
 
 if TYPE_CHECKING:
     from quaton.config import Config
@@ -52,7 +52,7 @@ LOSSES = ("mse", "mse_ssim", "mse_pcc")
 CALIBRATION_MOMENTUM = 0.05  # per training batch: the stored camera averages about the last 20 batches
 
 
-class PhaseImaging(nn.Module):
+class PhaseImaging(Task):
     """``grid``: detector-plane size (px); ``object_size``: side of the compared window (px);
     ``phase_scale``: radians per unit of the prepared images (φ = phase_scale·x, x in [0, 1] for
     images); ``black_level``: the camera has a learnable black level b besides its gain g;
@@ -229,7 +229,14 @@ class PhaseImagingOptions(Options):
     )
 
 
-@register_task("phase_imaging", losses={"detector": LOSSES}, options=PhaseImagingOptions, display="phase imaging")
+@register_task(
+    "phase_imaging",
+    losses={"detector": LOSSES},
+    metrics=("ssim", "psnr", "phase_error", "pcc", "ssim_dark_baseline", "phase_error_dark_baseline"),
+    primary="ssim",
+    options=PhaseImagingOptions,
+    display="phase imaging",
+)
 def build_phase_imaging(config: Config, context: TaskContext) -> PhaseImaging:
     """Quantitative phase imaging: detector intensity × π = the input phase, read by a calibrated camera."""
     options = context.options if isinstance(context.options, PhaseImagingOptions) else PhaseImagingOptions()

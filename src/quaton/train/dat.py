@@ -69,15 +69,15 @@ from quaton.evaluation import calibrate as set_full_scale
 from quaton.export.design import design_description
 from quaton.gradients import straight_through
 from quaton.hardware import Readout
+from quaton.models import kind_of
 from quaton.models.protocol import MeasurableModel
 from quaton.models.sepn import SEPN
 from quaton.optics.elements import device_operating_point
 from quaton.runs import CHECKPOINT, save_checkpoint, write_json
-from quaton.systems.calibrate import CalibrationResult, ParametricD2NN, calibrate
-from quaton.systems.calibrate_mzi import ParametricMZI, calibrate_mzi
+from quaton.systems.parametric import ParametricTwin
 from quaton.systems.protocol import PhysicalSystem, load_system
-from quaton.systems.robust import draw_errors
-from quaton.tasks import Classification, LogitClassification
+from quaton.systems.twins import TWINS, TwinKind
+from quaton.tasks import Classifier
 from quaton.train import engine, rundir
 from quaton.train.figures import plot_physical_history
 
@@ -96,8 +96,8 @@ class Network:
 
     config: Config
     model: nn.Module
-    task: Classification | LogitClassification
-    physics: ParametricD2NN | ParametricMZI | None = None  # a calibrated (or randomised) system model; None: ideal
+    task: Classifier
+    physics: ParametricTwin | None = None  # a calibrated (or randomised) system model; None: ideal
     camera: Readout | None = None  # the output camera's read-out chain; None: an ideal detector
     at_device: bool = True  # run at the quantized device's levels (strategies that measure)
 
@@ -186,8 +186,11 @@ class CameraSystem:
 
 
 def design_for(config: Config) -> dict[str, Any]:
-    """The description a physical system's factory receives (quaton-design v1, without layer files)."""
-    if config.model.kind == "d2nn":
+    """The description a physical system's factory receives (quaton-design v1, without layer files):
+    a model read through a detector is described as a design file describes it, any other by its
+    config; ``model`` holds the kind and what the kind adds (``system_fields``: an MZI mesh's ports)."""
+    kind = kind_of(config)
+    if kind.output == "detector":
         description = design_description(config, {}, config.regions())
     else:
         description = {
@@ -196,19 +199,16 @@ def design_for(config: Config) -> dict[str, Any]:
             "task": {"kind": config.task.kind},
             "training_config": config.model_dump(mode="json"),
         }
-    description["model"] = {
-        "kind": config.model.kind,
-        **(
-            {
-                "ports": config.model.mzi.ports,
-                "meshes": config.model.mzi.meshes,
-                "activation": config.model.mzi.activation(),
-            }
-            if config.model.kind == "mzi"
-            else {}
-        ),
-    }
+    description["model"] = {"kind": config.model.kind, **kind.system_fields(config)}
     return description
+
+
+def twin_of(config: Config) -> TwinKind:
+    """The parametric twin of ``config``'s model kind (``twin`` in its registration)."""
+    name = kind_of(config).twin
+    if name is None:
+        raise TrainingError(f"model.kind {config.model.kind} has no parametric twin to calibrate or draw errors into")
+    return TWINS[name]
 
 
 def relative_mse(simulated: torch.Tensor, measured: torch.Tensor) -> torch.Tensor:
@@ -310,14 +310,10 @@ def _calibrate(
     if physics is None:
         raise TrainingError("calibration fits a parametric model of the system; this network has none")
     fit: Any = {"groups": settings.fit, "probes": settings.probes, "steps": settings.steps, "lr": settings.lr}
-    result: CalibrationResult
-    if isinstance(physics, ParametricMZI):
-        result = calibrate_mzi(system, physics, cast(Any, network.model), fields, seed=config.seed, **fit)
-    else:
-        camera = network.camera
-        saturation = float(camera.full_scale) if camera is not None else None  # the camera clips there
-        result = calibrate(system, physics, fields, seed=config.seed, saturation=saturation, **fit)
-    for p in physics.parameters():
+    camera = network.camera
+    saturation = float(camera.full_scale) if camera is not None else None  # the camera clips there
+    result = twin_of(config).fit(system, physics, network.model, fields, seed=config.seed, saturation=saturation, **fit)
+    for p in cast(nn.Module, physics).parameters():
         p.requires_grad_(False)
     reported = getattr(system, "true_parameters", None)  # a twin reports its truth; a lab system does not
     truth = reported() if callable(reported) else None
@@ -336,7 +332,7 @@ class SystemTraining:
         self.data, self.x_val, self.y_val = split_validation(config, data)
         self.model = build_model(config).to(device)
         task = build_task(config, len(data.classes)).to(device)
-        if not isinstance(task, (Classification, LogitClassification)):
+        if not isinstance(task, Classifier):
             raise TrainingError(f"training against a physical system classifies: task.kind {config.task.kind!r}")
         self.task = task
         self.readout = build_readout(config).to(device)
@@ -379,11 +375,10 @@ class SystemTraining:
             set_full_scale(self.config, self.model, self.readout, self.data.x_train)  # before calibration reads it
         return system
 
-    def _physics(self) -> ParametricD2NN | ParametricMZI:
-        """The parametric model of the system: a D2NN's misalignment model or an MZI mesh's error model."""
-        if self.config.model.kind == "mzi":  # calibration only: the config refuses robust for an MZI mesh
-            return ParametricMZI.from_design(self.design)
-        return ParametricD2NN.from_design(self.design)
+    def _physics(self) -> ParametricTwin:
+        """The parametric model of the system: the model kind's twin (a D2NN's misalignment model, an
+        MZI mesh's error model), without errors."""
+        return twin_of(self.config).model(self.design)
 
     def _sepns(self) -> nn.ModuleList:
         shape, dat = self.network.sepn_shape(), self.config.dat
@@ -442,8 +437,8 @@ class SystemTraining:
         self.steps += 1
         fields = network.encode(x)
         replace = None
-        if self.strategy == "robust" and isinstance(network.physics, ParametricD2NN):
-            draw_errors(network.physics, config.robust, self.robust_draws)
+        if self.strategy == "robust":  # the config allows robust only for a twin that draws errors
+            cast(Callable, twin_of(config).draw)(network.physics, config.robust, self.robust_draws)
         measured: list[torch.Tensor | None] = []
         if self.measures:
             if self.system is None:

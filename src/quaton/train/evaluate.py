@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from quaton.build import build_readout, build_task, load_run, prepare_data
 from quaton.evaluation import calibrate, evaluate
+from quaton.models import trains_with_system
 from quaton.systems.protocol import load_system
-from quaton.tasks import PhaseImaging
+from quaton.tasks import Classifier
 from quaton.train.dat import CameraSystem, Network, accuracies, design_for
 
 __all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.build (below train/ and export/)
@@ -25,10 +26,9 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
         readout.load_state_dict(state["readout"])
     else:
         calibrate(config, model, readout, data.x_train)
-    if config.physical.system is not None or config.model.kind == "mzi":
+    if trains_with_system(config):
         # the ideal model and the physical system (overrides may name another system or error realisation),
-        # both read through the run's camera as training measured them
-        assert not isinstance(task, PhaseImaging), "the config allows a physical system for classification only"
+        # both read through the run's camera as training measured them (a classifier: the config allows no other)
         camera = None if readout.ideal else readout
         system: Any = (
             load_system(config.physical.system, design_for(config), config.physical.options)
@@ -37,7 +37,7 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dic
         )
         if system is not None and camera is not None:
             system = CameraSystem(system, camera)
-        network = Network(config, model, task, camera=camera)
+        network = Network(config, model, cast(Classifier, task), camera=camera)
         result = accuracies(network, system, data.x_test, data.y_test, config.train.eval_batch_size)
         return {
             **{f"{'physical_test' if k.startswith('physical') else 'test'}_accuracy": v for k, v in result.items()},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -17,8 +17,8 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from torch import nn
 
 from quaton.config import Config
-from quaton.models import as_optical
-from quaton.tasks import Classification, LogitClassification, PhaseImaging
+from quaton.models import as_optical, kind_of
+from quaton.tasks import Classification, Task, task_of
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -254,7 +254,7 @@ def write_figures(
     run_dir: Path,
     config: Config,
     model: nn.Module,
-    task: Classification | PhaseImaging | LogitClassification,
+    task: Task,
     data: Any,
     metrics: dict[str, Any],
     history: list[dict[str, Any]],
@@ -270,7 +270,7 @@ def write_figures(
     plot_history(history, metrics["primary_metric"], figures / "history.png")
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    if isinstance(task, LogitClassification):
+    if kind_of(config).output == "logits":  # a classifier with a digital head
         picks = _one_per_class(data.y_test, min(examples, 4))
         sensors = optical.sensor_intensity(data.x_test[picks].to(device))
         if sensors is not None and sensors.dim() == 3:  # a camera image [B, H, W] (not per-port powers)
@@ -287,13 +287,14 @@ def write_figures(
             config.optics.wavelength * fab.medium_index / (2 * math.pi * (fab.refractive_index - fab.medium_index))
         )  # vacuum λ₀
         plot_phases(phases, pitch, figures / "heights.png", levels, height_per_radian=per_radian)
-    if isinstance(task, PhaseImaging):
+    if not task_of(config).classes:  # an image (phase imaging)
         x = data.x_test[:examples].to(device)
-        predicted = math.pi * task.prediction(optical.task_input(x, None, 1.0))
-        plot_phase_images(math.pi * task.target(x), predicted, figures / "phase_images.png")
+        imaging = cast(Any, task)
+        predicted = math.pi * imaging.prediction(optical.task_input(x, None, 1.0))
+        plot_phase_images(math.pi * imaging.target(x), predicted, figures / "phase_images.png")
         return
     picks = _one_per_class(data.y_test, examples)
     x = data.x_test[picks].to(device)
     outputs = optical.task_input(x, None, 1.0)
-    plot_outputs(x, outputs, data.y_test[picks], task, data.classes, figures / "outputs.png")
+    plot_outputs(x, outputs, data.y_test[picks], cast(Classification, task), data.classes, figures / "outputs.png")
     plot_confusion(metrics["confusion"], data.classes, figures / "confusion.png")

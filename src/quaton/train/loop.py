@@ -23,9 +23,11 @@ from quaton.build import (
 )
 from quaton.config import Config
 from quaton.errors import TrainingError
-from quaton.evaluation import Task, calibrate, evaluate, measure
+from quaton.evaluation import calibrate, evaluate, measure
 from quaton.hardware import Readout
+from quaton.models import trains_with_system
 from quaton.runs import CHECKPOINT, save_checkpoint
+from quaton.tasks import Task
 from quaton.train import engine
 from quaton.train.dat import train_with_system
 from quaton.train.figures import write_figures
@@ -196,7 +198,7 @@ def train(
     on its shard of every global batch (``train.batch_size`` images in all; the gradient is that of
     the whole global batch, also for an uneven last batch) and rank 0 alone writes the run directory.
     """
-    if config.physical.system is not None or config.model.kind == "mzi":
+    if trains_with_system(config):
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise TrainingError(
                 "training with a physical system (or an MZI network) runs in one process: start it without torchrun"

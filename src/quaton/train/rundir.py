@@ -11,13 +11,14 @@ import torch
 from quaton.build import DEFAULT_TEMPERATURES
 from quaton.config import Config, dump_config
 from quaton.errors import RunDirError
+from quaton.models import trains_with_system
 from quaton.runs import CHECKPOINT, CONFIG, config_differences, load_checkpoint
 
 
 def epoch_dependent_schedules(config: Config) -> list[str]:
     """The parts of a run's schedule that are laid out over ``train.epochs`` (so that a run cannot
     simply go on for more epochs): a cosine learning rate, a quantizer temperature ramp, DAT's warm-up."""
-    with_system = config.physical.system is not None or config.model.kind == "mzi"  # train.dat's loop
+    with_system = trains_with_system(config)  # train.dat's loop
     found = []
     if config.train.scheduler == "cosine" and not (with_system and config.train.schedule_step):
         found.append("train.scheduler is cosine, annealed over train.epochs")
