@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from quaton.config import Config, build_config, load_config
+from quaton.plugins import load_plugins
 
 __version__ = "0.1.0"
 
@@ -48,3 +49,6 @@ def export_run(run_dir: str | Path, design_dir: str | Path, formats: tuple[str, 
 
 
 __all__ = ["Config", "build", "build_config", "encode", "export_run", "load_config", "train_run"]
+
+
+load_plugins()  # last: the components of packages with a quaton.plugins entry point (quaton.plugins)

@@ -52,7 +52,10 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    config: Annotated[
+        Path,
+        typer.Argument(help="YAML config file, or one shipped with quaton by name (default, smoke, paper/qpi)."),
+    ],
     set_: SetOption = None,
     run_dir: Annotated[
         Path | None, typer.Option("--run-dir", help="Where to write the run (default: runs/NAME).")
@@ -316,6 +319,23 @@ def simulate(
         typer.echo(result_line(row, primary))
     typer.echo(f"simulation: {target / 'simulation.json'}")
     typer.echo(f"report: {target / 'report.html'}")
+
+
+@app.command("init")
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to put the configs (created if need be).")] = Path("."),
+) -> None:
+    """Copy the configs shipped with quaton into DIRECTORY/configs, to read and edit (a file already
+    there is kept, not overwritten)."""
+    from quaton.init import copy_configs
+
+    try:
+        check_writable_directory(directory, "DIRECTORY")
+        written, kept = copy_configs(directory)
+    except QuatonError as error:
+        _fail(error)
+    typer.echo(f"{len(written)} configs written to {directory / 'configs'}" + (f", {len(kept)} kept" if kept else ""))
+    typer.echo(f"next: quaton train {directory / 'configs' / 'default.yaml'}")
 
 
 @app.command("config")

@@ -9,8 +9,10 @@ from quaton.config.io import (
     dump_config,
     is_file,
     load_config,
+    packaged_configs,
     parse_override,
     read_config_data,
+    resolve_config_path,
     set_dotted,
 )
 from quaton.config.messages import format_validation_error
@@ -63,7 +65,9 @@ __all__ = [
     "format_validation_error",
     "is_file",
     "load_config",
+    "packaged_configs",
     "parse_override",
     "read_config_data",
+    "resolve_config_path",
     "set_dotted",
 ]

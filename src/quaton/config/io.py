@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import difflib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,36 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def packaged_configs() -> list[str]:
+    """The configs shipped inside the package, by the names ``quaton train`` accepts ('default',
+    'paper/qpi', ...)."""
+    root = Path(str(resources.files("quaton") / "configs"))
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` when it is a file; else the config of that name shipped with quaton (``default``,
+    ``paper/qpi``, with or without ``.yaml``): what makes ``quaton train default`` work outside a
+    clone. Raises ConfigError naming the shipped configs when neither exists."""
+    path = Path(path)
+    if is_file(path):
+        return path
+    name = str(path).removeprefix("configs/")
+    shipped = Path(str(resources.files("quaton") / "configs")) / (name if name.endswith(".yaml") else f"{name}.yaml")
+    if not path.is_absolute() and is_file(shipped):
+        return shipped
+    names = packaged_configs()
+    close = difflib.get_close_matches(name.removesuffix(".yaml"), names, n=1)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    raise ConfigError(
+        f"config file {path} does not exist, nor is it a config shipped with quaton{hint}: "
+        f"{', '.join(names)} (quaton init DIR copies them)"
+    )
+
+
 def read_config_data(path: str | Path) -> dict[str, Any]:
     """A YAML config file's mapping, not yet validated (a sweep's base, before its overrides)."""
-    path = Path(path)
-    if not is_file(path):
-        raise ConfigError(f"config file {path} does not exist")
+    path = resolve_config_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as error:

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data
+from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data, resolve_config_path
 from quaton.errors import ConfigError, TrainingError
 from quaton.models import trains_with_system
 from quaton.runs import CONFIG, METRICS, atomic_write_text, read_json, write_json
@@ -111,7 +111,10 @@ def run_key(config: Config) -> str:
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
     path = Path(path)
     if not is_file(path):
-        raise ConfigError(f"sweep file {path} does not exist")
+        try:
+            path = resolve_config_path(path)  # one shipped with quaton (quaton sweep paper/qpi)
+        except ConfigError:
+            raise ConfigError(f"sweep file {path} does not exist") from None
     try:
         data = yaml.safe_load(path.read_text()) or {}
         spec = SweepSpec.model_validate(data)

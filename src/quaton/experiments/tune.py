@@ -41,7 +41,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quaton.config import Config, build_config, dump_config, format_validation_error, is_file, read_config_data
+from quaton.config import (
+    Config,
+    build_config,
+    dump_config,
+    format_validation_error,
+    is_file,
+    read_config_data,
+    resolve_config_path,
+)
 from quaton.errors import ConfigError, TrainingError
 from quaton.runs import atomic_write_bytes, atomic_write_text
 from quaton.tasks import task_of
@@ -150,7 +158,10 @@ def plain(value: Any) -> Any:
 def load_tune(path: str | Path) -> tuple[TuneSpec, Path]:
     path = Path(path)
     if not is_file(path):
-        raise ConfigError(f"space file {path} does not exist")
+        try:
+            path = resolve_config_path(path)  # one shipped with quaton (quaton sweep paper/qpi)
+        except ConfigError:
+            raise ConfigError(f"space file {path} does not exist") from None
     try:
         data = yaml.safe_load(path.read_text()) or {}
         spec = TuneSpec.model_validate(data)
