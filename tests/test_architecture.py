@@ -258,7 +258,7 @@ LAYERS: list[set[str]] = [
     {"optics", "quant", "data", "hardware"},
     {"models", "tasks"},
     {"config"},
-    {"build", "evaluation", "report", "systems"},
+    {"builder", "evaluation", "report", "systems"},
     {"export", "design"},
     {"train"},
     {"experiments"},
@@ -399,3 +399,18 @@ def test_the_kind_knowledge_check_finds_what_it_forbids(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
     found = kind_knowledge_outside({"d2nn", "mzi"}, {"D2NN"})
     assert found == ["quaton.train.sneaky:3 names 'mzi'", "quaton.train.sneaky:4 tests for ['D2NN']"]
+
+
+def test_no_submodule_shadows_the_package_api():
+    """``quaton.build(config)`` is a function of the package's API: a submodule of the same name
+    (``quaton/build.py``) would replace it as soon as anything imported the submodule (issue 28's
+    first layout did: README's example broke)."""
+    import types
+
+    import quaton
+
+    submodules = {name.split(".")[1] for name in module_names() if name.count(".") == 1}
+    assert not submodules & set(quaton.__all__), submodules & set(quaton.__all__)
+    code = "import quaton, quaton.builder, quaton.train.loop, quaton.export.design; print(type(quaton.build).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "function" and not isinstance(quaton.build, types.ModuleType)

@@ -15,7 +15,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import quaton
-from quaton.build import load_run
+from quaton.builder import load_run
 from quaton.cli import app
 from quaton.config import Config, build_config
 from quaton.errors import ConfigError

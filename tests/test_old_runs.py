@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quaton.build import load_run
+from quaton.builder import load_run
 from quaton.config import load_config
 from quaton.train.evaluate import evaluate_run
 from quaton.train.loop import train

@@ -5,7 +5,7 @@ import pytest
 import torch
 from pydantic import Field
 
-from quaton.build import build_quantizer, build_readout, build_task
+from quaton.builder import build_quantizer, build_readout, build_task
 from quaton.config import build_config, dump_config
 from quaton.errors import ConfigError
 from quaton.registry import Options, Registry, UnknownNameError, fold_options, resolve_options

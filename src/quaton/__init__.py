@@ -22,14 +22,14 @@ __version__ = "0.1.0"
 
 def build(config: Config, num_classes: int = 10) -> tuple[Any, Any]:
     """The configured model (its phases from ``train.init_from`` if set) and task, untrained."""
-    from quaton.build import build_model, build_task
+    from quaton.builder import build_model, build_task
 
     return build_model(config), build_task(config, num_classes)
 
 
 def encode(config: Config, images: Any) -> Any:
     """Images float [B, s, s] in [0, 1] (s = input.object_size) -> input fields complex64 [B, N, N]."""
-    from quaton.build import encode_batch
+    from quaton.builder import encode_batch
 
     return encode_batch(config, images)
 

@@ -361,7 +361,7 @@ def config_command(
 def list_components() -> None:
     """List every registered component (quantizers, model kinds, tasks, read-out effects, training
     strategies) with its options: one line per option, with its type and default."""
-    from quaton.build import component_listing
+    from quaton.builder import component_listing
 
     typer.echo("\n".join(component_listing()))
 

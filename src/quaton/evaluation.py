@@ -11,7 +11,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from quaton.build import set_modulator
+from quaton.builder import set_modulator
 from quaton.config import Config
 from quaton.hardware import Readout
 from quaton.models import as_optical

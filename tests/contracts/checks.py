@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.config import Config, ModelConfig, build_config
 from quaton.hardware import EFFECTS
 from quaton.models import MODELS, OpticalModel

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from torch import nn
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.config import Config
 from quaton.hardware import EFFECTS
 from quaton.models import MODELS, BuildContext, register_model

@@ -127,7 +127,7 @@ def test_generation_is_seeded_and_seeds_differ():
 
 def test_rbc_test_cells_come_from_another_seed_than_the_training_cells():
     """Issue 15 item 5: a network is evaluated on cells it never saw; the test set does not depend on train_size."""
-    from quaton.build import prepare_data
+    from quaton.builder import prepare_data
     from quaton.config import build_config
 
     settings = {
@@ -169,7 +169,7 @@ def test_natural_patches_come_from_cifar_or_scikit_image(tmp_path):
 @needs_skimage
 def test_the_natural_image_source_is_recorded(tmp_path, monkeypatch):
     """Issue 13 item 2: data.dataset natural switches between CIFAR and photographs; say which."""
-    from quaton.build import prepare_data
+    from quaton.builder import prepare_data
     from quaton.config import build_config
 
     monkeypatch.delenv("QUATON_DATA", raising=False)

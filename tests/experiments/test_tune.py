@@ -146,7 +146,7 @@ def test_best_yaml_retrains_to_the_best_trials_score_and_trains_as_any_config(se
 def test_a_trial_never_reads_the_test_set(monkeypatch, tmp_path):
     """With a test split of NaN images, a trial's validation metrics stay finite: it never evaluates
     the test set, and its validation images are training images held out of its training."""
-    import quaton.build as setup
+    import quaton.builder as setup
 
     real = setup.prepare_data
 

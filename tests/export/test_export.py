@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import quaton.design
 import quaton.export.simulate as simulate_module
-from quaton.build import build_task, prepare_data
+from quaton.builder import build_task, prepare_data
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.data import load_dataset

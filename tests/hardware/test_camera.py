@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from quaton.build import build_readout
+from quaton.builder import build_readout
 from quaton.config import build_config
 from quaton.data import encode
 from quaton.errors import ConfigError

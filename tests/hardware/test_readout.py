@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from quaton.build import build_readout
+from quaton.builder import build_readout
 from quaton.config import build_config
 from quaton.hardware import ADC, Crosstalk, GainOffset, Nonlinearity, ReadNoise, Readout, slm_response
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.errors import ConfigError

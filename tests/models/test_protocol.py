@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from quaton.build import build_model, build_readout, encode_batch
+from quaton.builder import build_model, build_readout, encode_batch
 from quaton.config import build_config, load_config
 from quaton.evaluation import calibrate, measure
 from quaton.models import MODELS, OpticalModel, as_optical

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.config import load_config
 from quaton.models import D2NN
 from quaton.optics import FreeSpace, PhaseMask, intensity

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from quaton.build import build_model, build_task, encode_batch
+from quaton.builder import build_model, build_task, encode_batch
 from quaton.config import build_config
 from quaton.optics.elements import PhaseMask, chord_transmission
 from quaton.quant import QUANTIZERS, Schedule, level_values

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.config import build_config
 from quaton.quant import (
     QUANTIZERS,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from quaton.build import build_model, encode_batch, prepare_data
+from quaton.builder import build_model, encode_batch, prepare_data
 from quaton.config import build_config
 from quaton.errors import ConfigError
 from quaton.optics.misalignment import move_transmission

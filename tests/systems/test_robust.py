@@ -20,7 +20,7 @@ TINY = {
     "input": {"object_size": 14},
     "detector": {"size": 3, "gap": 1},
     "data": {"dataset": "mnist_5k", "train_size": 240, "test_size": 100},
-    "physical": {"system": "tests.train.test_robust:counting_twin", "options": {}},
+    "physical": {"system": "tests.systems.test_robust:counting_twin", "options": {}},
     "robust": {"shift": 0.0, "distance_error": 0.0, "phase_scale": 0.0, "phase_gamma": 0.0},
     "train": {"epochs": 4, "batch_size": 40, "lr": 0.05, "progress": False, "validation_size": 40},
 }
@@ -63,7 +63,7 @@ def test_drawn_errors_have_the_configured_spread_and_none_is_the_ideal_model():
 def test_robust_without_errors_is_ideal_training_and_never_measures_in_training(tmp_path):
     """σ = 0 everywhere: the same training as ideal; like ideal, no training batch is measured (the
     system is measured on the validation images each epoch, for the record, and at deployment)."""
-    measured = importlib.import_module("tests.train.test_robust").MEASURED  # the module the factory sees
+    measured = importlib.import_module("tests.systems.test_robust").MEASURED  # the module the factory sees
     measured.clear()
     robust = train(tiny(**{"train.strategy": "robust"}), tmp_path / "robust")
     assert sum(measured) == robust["validation_size"] * robust["epochs"] + robust["test_size"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quaton.build import build_task, prepare_data
+from quaton.builder import build_task, prepare_data
 from quaton.config import load_config
 from quaton.tasks import PhaseImaging
 from quaton.train.loop import train
@@ -186,7 +186,7 @@ def test_a_zernike_phase_contrast_d2nn_images_cells_quantitatively():
     microscope, read by a camera with a gain and a black level, images 2-4.5 rad cells quantitatively
     (measured on 64 fields: PCC 0.92, phase error 0.20 rad against 0.46 for the dark camera). The
     same masks with no dot (α = 0) image nothing: the phase must interfere with the unscattered light."""
-    from quaton.build import build_model, encode_batch
+    from quaton.builder import build_model, encode_batch
 
     config = load_config(QPI, ["model.layers=3", "data.train_size=8", "data.test_size=64"])
     data, model, task = prepare_data(config), build_model(config), build_task(config)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from quaton.build import build_model, build_task, prepare_data
+from quaton.builder import build_model, build_task, prepare_data
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
 from quaton.models.sepn import SEPN

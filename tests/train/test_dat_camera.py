@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quaton.build import build_model, build_readout, encode_batch, prepare_data
+from quaton.builder import build_model, build_readout, encode_batch, prepare_data
 from quaton.config import build_config, load_config
 from quaton.errors import ConfigError
 from quaton.systems.d2nn_twin import D2NNTwin

@@ -84,8 +84,12 @@ def test_two_process_ddp_with_an_uneven_last_batch_matches_one_process(tmp_path,
     assert ddp["test_loss"] == pytest.approx(single["test_loss"], rel=1e-5)
     a = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["model"]
+    # Adam divides by the gradient's running RMS, so where a gradient is near 0 the reduction order
+    # of the two processes (all-reduce against one sum) moves a phase by up to 1e-4 rad in an epoch
+    # (measured 1.01e-4 on the shared 2 cores). A last batch weighted as a whole batch (the defect
+    # this test guards) fails the test-loss check above: tried by setting the shard weight to 1.
     for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-5), key
+        assert torch.allclose(a[key], b[key], atol=5e-4), (key, float((a[key] - b[key]).abs().max()))
 
 
 def test_batch_must_split_evenly_across_processes(monkeypatch, tmp_path):

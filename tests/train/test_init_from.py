@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quaton.build import build_model
+from quaton.builder import build_model
 from quaton.config import load_config
 from quaton.errors import ConfigError, RunDirError
 from quaton.train.loop import train
@@ -50,7 +50,7 @@ def test_init_from_a_missing_or_different_run_is_one_clear_error(full_precision_
 def test_eval_of_a_full_precision_run_with_pq_rounds_its_trained_phases(full_precision_run):
     """PQ of an existing run: `quaton eval RUN --set quantization.method=pq --set quantization.levels=2`
     evaluates the trained phases rounded to 2 levels (it used to fail: no quantizer state in the checkpoint)."""
-    from quaton.build import load_run
+    from quaton.builder import load_run
     from quaton.train.evaluate import evaluate_run
 
     pq = ["quantization.method=pq", "quantization.levels=2"]

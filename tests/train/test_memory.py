@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from quaton.build import build_model, build_task, encode_batch
+from quaton.builder import build_model, build_task, encode_batch
 from quaton.config import load_config
 from quaton.errors import TrainingError
 from quaton.models.mzi import fourier_encode

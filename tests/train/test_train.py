@@ -7,7 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from quaton.build import PreparedData, prepare_data
+from quaton.builder import PreparedData, prepare_data
 from quaton.cli import app
 from quaton.config import load_config
 from quaton.errors import RunDirError, TrainingError

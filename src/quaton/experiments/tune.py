@@ -328,9 +328,9 @@ def check_no_earlier_search(out: Path, where: str) -> None:
 
 def validation_data(config: Config):
     """The data a trial gets: the training set, with its ``train.validation_size`` held-out images
-    (the split every run holds out, :func:`quaton.build.split_validation`) in place of the test
+    (the split every run holds out, :func:`quaton.builder.split_validation`) in place of the test
     split, so that a trial never reads the test set. Returns a PreparedData."""
-    from quaton.build import PreparedData, prepare_data, split_validation
+    from quaton.builder import PreparedData, prepare_data, split_validation
 
     data = prepare_data(config)
     _, x_val, y_val = split_validation(config, data)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from quaton import runs
-from quaton.build import load_run
+from quaton.builder import load_run
 from quaton.config import Config, build_config
 from quaton.data import encode, resize_images
 from quaton.errors import QuatonError

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from quaton import runs
-from quaton.build import build_readout, build_task, prepare_data
+from quaton.builder import build_readout, build_task, prepare_data
 from quaton.config import Config, build_config
 from quaton.errors import QuatonError
 from quaton.evaluation import calibrate, evaluate

@@ -139,7 +139,7 @@ class D2NN(nn.Module):
         if self.encoder is None:
             raise RuntimeError(
                 "this D2NN was built without an input encoding (encoder=None): pass encoder=..., "
-                "or build it from a config with quaton.build.build_model"
+                "or build it from a config with quaton.builder.build_model"
             )
         return self.encoder(images)
 

@@ -113,7 +113,7 @@ def as_optical(model: nn.Module) -> OpticalModel:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What ``quaton.build.build_model`` hands a model kind's builder besides the config.
+    """What ``quaton.builder.build_model`` hands a model kind's builder besides the config.
 
     ``quantizer(layer)``: each phase layer's quantizer (None: full precision); ``encode``: images
     [B, s, s] -> input fields complex64 [B, N, N] (``input.encoding`` and ``input.scale`` on

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What ``quaton.build.build_task`` hands a task's builder besides the config: the number of
+    """What ``quaton.builder.build_task`` hands a task's builder besides the config: the number of
     classes, what the model outputs ("detector" or "logits") and the task's validated options."""
 
     num_classes: int

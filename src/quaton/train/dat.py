@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from quaton import quant
-from quaton.build import PreparedData, build_model, build_readout, build_task, split_validation
+from quaton.builder import PreparedData, build_model, build_readout, build_task, split_validation
 from quaton.config import Config
 from quaton.errors import TrainingError
 from quaton.evaluation import calibrate as set_full_scale

@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from quaton import quant
-from quaton.build import PreparedData, prepare_data
+from quaton.builder import PreparedData, prepare_data
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
 from quaton.progress import progress

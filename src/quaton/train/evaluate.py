@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from quaton.build import build_readout, build_task, load_run, prepare_data
+from quaton.builder import build_readout, build_task, load_run, prepare_data
 from quaton.evaluation import calibrate, evaluate
 from quaton.models import trains_with_system
 from quaton.systems.protocol import load_system
 from quaton.tasks import Classifier
 from quaton.train.dat import CameraSystem, Network, accuracies, design_for
 
-__all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.build (below train/ and export/)
+__all__ = ["evaluate_run", "load_run"]  # load_run lives in quaton.builder (below train/ and export/)
 
 
 def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

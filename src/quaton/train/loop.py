@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from quaton import quant
-from quaton.build import (
+from quaton.builder import (
     PreparedData,
     build_model,
     build_readout,

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from quaton.build import DEFAULT_TEMPERATURES
+from quaton.builder import DEFAULT_TEMPERATURES
 from quaton.config import Config, dump_config
 from quaton.errors import RunDirError
 from quaton.models import trains_with_system
