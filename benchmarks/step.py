@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from quaton.build import build_model, build_task, encode_batch
+from quaton.builder import build_model, build_task, encode_batch
 from quaton.config import load_config
 from quaton.optics import padded_shape
 

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from quaton.build import build_task, load_run, prepare_data
+from quaton.builder import build_task, load_run, prepare_data
 from quaton.models.protocol import as_optical
 
 FIELD = 1  # which test field (the same for every run: the test set is seeded)
