@@ -432,6 +432,11 @@ class TrainConfig(Section):
     device: str = "cpu"
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
     progress: bool = True
+    log: list[Literal["tensorboard"]] = Field(
+        default_factory=list,
+        description="where else each epoch is logged: tensorboard (RUN_DIR/tensorboard: scalars per epoch, phase "
+        'masks, detector images and the confusion matrix at the end; pip install "quaton[tensorboard]")',
+    )
     hardware_aware: bool = Field(
         False, description="train with the configured hardware models in the loop (evaluation always uses them)"
     )

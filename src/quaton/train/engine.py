@@ -44,6 +44,7 @@ from quaton.runs import (
     write_json,
 )
 from quaton.train import rundir
+from quaton.train.board import open_board
 from quaton.train.memory import check_memory
 
 
@@ -285,10 +286,12 @@ def _run(
         trainer.load(state)
         rundir.restore_rng(state["rng"], shuffle)
         history, first_epoch = list(state["history"]), int(state["epoch"]) + 1
+    board = None
     if writer:
         run_dir.mkdir(parents=True, exist_ok=True)
         trainer.begin(run_dir)
         _start(config, run_dir, history)
+        board = open_board(config, run_dir)
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     checkpoint = state
     for epoch in range(first_epoch, config.train.epochs + 1):
@@ -307,10 +310,15 @@ def _run(
         save_checkpoint(run_dir / CHECKPOINT, checkpoint)
         if config.train.progress:
             tqdm.write(trainer.describe(record))
+        if board is not None:
+            board.epoch(record)
         if on_epoch is not None:
             on_epoch(record)
     if world > 1:
         dist.barrier()
     if not writer:
         return {}
-    return _finish(config, trainer, run_dir, checkpoint, selection.best, history, (started, world))
+    metrics = _finish(config, trainer, run_dir, checkpoint, selection.best, history, (started, world))
+    if board is not None:
+        board.final(config, trainer.model, trainer.data.x_test, metrics)
+    return metrics

@@ -34,14 +34,14 @@ def epoch_dependent_schedules(config: Config) -> list[str]:
 
 # Keys that say how a run is executed, not what it computes: a run may resume with other values
 # (a sweep restarted with more threads per run); the numbers agree up to float summation order.
-EXECUTION_KEYS = ("train.threads", "train.progress")
+EXECUTION_KEYS = ("train.threads", "train.progress", "train.log")
 
 
 def resumable_checkpoint(run_dir: Path, config: Config, marker: str) -> dict[str, Any] | None:
     """The run directory's checkpoint if training continues from it, None if there is none to keep.
 
     Training continues from a checkpoint written for the same resolved config, or for one that
-    differs only in how it is executed (``EXECUTION_KEYS``: threads, progress display), or only in a
+    differs only in how it is executed (``EXECUTION_KEYS``: threads, progress display, logging), or only in a
     larger ``train.epochs`` when no schedule is laid out over the epochs (then the
     run goes on from its last epoch). A checkpoint of any other config is never silently replaced:
     RunDirError names the differing keys and the choices (``--fresh``, another ``--run-dir``). A
