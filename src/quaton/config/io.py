@@ -17,7 +17,7 @@ from quaton.errors import ConfigError
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """data['a']['b'] = value for dotted = 'a.b' (creating sections as needed)."""
+    """``data['a']['b'] = value`` for ``dotted = 'a.b'`` (creating sections as needed)."""
     keys = dotted.split(".")
     if not all(keys):
         raise ConfigError(f"--set {dotted}: empty key segment")
