@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from quaton.errors import QuatonError
+from quaton.errors import QuatonError, TrainingError
 from quaton.paths import check_writable_directory, check_writable_file
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Design optical neural networks that survive the real world."
+    add_completion=True, no_args_is_help=True, help="Design optical neural networks that survive the real world."
 )
 
 
@@ -32,8 +32,32 @@ def _options(
     show_version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More: -v logs quaton's steps (INFO), -vv DEBUG.")
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Results and errors only: no progress bars, epoch lines or notes.")
+    ] = False,
 ) -> None:
     """Design optical neural networks that survive the real world."""
+    import logging
+    import os
+
+    from quaton.progress import QUIET
+
+    if quiet:
+        os.environ[QUIET] = "1"  # this process and the runs it starts (sweep workers)
+    level = logging.WARNING if quiet or not verbose else (logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("quaton").setLevel(level)
+
+
+def _note(text: str) -> None:
+    """An informational line (what is about to happen, where results went): not with -q."""
+    from quaton.progress import quiet
+
+    if not quiet():
+        typer.echo(text)
 
 
 SetOption = Annotated[
@@ -42,8 +66,11 @@ SetOption = Annotated[
 
 
 def _fail(error: Exception) -> None:
+    """One ``error:`` line, no traceback; exit code 2 for what the user gave (a config, a path, a
+    file, a run directory), 1 for a failure at run time (training cannot go on: a NaN loss, too
+    little memory)."""
     typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=1 if isinstance(error, TrainingError) else 2)
 
 
 def _default_run_dir(config_path: Path, name: str) -> Path:
@@ -72,14 +99,17 @@ def train(
     A run directory that holds a checkpoint of the same config resumes from it; one of the same config
     with a larger train.epochs continues from its last epoch where no schedule depends on the epochs;
     one of another config is refused (keys named): pass --fresh or another --run-dir."""
-    from quaton.config import load_config
+    import logging
+
+    from quaton.config import load_config, resolve_config_path
     from quaton.train.loop import train as run_training
 
     try:
         resolved = load_config(config, set_ or [])
         target = run_dir or _default_run_dir(config, resolved.name)
         check_writable_directory(target, "--run-dir")
-        typer.echo(f"training {resolved.model.kind} on {resolved.data.dataset} into {target}")
+        _note(f"training {resolved.model.kind} on {resolved.data.dataset} into {target}")
+        logging.getLogger("quaton.cli").info("config %s resolved to %s", config, resolve_config_path(config))
         metrics = run_training(resolved, target, resume=not fresh)
     except QuatonError as error:
         _fail(error)
@@ -87,7 +117,7 @@ def train(
         return
     primary = metrics["primary_metric"]
     typer.echo(f"{primary.replace('_', ' ')}: {metrics[primary]:.4f} ({metrics['test_size']} test images)")
-    typer.echo(f"run directory: {target}")
+    _note(f"run directory: {target}")
 
 
 @app.command("eval")
@@ -127,7 +157,7 @@ def sweep(
         bool,
         typer.Option(
             "--ray",
-            help="Run every run as a Ray task (pip install 'quaton[ray]'): a local Ray instance, "
+            help="Run every run as a Ray task (pip install 'quaton\\[ray]'): a local Ray instance, "
             "or the cluster at --address.",
         ),
     ] = False,
@@ -224,7 +254,7 @@ def export_design(
 ) -> None:
     """Export a trained run as a design: design.json, phase layers, height maps, STL meshes, GDSII masks.
 
-    gds masks are checked by KLayout (pip install 'quaton[klayout]'): width below --min-feature, space
+    gds masks are checked by KLayout (pip install 'quaton\\[klayout]'): width below --min-feature, space
     below --min-gap and areas touching at a corner, every violation by location in masks.json."""
     from quaton.export.design import DEFAULT_FORMATS, export_run
 

@@ -15,6 +15,7 @@ system needs no registration (``physical.system: mylab.bench:factory``).
 
 from __future__ import annotations
 
+import logging
 import warnings
 from importlib import metadata
 
@@ -33,6 +34,7 @@ def load_plugins() -> dict[str, str]:
     _started = True
     for point in metadata.entry_points(group=GROUP):
         _loaded[point.name] = point.value
+        logging.getLogger(__name__).debug("loading plug-in %s (%s)", point.name, point.value)
         try:
             target = point.load()
             if callable(target):

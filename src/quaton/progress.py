@@ -112,6 +112,19 @@ class LogProgress(Generic[T]):
                 last = now
 
 
+QUIET = "QUATON_QUIET"  # set by `quaton -q`; inherited by sweep workers
+
+
+def quiet() -> bool:
+    """Whether this process (or the ``quaton -q`` that started it) asked for results and errors only."""
+    return os.environ.get(QUIET, "") not in ("", "0")
+
+
+def shows_progress(enabled: bool) -> bool:
+    """A run's progress (bars, epoch lines) is shown: ``train.progress`` and not ``quaton -q``."""
+    return enabled and not quiet()
+
+
 def progress(
     iterable: Iterable[Any], total: int, desc: str, enabled: bool = True, stream: IO[str] | None = None
 ) -> Progress:
@@ -119,7 +132,7 @@ def progress(
     a tqdm bar on a terminal, a few plain lines elsewhere, nothing when not ``enabled``. The result
     has ``set_postfix(**values)`` in every case."""
     stream = stream if stream is not None else sys.stderr
-    if not enabled:
+    if not shows_progress(enabled):
         return std_tqdm(iterable, total=total, disable=True)
     if is_terminal(stream):
         return auto_tqdm(iterable, total=total, desc=desc, leave=False, file=stream)

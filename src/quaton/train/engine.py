@@ -31,7 +31,7 @@ from quaton import quant
 from quaton.builder import PreparedData, prepare_data
 from quaton.config import Config, dump_config
 from quaton.errors import TrainingError
-from quaton.progress import progress
+from quaton.progress import progress, shows_progress
 from quaton.report import run_report
 from quaton.runs import (
     CHECKPOINT,
@@ -308,7 +308,7 @@ def _run(
         rng = {**rundir.rng_state(shuffle), **own.pop("rng", {})}
         checkpoint = {"epoch": epoch, **own, "rng": rng, "history": history, **selection.entries()}
         save_checkpoint(run_dir / CHECKPOINT, checkpoint)
-        if config.train.progress:
+        if shows_progress(config.train.progress):
             tqdm.write(trainer.describe(record))
         if board is not None:
             board.epoch(record)
