@@ -21,13 +21,15 @@ def test_a_config_error_exits_2_and_a_run_time_failure_exits_1(tmp_path):
 
 
 def test_quiet_prints_the_result_only_and_verbose_logs_steps(tmp_path, monkeypatch):
-    monkeypatch.delenv("QUATON_QUIET", raising=False)  # -q sets it for the process and its workers
+    # -q sets QUATON_QUIET for the process and its workers: set it through monkeypatch first, so
+    # that it is removed again after the test (a plain delenv of an absent variable records nothing)
+    monkeypatch.setenv("QUATON_QUIET", "")
     quiet = CliRunner().invoke(app, ["-q", "train", "smoke", *SMALL, "--run-dir", str(tmp_path / "q")])
     assert quiet.exit_code == 0, quiet.output
     assert [line for line in quiet.output.splitlines() if line.strip()] == [
         line for line in quiet.output.splitlines() if line.startswith("test accuracy:")
     ]
-    monkeypatch.delenv("QUATON_QUIET")  # a new process would not have it
+    monkeypatch.setenv("QUATON_QUIET", "")  # a new process would not have it
     loud = CliRunner().invoke(app, ["-v", "train", "smoke", *SMALL, "--run-dir", str(tmp_path / "v")])
     assert loud.exit_code == 0 and "training d2nn on mnist_5k" in loud.output and "run directory:" in loud.output
 
