@@ -56,7 +56,7 @@ def _nearest(name: str, choices: Sequence[str]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def _summary(target: Any) -> str:
+def docstring_summary(target: Any) -> str:
     """The first paragraph of ``target``'s docstring, on one line."""
     doc = (getattr(target, "__doc__", None) or "").strip()
     return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
@@ -179,7 +179,7 @@ class Registry(Mapping[str, T]):
                 what=self.what,
                 options=options,
                 display=display or name,
-                summary=summary if summary is not None else _summary(component),
+                summary=summary if summary is not None else docstring_summary(component),
                 info=dict(info),
             )
             if before is None and name in self._entries:  # a replacement keeps its place

@@ -7,6 +7,7 @@ any work starts, with one :class:`~quaton.errors.ConfigError` naming the dotted 
 from quaton.config.io import (
     build_config,
     dump_config,
+    existing_file,
     is_file,
     load_config,
     packaged_configs,
@@ -62,6 +63,7 @@ __all__ = [
     "TrainConfig",
     "build_config",
     "dump_config",
+    "existing_file",
     "format_validation_error",
     "is_file",
     "load_config",

@@ -90,6 +90,18 @@ def resolve_config_path(path: str | Path) -> Path:
     )
 
 
+def existing_file(path: str | Path, what: str) -> Path:
+    """``path`` when it is a file, else the config of that name shipped with quaton; else
+    ConfigError '{what} {path} does not exist' (a sweep file, a space file)."""
+    path = Path(path)
+    if is_file(path):
+        return path
+    try:
+        return resolve_config_path(path)
+    except ConfigError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+
+
 def read_config_data(path: str | Path) -> dict[str, Any]:
     """A YAML config file's mapping, not yet validated (a sweep's base, before its overrides)."""
     path = resolve_config_path(path)

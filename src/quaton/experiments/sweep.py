@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quaton.config import Config, build_config, format_validation_error, is_file, read_config_data, resolve_config_path
+from quaton.config import Config, build_config, existing_file, format_validation_error, read_config_data
 from quaton.errors import ConfigError, TrainingError
 from quaton.models import trains_with_system
 from quaton.runs import CONFIG, METRICS, atomic_write_text, read_json, write_json
@@ -109,12 +109,7 @@ def run_key(config: Config) -> str:
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path]:
-    path = Path(path)
-    if not is_file(path):
-        try:
-            path = resolve_config_path(path)  # one shipped with quaton (quaton sweep paper/qpi)
-        except ConfigError:
-            raise ConfigError(f"sweep file {path} does not exist") from None
+    path = existing_file(path, "sweep file")  # or one shipped with quaton (quaton sweep paper/qpi)
     try:
         data = yaml.safe_load(path.read_text()) or {}
         spec = SweepSpec.model_validate(data)

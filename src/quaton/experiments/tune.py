@@ -45,10 +45,9 @@ from quaton.config import (
     Config,
     build_config,
     dump_config,
+    existing_file,
     format_validation_error,
-    is_file,
     read_config_data,
-    resolve_config_path,
 )
 from quaton.errors import ConfigError, TrainingError
 from quaton.runs import atomic_write_bytes, atomic_write_text
@@ -156,12 +155,7 @@ def plain(value: Any) -> Any:
 
 
 def load_tune(path: str | Path) -> tuple[TuneSpec, Path]:
-    path = Path(path)
-    if not is_file(path):
-        try:
-            path = resolve_config_path(path)  # one shipped with quaton (quaton sweep paper/qpi)
-        except ConfigError:
-            raise ConfigError(f"space file {path} does not exist") from None
+    path = existing_file(path, "space file")  # or one shipped with quaton (quaton sweep paper/qpi)
     try:
         data = yaml.safe_load(path.read_text()) or {}
         spec = TuneSpec.model_validate(data)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from quaton.registry import Options, Registry
+from quaton.registry import Options, Registry, docstring_summary
 
 if TYPE_CHECKING:
     from quaton.config import Config
@@ -214,7 +214,7 @@ def register_model(
 
     def add(build: Builder) -> Builder:
         kind = ModelKind(build=build, output=output, **capabilities)
-        MODELS.register(name, kind, options=options, display=display, summary=_summary(build), replace=replace)
+        MODELS.register(name, kind, options=options, display=display, summary=docstring_summary(build), replace=replace)
         return build
 
     return add
@@ -229,9 +229,3 @@ def trains_with_system(config: Config) -> bool:
     """Whether ``config`` trains through the system loop (``quaton.train.dat``): with a physical
     system, or a kind that has no other trainer (``system_loop``)."""
     return config.physical.system is not None or kind_of(config).system_loop
-
-
-def _summary(target: Any) -> str:
-    """The first paragraph of ``target``'s docstring, on one line."""
-    doc = (getattr(target, "__doc__", None) or "").strip()
-    return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from quaton.registry import Options, Registry
+from quaton.registry import Options, Registry, docstring_summary
 
 if TYPE_CHECKING:
     from quaton.config import Config
@@ -136,7 +136,7 @@ def register_task(
             kind,
             options=options,
             display=display,
-            summary=_summary(build),
+            summary=docstring_summary(build),
             replace=replace,
         )
         return build
@@ -165,9 +165,3 @@ def options_owner(options: type[Options]) -> str:
         if entry.options is options:
             return entry.display
     raise KeyError(f"no registered task has options {options.__name__}")
-
-
-def _summary(target: object) -> str:
-    """The first paragraph of ``target``'s docstring, on one line (what ``quaton list`` says of a task)."""
-    doc = (getattr(target, "__doc__", None) or "").strip()
-    return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
